@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+// reflect-metadata must be loaded before tsyringe, so it is the first import of the entry point.
+import 'reflect-metadata';
+import { parseArgs } from 'node:util';
+import { ProxyError } from './core/errors.js';
+import { createProxyFromConfig } from './proxy.js';
+
+const HELP = `Usage: proxyline [options]
+
+An HTTP/1.1 forward proxy built from the plugins listed in plugins.json.
+
+Options:
+  --host <address>      address to listen on (default 127.0.0.1)
+  --port <port>         port to listen on; 0 takes a free port (default 8080)
+  --config <file>       plugins.json to load (default ./plugins.json)
+  --grace-period <ms>   on SIGINT/SIGTERM, how long open connections may finish (default 10000)
+  -h, --help            show this help
+
+When ready it prints "proxyline listening on http://HOST:PORT".
+Exit codes: 0 after a clean shutdown, 2 for invalid flags or configuration, 1 otherwise.
+`;
+
+/** Fails start-up with exit code 2 and a one-line reason. */
+function usageError(message: string): never {
+  process.stderr.write(`proxyline: ${message}\n`);
+  process.exit(2);
+}
+
+function integer(name: string, text: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    usageError(`--${name}: expected an integer from ${min} to ${max}, found "${text}"`);
+  }
+  return Number(text);
+}
+
+async function main(): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'string', default: '8080' },
+        config: { type: 'string', default: './plugins.json' },
+        'grace-period': { type: 'string', default: '10000' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    usageError(`${(error as Error).message} (see --help)`);
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const port = integer('port', values.port, 0, 65535);
+  const gracePeriodMs = integer('grace-period', values['grace-period'], 0, 3_600_000);
+
+  let server;
+  try {
+    server = await createProxyFromConfig(values.config, { host: values.host, port, gracePeriodMs });
+  } catch (error) {
+    if (error instanceof ProxyError && error.code === 'ERR_PROXY_CONFIG') usageError(error.message);
+    throw error;
+  }
+  let address;
+  try {
+    address = await server.listen();
+  } catch (error) {
+    usageError(`cannot listen on ${values.host}:${port}: ${(error as Error).message}`);
+  }
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+  process.stdout.write(`proxyline listening on http://${host}:${address.port}\n`);
+
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`proxyline: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,104 @@
+import { badRequest } from '../errors.js';
+import { parseFieldLine } from './head-parser.js';
+
+const CR = 0x0d;
+const LF = 0x0a;
+/** A chunk-size line (size and extensions) longer than this is refused. */
+const MAX_LINE = 4096;
+/** `*( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )`, RFC 9112 §7.1.1. */
+const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
+const QUOTED = '"(?:[\\t \\x21\\x23-\\x5b\\x5d-\\x7e\\x80-\\xff]|\\\\[\\t \\x21-\\x7e\\x80-\\xff])*"';
+const CHUNK_EXT = new RegExp(`^(?:[ \\t]*;[ \\t]*${TOKEN}(?:[ \\t]*=[ \\t]*(?:${TOKEN}|${QUOTED}))?)*$`);
+
+type State = 'size' | 'data' | 'data-cr' | 'data-lf' | 'trailer' | 'done';
+
+/**
+ * Follows a chunked body (RFC 9112 §7.1) without copying it: the bytes are forwarded as they
+ * are, and the scanner only finds where the message ends and refuses malformed framing
+ * (bad sizes or extensions, bare LF, missing CRLF after data, malformed trailers).
+ */
+export class ChunkedScanner {
+  private state: State = 'size';
+  private line = '';
+  private remaining = 0;
+  private trailerBytes = 0;
+
+  constructor(private readonly maxTrailerBytes: number) {}
+
+  /** Whether the last chunk and trailer section have been seen. */
+  get done(): boolean {
+    return this.state === 'done';
+  }
+
+  /**
+   * Scans `chunk` from `offset`; returns the offset just past the end of the message, or
+   * `chunk.length` when the message goes on into the next chunk.
+   */
+  scan(chunk: Buffer, offset: number): number {
+    let i = offset;
+    while (i < chunk.length && this.state !== 'done') {
+      switch (this.state) {
+        case 'data': {
+          const take = Math.min(this.remaining, chunk.length - i);
+          this.remaining -= take;
+          i += take;
+          if (this.remaining === 0) this.state = 'data-cr';
+          break;
+        }
+        case 'data-cr':
+          if (chunk[i++] !== CR) throw badRequest('chunk data not followed by CRLF');
+          this.state = 'data-lf';
+          break;
+        case 'data-lf':
+          if (chunk[i++] !== LF) throw badRequest('chunk data not followed by CRLF');
+          this.state = 'size';
+          break;
+        default:
+          i = this.scanLine(chunk, i);
+      }
+    }
+    return i;
+  }
+
+  /** Collects one CRLF-terminated line (size line or trailer line) and acts on it. */
+  private scanLine(chunk: Buffer, start: number): number {
+    let i = start;
+    while (i < chunk.length) {
+      const c = chunk[i++] as number;
+      if (c === LF) {
+        if (!this.line.endsWith('\r')) throw badRequest('bare LF in chunked body');
+        const line = this.line.slice(0, -1);
+        this.line = '';
+        this.endLine(line);
+        return i;
+      }
+      if (this.line.endsWith('\r')) throw badRequest('bare CR in chunked body');
+      this.line += String.fromCharCode(c);
+      if (this.line.length > MAX_LINE) throw badRequest('chunk line too long');
+      if (this.state === 'trailer' && ++this.trailerBytes > this.maxTrailerBytes) {
+        throw badRequest('trailer section too large');
+      }
+    }
+    return i;
+  }
+
+  private endLine(line: string): void {
+    if (this.state === 'trailer') {
+      if (line === '') this.state = 'done';
+      else parseFieldLine(line);
+      return;
+    }
+    const match = /^([0-9A-Fa-f]{1,16})(.*)$/.exec(line);
+    if (!match) throw badRequest('malformed chunk size');
+    const [, digits, extensions] = match as unknown as [string, string, string];
+    if (!CHUNK_EXT.test(extensions)) throw badRequest('malformed chunk extension');
+    const size = parseInt(digits, 16);
+    if (!Number.isSafeInteger(size)) throw badRequest('chunk size too large');
+    if (size === 0) {
+      this.state = 'trailer';
+    } else {
+      this.remaining = size;
+      this.state = 'data';
+    }
+  }
+}

@@ -1,0 +1,49 @@
+/** A header field as it arrived: name case and order are kept. */
+export type HeaderField = [name: string, value: string];
+
+/** A parsed HTTP/1.x request head. Plugins may change it before it is serialized upstream. */
+export interface RequestHead {
+  /** Request method, e.g. `GET` or `CONNECT` (case-sensitive, as sent). */
+  method: string;
+  /** Request target as sent: absolute-form, authority-form, origin-form or `*`. */
+  target: string;
+  /** Minor HTTP version: `1.1` or `1.0`. */
+  version: '1.0' | '1.1';
+  /** Header fields in arrival order. */
+  headers: HeaderField[];
+}
+
+/** First value of a header (name compared case-insensitively), or undefined. */
+export function getHeader(headers: readonly HeaderField[], name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [key, value] of headers) if (key.toLowerCase() === lower) return value;
+  return undefined;
+}
+
+/** Every value of a header, in order. */
+export function getHeaderValues(headers: readonly HeaderField[], name: string): string[] {
+  const lower = name.toLowerCase();
+  return headers.filter(([key]) => key.toLowerCase() === lower).map(([, value]) => value);
+}
+
+/** Comma-separated tokens of every value of a header, lower-cased (e.g. Connection options). */
+export function getHeaderTokens(headers: readonly HeaderField[], name: string): string[] {
+  return getHeaderValues(headers, name)
+    .flatMap((value) => value.split(','))
+    .map((token) => token.trim().toLowerCase())
+    .filter((token) => token !== '');
+}
+
+/** Serializes a request head to the bytes sent upstream. */
+export function serializeRequestHead(head: RequestHead): Buffer {
+  let text = `${head.method} ${head.target} HTTP/${head.version}\r\n`;
+  for (const [name, value] of head.headers) text += `${name}: ${value}\r\n`;
+  return Buffer.from(text + '\r\n', 'latin1');
+}
+
+/** The byte length {@link serializeRequestHead} would produce, without building it. */
+export function requestHeadLength(head: RequestHead): number {
+  let length = head.method.length + head.target.length + 13; // ' ' + ' HTTP/1.x\r\n' + final CRLF
+  for (const [name, value] of head.headers) length += name.length + value.length + 4;
+  return length;
+}

@@ -1,0 +1,131 @@
+import { ProxyError, badRequest } from '../errors.js';
+import { dataEvent, MESSAGE_END, requestHeadEvent, type ProxyEvent } from '../events.js';
+import { ChunkedScanner } from './chunked-scanner.js';
+import { requestFraming } from './framing.js';
+import { parseRequestHead } from './head-parser.js';
+
+const HEAD_END = Buffer.from('\r\n\r\n');
+
+type State =
+  | { kind: 'head' }
+  | { kind: 'length'; remaining: number }
+  | { kind: 'chunked'; scanner: ChunkedScanner }
+  | { kind: 'tunnel' };
+
+/** Limits of a {@link RequestParser}. */
+export interface RequestParserOptions {
+  /** Largest request head accepted, in bytes, before 431. */
+  maxHeaderBytes: number;
+}
+
+/**
+ * Turns the client's byte stream into request events: `request-head`, body `data` (sub-arrays
+ * of the chunks read, never copies), `message-end`, then the next request. A CONNECT head is
+ * followed at once by `message-end`, and every later byte is tunnel `data`. Throws a ProxyError on anything malformed; a message's head is
+ * emitted only once its head and framing are known to be valid.
+ */
+export class RequestParser {
+  private state: State = { kind: 'head' };
+  private pending: Buffer | undefined;
+  private scanned = 0;
+
+  constructor(
+    private readonly options: RequestParserOptions,
+    private readonly emit: (event: ProxyEvent) => void,
+  ) {}
+
+  /** True while part of a request head has arrived but not all of it. */
+  get inHead(): boolean {
+    return this.state.kind === 'head' && this.pending !== undefined;
+  }
+
+  /** True between a head and its message end (a body is being read). */
+  get inBody(): boolean {
+    return this.state.kind === 'length' || this.state.kind === 'chunked';
+  }
+
+  push(chunk: Buffer): void {
+    let offset = 0;
+    while (offset < chunk.length) {
+      const state = this.state;
+      switch (state.kind) {
+        case 'head':
+          offset = this.readHead(chunk, offset);
+          break;
+        case 'tunnel':
+          this.emit(dataEvent(offset === 0 ? chunk : chunk.subarray(offset)));
+          return;
+        case 'length': {
+          const end = Math.min(chunk.length, offset + state.remaining);
+          this.emit(dataEvent(chunk.subarray(offset, end)));
+          state.remaining -= end - offset;
+          offset = end;
+          if (state.remaining === 0) this.endMessage();
+          break;
+        }
+        case 'chunked': {
+          const end = state.scanner.scan(chunk, offset);
+          this.emit(dataEvent(chunk.subarray(offset, end)));
+          offset = end;
+          if (state.scanner.done) this.endMessage();
+          break;
+        }
+      }
+    }
+  }
+
+  /** Accumulates head bytes; returns the offset in `chunk` where the head's bytes ended. */
+  private readHead(chunk: Buffer, offset: number): number {
+    const input = offset === 0 ? chunk : chunk.subarray(offset);
+    const buffer = this.pending ? Buffer.concat([this.pending, input]) : input;
+    const previous = this.pending?.length ?? 0;
+    // Empty lines before a request line are ignored (RFC 9112 §2.2).
+    let start = 0;
+    while (buffer[start] === 0x0d && buffer[start + 1] === 0x0a) start += 2;
+    const end = buffer.indexOf(HEAD_END, Math.max(start, this.scanned - 3));
+    // A bare LF would otherwise leave us waiting for a CRLF CRLF that may never come.
+    for (let lf = buffer.indexOf(0x0a, Math.max(start, this.scanned)); lf >= 0 && (end < 0 || lf < end + 4); lf = buffer.indexOf(0x0a, lf + 1)) {
+      if (buffer[lf - 1] !== 0x0d) throw badRequest('bare LF in request head');
+    }
+    if (end < 0) {
+      if (buffer.length - start > this.options.maxHeaderBytes) throw this.tooLarge();
+      this.pending = start === buffer.length ? undefined : buffer.subarray(start);
+      this.scanned = this.pending ? this.pending.length : 0;
+      return chunk.length;
+    }
+    const headLength = end + HEAD_END.length - start;
+    if (headLength > this.options.maxHeaderBytes) throw this.tooLarge();
+    const head = parseRequestHead(buffer.toString('latin1', start, end));
+    const framing = requestFraming(head);
+    this.pending = undefined;
+    this.scanned = 0;
+    this.emit(requestHeadEvent(head));
+    switch (framing.kind) {
+      case 'tunnel':
+        // A CONNECT request has no content: its message ends here, and the tunnel begins.
+        this.emit(MESSAGE_END);
+        this.state = { kind: 'tunnel' };
+        break;
+      case 'length':
+        this.state = { kind: 'length', remaining: framing.length };
+        break;
+      case 'chunked':
+        this.state = { kind: 'chunked', scanner: new ChunkedScanner(this.options.maxHeaderBytes) };
+        break;
+      case 'none':
+        this.endMessage();
+    }
+    // Bytes of `chunk` consumed: everything up to the end of the head.
+    return offset + (end + HEAD_END.length - previous);
+  }
+
+  private endMessage(): void {
+    this.state = { kind: 'head' };
+    this.emit(MESSAGE_END);
+  }
+
+  private tooLarge(): ProxyError {
+    return new ProxyError('ERR_PROXY_HEADERS_TOO_LARGE', `request head larger than ${this.options.maxHeaderBytes} bytes`);
+  }
+}
+

@@ -1,0 +1,46 @@
+import type { MonoTypeOperatorFunction } from 'rxjs';
+import type { InjectionToken } from 'tsyringe';
+import type { ConnectionContext } from './context.js';
+import type { ProxyError } from './errors.js';
+import type { ProxyEvent } from './events.js';
+
+/** A JSON Schema object (draft 2020-12 subset understood by ajv). */
+export type JsonSchema = Record<string, unknown>;
+
+/**
+ * A pipeline stage. `inbound` sees client → upstream events in plugins.json order, `outbound`
+ * sees upstream → client events in reverse order. Both are called once per connection and return
+ * plain RxJS operators; keep them synchronous per event, and hold a flow-control reason to wait.
+ */
+export interface ProxyPlugin {
+  /** The name the plugin goes by in plugins.json and in logs. */
+  readonly name: string;
+  /** Operator for the client → upstream direction. */
+  inbound?(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent>;
+  /** Operator for the upstream → client direction; built once the upstream is attached. */
+  outbound?(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent>;
+  /** Called once when the connection has closed; `error` is why, if it failed. */
+  onClose?(ctx: ConnectionContext, error?: ProxyError): void;
+}
+
+/** What a plugin class declares about itself, read by the registry at start-up. */
+export interface PluginManifest {
+  /** Name used in plugins.json. */
+  readonly name: string;
+  /** JSON Schema of the plugin's options; defaults in it are applied. */
+  readonly optionsSchema?: JsonSchema;
+  /** Plugins that must appear earlier in the chain when this one is used. */
+  readonly after?: readonly string[];
+  /** Plugins that must appear later in the chain when both are used. */
+  readonly before?: readonly string[];
+}
+
+/** A plugin class: constructed by tsyringe, with its manifest as a static field. */
+export interface PluginClass<P extends ProxyPlugin = ProxyPlugin> {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  new (...args: any[]): P;
+  readonly manifest: PluginManifest;
+}
+
+/** Token under which each plugin's validated options are registered in its own child container. */
+export const PluginOptions: InjectionToken<unknown> = Symbol('PluginOptions');

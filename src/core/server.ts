@@ -1,0 +1,72 @@
+import { config as rxjsConfig } from 'rxjs';
+import { Connection } from './connection.js';
+import type { Logger } from './logger.js';
+import type { ProxyPlugin } from './plugin.js';
+import type { Listener } from '../transports/listener.js';
+
+/** How a {@link ProxyServer} runs. */
+export interface ServerOptions {
+  /** The chain, already resolved. */
+  plugins: readonly ProxyPlugin[];
+  /** Where connections come from. */
+  listener: Listener;
+  /** Where the core logs what no connection can report. */
+  logger: Logger;
+  /** How long `close()` lets open connections finish before destroying them, in ms. */
+  gracePeriodMs: number;
+}
+
+let nextConnectionId = 1;
+
+/** A running proxy: accepts connections and runs each through the plugin chain. */
+export class ProxyServer {
+  private readonly open = new Set<Connection>();
+  private bound?: { host: string; port: number };
+  private idle?: () => void;
+
+  constructor(private readonly options: ServerOptions) {
+    // Every subscription handles its errors; this is the last net, so a bug logs, never kills.
+    rxjsConfig.onUnhandledError = (error) => options.logger.error('unhandled RxJS error', { message: String(error) });
+  }
+
+  /** Starts accepting; resolves with the bound address. */
+  async listen(): Promise<{ host: string; port: number }> {
+    this.bound = await this.options.listener.listen((socket, peer) => {
+      const connection = new Connection(nextConnectionId++, socket, peer, this.options.plugins, this.options.logger, (done) => {
+        this.open.delete(done);
+        if (this.open.size === 0) this.idle?.();
+      });
+      this.open.add(connection);
+      connection.start();
+    });
+    return this.bound;
+  }
+
+  /** The bound address, once listening. */
+  address(): { host: string; port: number } | undefined {
+    return this.bound;
+  }
+
+  /** How many connections are open now. */
+  get connections(): number {
+    return this.open.size;
+  }
+
+  /**
+   * Stops accepting, lets open connections finish for the grace period (default from the
+   * options), then destroys what is left. Resolves when every connection has closed.
+   */
+  async close(gracePeriodMs = this.options.gracePeriodMs): Promise<void> {
+    await this.options.listener.close();
+    if (this.open.size === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        for (const connection of this.open) connection.destroy();
+      }, gracePeriodMs);
+      this.idle = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}

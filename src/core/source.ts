@@ -1,0 +1,28 @@
+import { Observable } from 'rxjs';
+import type { Readable } from 'node:stream';
+import { aborted, ProxyError } from './errors.js';
+import { dataEvent, type DataEvent } from './events.js';
+
+/**
+ * A readable socket as an observable of data events. `end` (a FIN) completes it; a close without
+ * `end`, or an error, errors it. The stream is not resumed here: the FlowControl owns pause state.
+ */
+export function fromReadable(stream: Readable, label: string): Observable<DataEvent> {
+  return new Observable<DataEvent>((subscriber) => {
+    const onData = (chunk: Buffer) => subscriber.next(dataEvent(chunk));
+    const onEnd = () => subscriber.complete();
+    const onError = (error: NodeJS.ErrnoException) =>
+      subscriber.error(aborted(`${label} ${error.code ?? 'error'}: ${error.message}`));
+    const onClose = () => subscriber.error(new ProxyError('ERR_PROXY_ABORTED', `${label} closed`));
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    stream.on('close', onClose);
+    return () => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      stream.off('close', onClose);
+    };
+  });
+}

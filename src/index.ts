@@ -1,0 +1,18 @@
+// The public API. No side effects: importing it starts nothing.
+export { createProxy, createProxyFromConfig, type ProxyOptions } from './proxy.js';
+export { ProxyServer, type ServerOptions } from './core/server.js';
+export { ConnectionContext, stateKey, type StateKey, type Target, type ConnectionMode, type ByteCounts } from './core/context.js';
+export { ERROR_TABLE, ProxyError, toProxyError, badRequest, aborted, type ProxyErrorCode } from './core/errors.js';
+export { dataEvent, requestHeadEvent, MESSAGE_END, type ProxyEvent, type DataEvent, type RequestHeadEvent, type MessageEndEvent } from './core/events.js';
+export { FlowControl } from './core/flow-control.js';
+export { Logger, StreamLogger, SilentLogger, type LogFields } from './core/logger.js';
+export { PluginOptions, type ProxyPlugin, type PluginClass, type PluginManifest, type JsonSchema } from './core/plugin.js';
+export { resolvePlugins, type PluginEntry, type PluginSpec } from './core/registry.js';
+export { loadConfig, parseConfig } from './core/config.js';
+export { getHeader, getHeaderValues, getHeaderTokens, serializeRequestHead, type HeaderField, type RequestHead } from './core/http/head.js';
+export { BUILT_IN_PLUGINS, DEFAULT_CHAIN } from './plugins/index.js';
+export * from './plugins/index.js';
+export { Dialer } from './transports/dialer.js';
+export { TcpDialer } from './transports/tcp-dialer.js';
+export { TcpListener } from './transports/tcp-listener.js';
+export type { Listener, PeerAddress } from './transports/listener.js';

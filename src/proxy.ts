@@ -1,0 +1,58 @@
+import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import { loadConfig } from './core/config.js';
+import { Logger, StreamLogger } from './core/logger.js';
+import { resolvePlugins, type PluginSpec } from './core/registry.js';
+import { ProxyServer } from './core/server.js';
+import { BUILT_IN_PLUGINS, DEFAULT_CHAIN } from './plugins/index.js';
+import { Dialer } from './transports/dialer.js';
+import type { Listener } from './transports/listener.js';
+import { TcpDialer } from './transports/tcp-dialer.js';
+import { TcpListener } from './transports/tcp-listener.js';
+
+/** How to compose a proxy in code. Every field has a default. */
+export interface ProxyOptions {
+  /** The chain: built-in names, plugins.json-style entries, plugin classes or instances. */
+  plugins?: readonly PluginSpec[];
+  /** Address to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Port to listen on; 0 takes a free one (default 8080). */
+  port?: number;
+  /** Container to resolve services from; register your own Logger or Dialer there first. */
+  container?: DependencyContainer;
+  /** Folder that plugin `module` paths are relative to (default: the working directory). */
+  baseDir?: string;
+  /** Names the plugin list in error messages (default "plugins"). */
+  source?: string;
+  /** Grace period of `close()`, in ms (default 10000). */
+  gracePeriodMs?: number;
+  /** Where connections come from (default: TCP on host:port). */
+  listener?: Listener;
+}
+
+/**
+ * Builds a proxy: registers the default services where the container has none, resolves and
+ * checks the plugin chain, and returns a server that is not listening yet.
+ */
+export async function createProxy(options: ProxyOptions = {}): Promise<ProxyServer> {
+  const container = (options.container ?? rootContainer).createChildContainer();
+  if (!container.isRegistered(Logger, true)) container.registerInstance(Logger, new StreamLogger());
+  if (!container.isRegistered(Dialer, true)) container.registerInstance(Dialer, new TcpDialer());
+  const plugins = await resolvePlugins(options.plugins ?? DEFAULT_CHAIN, {
+    catalog: BUILT_IN_PLUGINS,
+    container,
+    baseDir: options.baseDir ?? process.cwd(),
+    source: options.source ?? 'plugins',
+  });
+  return new ProxyServer({
+    plugins,
+    listener: options.listener ?? new TcpListener(options.host ?? '127.0.0.1', options.port ?? 8080),
+    logger: container.resolve(Logger),
+    gracePeriodMs: options.gracePeriodMs ?? 10_000,
+  });
+}
+
+/** Builds a proxy from a plugins.json file (module paths relative to it). */
+export async function createProxyFromConfig(file: string, options: Omit<ProxyOptions, 'plugins' | 'baseDir' | 'source'> = {}) {
+  const config = await loadConfig(file);
+  return createProxy({ ...options, plugins: config.entries, baseDir: config.baseDir, source: config.source });
+}

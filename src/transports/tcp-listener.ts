@@ -1,0 +1,34 @@
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Listener, PeerAddress } from './listener.js';
+
+/** A plain TCP listener. Sockets arrive paused with half-close allowed. */
+export class TcpListener implements Listener {
+  private server?: net.Server;
+
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+  ) {}
+
+  listen(onConnection: (socket: Duplex, peer: PeerAddress) => void): Promise<{ host: string; port: number }> {
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) =>
+      onConnection(socket, { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 }),
+    );
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, this.host, () => {
+        server.off('error', reject);
+        const bound = server.address() as net.AddressInfo;
+        resolve({ host: bound.address, port: bound.port });
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    const server = this.server;
+    if (!server?.listening) return Promise.resolve();
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,155 @@
+// Shared helpers for tests on real loopback sockets. Everything they open, they close.
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createProxy, type ProxyOptions } from '../../src/proxy.js';
+import { SilentLogger, Logger } from '../../src/core/logger.js';
+import type { ProxyServer } from '../../src/core/server.js';
+import { container } from 'tsyringe';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** Test certificate for localhost, 127.0.0.1 and ::1 (self-signed; clients pass it as `ca`). */
+export const TLS = {
+  cert: readFileSync(path.resolve(here, '../../../test/fixtures/localhost-cert.pem')),
+  key: readFileSync(path.resolve(here, '../../../test/fixtures/localhost-key.pem')),
+};
+
+/** A proxy on 127.0.0.1:0 with a silent logger unless the options bring their own container. */
+export async function startProxy(options: ProxyOptions = {}): Promise<{ server: ProxyServer; port: number; close: () => Promise<void> }> {
+  const child = container.createChildContainer();
+  child.registerInstance(Logger, new SilentLogger());
+  const server = await createProxy({ container: child, host: '127.0.0.1', port: 0, gracePeriodMs: 0, ...options });
+  const { port } = await server.listen();
+  return { server, port, close: () => server.close(0) };
+}
+
+/** A node:http origin on 127.0.0.1:0 that counts accepted connections. */
+export async function startHttpOrigin(handler: http.RequestListener) {
+  const server = http.createServer(handler);
+  let connections = 0;
+  server.on('connection', () => connections++);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    server,
+    port: (server.address() as net.AddressInfo).port,
+    get connections() {
+      return connections;
+    },
+    close: () => closeServer(server),
+  };
+}
+
+/** A node:https origin on 127.0.0.1:0 with the test certificate. */
+export async function startHttpsOrigin(handler: http.RequestListener) {
+  const server = https.createServer(TLS, handler);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, port: (server.address() as net.AddressInfo).port, close: () => closeServer(server) };
+}
+
+/** A raw TCP origin on 127.0.0.1:0 (allowHalfOpen), handing each socket to `onSocket`. */
+export async function startRawOrigin(onSocket: (socket: net.Socket) => void) {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    onSocket(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    server,
+    port: (server.address() as net.AddressInfo).port,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await closeServer(server);
+    },
+  };
+}
+
+async function closeServer(server: net.Server): Promise<void> {
+  (server as http.Server).closeAllConnections?.();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** Connects to the proxy (allowHalfOpen), optionally writing bytes at once. */
+export async function connectTo(port: number, data?: string | Buffer): Promise<net.Socket> {
+  const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+  socket.on('error', () => {});
+  await once(socket, 'connect');
+  if (data !== undefined) socket.write(data);
+  return socket;
+}
+
+/** Everything a socket receives until the peer closes (or `timeoutMs` passes, then it is destroyed). */
+export function readAll(socket: net.Socket, timeoutMs = 10_000): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => socket.destroy(), timeoutMs);
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+  });
+}
+
+/** Sends raw bytes to the proxy and returns everything it answered before closing. */
+export async function rawExchange(port: number, data: string | Buffer, options: { end?: boolean } = {}): Promise<string> {
+  const socket = await connectTo(port);
+  const all = readAll(socket);
+  if (options.end) socket.end(data);
+  else socket.write(data);
+  return (await all).toString('latin1');
+}
+
+/** Reads from a socket until `predicate` holds on what arrived so far; returns that text. */
+export function readUntil(socket: net.Socket, predicate: (text: string) => boolean, timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => done(new Error(`timed out; got ${JSON.stringify(text.slice(0, 200))}`)), timeoutMs);
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      if (predicate(text)) done();
+    };
+    const onClose = () => done(predicate(text) ? undefined : new Error(`closed; got ${JSON.stringify(text.slice(0, 200))}`));
+    const done = (error?: Error) => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      if (error) reject(error);
+      else resolve(text);
+    };
+    socket.on('data', onData);
+    socket.on('close', onClose);
+  });
+}
+
+/** Opens a CONNECT tunnel through the proxy; resolves with the socket once the 200 arrived. */
+export async function openTunnel(proxyPort: number, authority: string, early?: Buffer | string) {
+  const socket = await connectTo(proxyPort, `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
+  if (early !== undefined) socket.write(early);
+  const head = await readUntil(socket, (text) => text.includes('\r\n\r\n'));
+  return { socket, head };
+}
+
+/** Sends one request through the proxy with node:http (absolute-form); resolves status, headers and body. */
+export function proxiedRequest(proxyPort: number, url: string, options: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string | Buffer } = {}) {
+  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+    const request = http.request({ host: '127.0.0.1', port: proxyPort, method: options.method ?? 'GET', path: url, headers: options.headers, agent: false });
+    request.on('error', reject);
+    request.on('response', (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
+      response.on('error', reject);
+    });
+    request.end(options.body);
+  });
+}
