@@ -5,17 +5,17 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createProxy, type ProxyOptions } from '../../src/proxy.js';
 import { SilentLogger, Logger } from '../../src/core/logger.js';
 import type { ProxyServer } from '../../src/core/server.js';
 import { container } from 'tsyringe';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
+/** The repository root: ava runs from it, whatever folder the compiled tests are in. */
+export const ROOT = process.cwd();
 /** Test certificate for localhost, 127.0.0.1 and ::1 (self-signed; clients pass it as `ca`). */
 export const TLS = {
-  cert: readFileSync(path.resolve(here, '../../../test/fixtures/localhost-cert.pem')),
-  key: readFileSync(path.resolve(here, '../../../test/fixtures/localhost-key.pem')),
+  cert: readFileSync(path.join(ROOT, 'test/fixtures/localhost-cert.pem')),
+  key: readFileSync(path.join(ROOT, 'test/fixtures/localhost-key.pem')),
 };
 
 /** A proxy on 127.0.0.1:0 with a silent logger unless the options bring their own container. */
