@@ -57,7 +57,9 @@ export class HttpForwardPlugin implements ProxyPlugin {
             if (event.kind === 'message-end' && state === 'forwarding') state = 'done';
             subscriber.next(event);
           },
-          error: (error) => subscriber.error(error),
+          // After the one request, what the client sends is not parsed for us: its errors
+          // must not replace the response the upstream is about to send.
+          error: (error) => (state === 'done' ? undefined : subscriber.error(error)),
           complete: () => subscriber.complete(),
         });
       });

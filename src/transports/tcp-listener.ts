@@ -27,8 +27,9 @@ export class TcpListener implements Listener {
   }
 
   close(): Promise<void> {
-    const server = this.server;
-    if (!server?.listening) return Promise.resolve();
-    return new Promise((resolve) => server.close(() => resolve()));
+    // The listening socket closes at once; net's own callback would also wait for every open
+    // connection, which is the server's grace period to manage, not the listener's.
+    if (this.server?.listening) this.server.close();
+    return Promise.resolve();
   }
 }

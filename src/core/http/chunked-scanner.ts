@@ -88,12 +88,12 @@ export class ChunkedScanner {
       else parseFieldLine(line);
       return;
     }
-    const match = /^([0-9A-Fa-f]{1,16})(.*)$/.exec(line);
+    const match = /^([0-9A-Fa-f]+)(.*)$/.exec(line);
     if (!match) throw badRequest('malformed chunk size');
     const [, digits, extensions] = match as unknown as [string, string, string];
     if (!CHUNK_EXT.test(extensions)) throw badRequest('malformed chunk extension');
     const size = parseInt(digits, 16);
-    if (!Number.isSafeInteger(size)) throw badRequest('chunk size too large');
+    if (digits.length > 16 || !Number.isSafeInteger(size)) throw badRequest('chunk size too large');
     if (size === 0) {
       this.state = 'trailer';
     } else {

@@ -43,7 +43,7 @@ export function serializeRequestHead(head: RequestHead): Buffer {
 
 /** The byte length {@link serializeRequestHead} would produce, without building it. */
 export function requestHeadLength(head: RequestHead): number {
-  let length = head.method.length + head.target.length + 13; // ' ' + ' HTTP/1.x\r\n' + final CRLF
+  let length = head.method.length + head.target.length + 14; // ' ' + ' HTTP/1.x\r\n' + final CRLF
   for (const [name, value] of head.headers) length += name.length + value.length + 4;
   return length;
 }

@@ -1,0 +1,55 @@
+import test from 'ava';
+import { getHeader, getHeaderTokens, requestHeadLength, serializeRequestHead, type RequestHead } from '../../../src/core/http/head.js';
+import { withoutHopByHop } from '../../../src/core/http/hop-by-hop.js';
+
+const head: RequestHead = {
+  method: 'GET',
+  target: '/x',
+  version: '1.1',
+  headers: [
+    ['Host', 'a'],
+    ['Connection', 'Keep-Alive, X-Private'],
+    ['X-Private', '1'],
+    ['Keep-Alive', 'timeout=5'],
+    ['Proxy-Connection', 'keep-alive'],
+    ['Proxy-Authorization', 'Basic eA=='],
+    ['TE', 'trailers'],
+    ['Trailer', 'X-T'],
+    ['Upgrade', 'websocket'],
+    ['x-lower', 'v'],
+    ['X-Upper', 'V'],
+  ],
+};
+
+test('header lookups are case-insensitive and tokens are split and lower-cased', (t) => {
+  t.is(getHeader(head.headers, 'HOST'), 'a');
+  t.is(getHeader(head.headers, 'missing'), undefined);
+  t.deepEqual(getHeaderTokens(head.headers, 'connection'), ['keep-alive', 'x-private']);
+});
+
+test('hop-by-hop fields and those Connection names are removed; the rest keep order and case', (t) => {
+  t.deepEqual(withoutHopByHop(head.headers), [
+    ['Host', 'a'],
+    ['x-lower', 'v'],
+    ['X-Upper', 'V'],
+  ]);
+});
+
+test('Connection cannot remove the framing fields (a smuggling vector)', (t) => {
+  const headers = withoutHopByHop([
+    ['Host', 'a'],
+    ['Connection', 'content-length, transfer-encoding, host'],
+    ['Content-Length', '5'],
+  ]);
+  t.deepEqual(headers, [
+    ['Host', 'a'],
+    ['Content-Length', '5'],
+  ]);
+});
+
+test('serialization keeps order and case, and its length is computed without building it', (t) => {
+  const bytes = serializeRequestHead(head);
+  t.true(bytes.toString('latin1').startsWith('GET /x HTTP/1.1\r\nHost: a\r\nConnection: Keep-Alive, X-Private\r\n'));
+  t.true(bytes.toString('latin1').endsWith('X-Upper: V\r\n\r\n'));
+  t.is(requestHeadLength(head), bytes.length);
+});
