@@ -61,10 +61,13 @@ export class UpstreamDialerPlugin implements ProxyPlugin {
           }
           ctx.inboundFlow.hold('dial');
           const { connectTimeoutMs } = this.options;
-          timer = setTimeout(() => cancel.abort(), connectTimeoutMs);
           const where = target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
-          const signal = AbortSignal.any([cancel.signal, ctx.signal]);
-          this.dialer.dial(target, signal).then(
+          let timedOut = false;
+          timer = setTimeout(() => {
+            timedOut = true;
+            cancel.abort();
+          }, connectTimeoutMs);
+          this.dialer.dial(target, cancel.signal).then(
             (socket) => {
               clearTimeout(timer);
               if (subscriber.closed) return void socket.destroy();
@@ -73,7 +76,6 @@ export class UpstreamDialerPlugin implements ProxyPlugin {
             },
             (error: unknown) => {
               clearTimeout(timer);
-              const timedOut = cancel.signal.aborted && !ctx.signal.aborted;
               subscriber.error(
                 timedOut
                   ? new ProxyError('ERR_PROXY_UPSTREAM_TIMEOUT', `connecting to ${where} timed out after ${connectTimeoutMs} ms`)
