@@ -13,6 +13,10 @@ import type { PeerAddress } from '../transports/listener.js';
 
 const notEmpty = filter((chunk: Buffer) => chunk.length > 0);
 
+/** The upstream failed before sending a byte of response: the client gets a 502. */
+const upstreamGone = (what: string) =>
+  new ProxyError('ERR_PROXY_UPSTREAM_CONNECT', `upstream failed before responding: ${what}`);
+
 /**
  * The life of one accepted socket: builds the inbound chain at once and the outbound chain when
  * a plugin attaches the upstream, splices both to the sockets, and ends everything exactly once.
@@ -24,6 +28,7 @@ export class Connection implements ContextOwner {
   private readonly subscriptions: Subscription[] = [];
   private failure?: ProxyError;
   private closed = false;
+  private outboundDone = false;
 
   constructor(
     id: number,
@@ -80,16 +85,20 @@ export class Connection implements ContextOwner {
       onComplete: () => {},
       onError: (error) => this.fail(error),
     });
+    const clientSink = toWritable(this.client, ctx.outboundFlow, {
+      onWrite: () => (ctx.responseStarted = true),
+      onComplete: () => this.outboundComplete(),
+      onError: (error) => this.fail(error),
+    });
     this.subscriptions.push(
       compose(fromReadable(socket, 'upstream'), outboundStages(this.plugins, ctx))
         .pipe(encodeEvents, notEmpty)
-        .subscribe(
-          toWritable(this.client, ctx.outboundFlow, {
-            onWrite: () => (ctx.responseStarted = true),
-            onComplete: () => this.outboundComplete(),
-            onError: (error) => this.fail(error),
-          }),
-        ),
+        .subscribe({
+          next: (chunk) => clientSink.next(chunk),
+          // Before the first response byte the client can still be told what went wrong.
+          complete: () => (ctx.responseStarted ? clientSink.complete() : this.fail(upstreamGone('closed the connection'))),
+          error: (error) => this.fail(ctx.responseStarted ? error : upstreamGone(toProxyError(error).message)),
+        }),
     );
     if (!ctx.outboundFlow.paused && !this.failure) socket.resume();
   }
@@ -107,6 +116,7 @@ export class Connection implements ContextOwner {
   }
 
   private outboundComplete(): void {
+    this.outboundDone = true;
     // A tunnel stays half-open for the client's direction; a plain HTTP exchange is over.
     if (this.ctx.mode !== 'tunnel') lingeringClose(this.client);
   }
@@ -126,9 +136,9 @@ export class Connection implements ContextOwner {
 
   private onClientClosed(): void {
     const upstream = this.ctx.upstream;
-    // A client gone before its direction was ended cleanly takes the upstream with it; after a
-    // clean end the upstream is left to flush what it was given, then it closes by itself.
-    if (upstream && !upstream.writableEnded) upstream.destroy();
+    // Only when both directions ended cleanly is the upstream left to flush what it was given
+    // (then it closes by itself); otherwise what it sends has nowhere to go.
+    if (upstream && !(upstream.writableEnded && this.outboundDone)) upstream.destroy();
     if (!upstream || upstream.destroyed) this.finish();
   }
 

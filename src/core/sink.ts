@@ -1,5 +1,6 @@
 import type { Observer } from 'rxjs';
 import type { Writable } from 'node:stream';
+import { ProxyError } from './errors.js';
 import type { FlowControl } from './flow-control.js';
 
 /** How a sink reports back to the connection that owns it. */
@@ -25,7 +26,11 @@ export function toWritable(destination: Writable, flow: FlowControl, hooks: Sink
   };
   return {
     next(chunk) {
-      if (destination.destroyed) return;
+      if (destination.destroyed) {
+        // Never drop bytes silently: the connection must learn its peer is gone.
+        hooks.onError(new ProxyError('ERR_PROXY_ABORTED', 'destination closed while data was still flowing'));
+        return;
+      }
       hooks.onWrite?.(chunk);
       if (!destination.write(chunk) && !waitingForDrain) {
         waitingForDrain = true;
