@@ -1,5 +1,46 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type http from 'node:http';
 import test from 'ava';
-import { proxiedRequest, startHttpOrigin, startProxy } from '../helpers/net.js';
+import { connectTo, proxiedRequest, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
+import { collect, parseResponse, recordingOrigin, sendAndCollect } from '../helpers/wire.js';
+
+/** What the origin saw of one request. */
+interface Seen {
+  method: string;
+  url: string;
+  httpVersion: string;
+  rawHeaders: string[];
+  body: Buffer;
+  rawTrailers: string[];
+}
+
+/** A node:http origin that records every request it gets and answers `ok`. */
+async function recordingHttpOrigin() {
+  const seen: Seen[] = [];
+  const origin = await startHttpOrigin((request: http.IncomingMessage, response: http.ServerResponse) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      seen.push({
+        method: request.method ?? '',
+        url: request.url ?? '',
+        httpVersion: request.httpVersion,
+        rawHeaders: request.rawHeaders,
+        body: Buffer.concat(chunks),
+        rawTrailers: request.rawTrailers,
+      });
+      response.end('ok');
+    });
+  });
+  return { origin, seen };
+}
+
+/** Header lines as `[name, value]` pairs from node's flat rawHeaders list. */
+function pairs(rawHeaders: string[]): [string, string][] {
+  const result: [string, string][] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) result.push([rawHeaders[i]!, rawHeaders[i + 1]!]);
+  return result;
+}
 
 test('a plain GET with an absolute URL reaches the origin in origin-form', async (t) => {
   const origin = await startHttpOrigin((request, response) => {
@@ -17,6 +58,288 @@ test('a plain GET with an absolute URL reaches the origin in origin-form', async
     t.false(seen.headers.includes('X-Drop'));
     t.false(seen.headers.map((h) => h.toLowerCase()).includes('proxy-connection'));
     t.is(seen.headers[seen.headers.indexOf('Via') + 1], '1.1 proxyline');
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('absolute-form with an explicit port and a query becomes origin-form with the query kept', async (t) => {
+  const { origin, seen } = await recordingHttpOrigin();
+  const proxy = await startProxy();
+  try {
+    const { text } = await sendAndCollect(
+      proxy.port,
+      `GET http://127.0.0.1:${origin.port}/search/x%20y?q=a+b&r=%2F&empty= HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`,
+    );
+    t.is(parseResponse(text).statusLine, 'HTTP/1.1 200 OK');
+    t.is(seen.length, 1);
+    t.is(seen[0]!.url, '/search/x%20y?q=a+b&r=%2F&empty=');
+    t.is(seen[0]!.method, 'GET');
+    t.is(seen[0]!.httpVersion, '1.1');
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('an absolute URL without a path or with only a query gets a path of /', async (t) => {
+  const { origin, seen } = await recordingHttpOrigin();
+  const proxy = await startProxy();
+  try {
+    const first = await sendAndCollect(proxy.port, `GET http://127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const second = await sendAndCollect(proxy.port, `GET http://127.0.0.1:${origin.port}?a=1 HTTP/1.1\r\nHost: x\r\n\r\n`);
+    t.is(parseResponse(first.text).statusLine, 'HTTP/1.1 200 OK');
+    t.is(parseResponse(second.text).statusLine, 'HTTP/1.1 200 OK');
+    t.deepEqual(
+      seen.map((s) => s.url),
+      ['/', '/?a=1'],
+    );
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('Host is rewritten to the URL authority even when the client sent another Host', async (t) => {
+  const { origin, seen } = await recordingHttpOrigin();
+  const proxy = await startProxy();
+  try {
+    const { text } = await sendAndCollect(
+      proxy.port,
+      `GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nX-Before: 1\r\nhOsT: evil.example:81\r\nX-After: 2\r\n\r\n`,
+    );
+    t.is(parseResponse(text).statusLine, 'HTTP/1.1 200 OK');
+    const headers = pairs(seen[0]!.rawHeaders);
+    const hosts = headers.filter(([name]) => name.toLowerCase() === 'host');
+    t.deepEqual(hosts, [['hOsT', `127.0.0.1:${origin.port}`]]);
+    // The Host field keeps its place between its neighbours.
+    t.deepEqual(
+      headers.slice(0, 3).map(([name]) => name),
+      ['X-Before', 'hOsT', 'X-After'],
+    );
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('hop-by-hop fields and the fields Connection names are removed; the rest pass in order and case', async (t) => {
+  const { origin, seen } = await recordingHttpOrigin();
+  const proxy = await startProxy();
+  try {
+    const head =
+      `POST http://127.0.0.1:${origin.port}/hop HTTP/1.1\r\n` +
+      `Host: 127.0.0.1:${origin.port}\r\n` +
+      'X-First: one\r\n' +
+      'Connection: X-Named, x-other\r\n' +
+      'x-named: should go\r\n' +
+      'X-OTHER: should go too\r\n' +
+      'Proxy-Connection: keep-alive\r\n' +
+      'Keep-Alive: timeout=5\r\n' +
+      'Proxy-Authorization: Basic dXNlcjpwYXNz\r\n' +
+      'TE: trailers\r\n' +
+      'Trailer: X-Checksum\r\n' +
+      'Upgrade: websocket\r\n' +
+      'x-MiXeD-CaSe: Value With  Spaces\r\n' +
+      'Accept: */*\r\n' +
+      'Accept: text/plain\r\n' +
+      'Content-Length: 3\r\n' +
+      'X-Last: last\r\n' +
+      '\r\nabc';
+    const { text } = await sendAndCollect(proxy.port, head);
+    t.is(parseResponse(text).statusLine, 'HTTP/1.1 200 OK');
+    t.is(seen.length, 1);
+    const headers = pairs(seen[0]!.rawHeaders);
+    const names = headers.map(([name]) => name.toLowerCase());
+    for (const dropped of ['x-named', 'x-other', 'proxy-connection', 'keep-alive', 'proxy-authorization', 'te', 'trailer', 'upgrade']) {
+      t.false(names.includes(dropped), `${dropped} must not be forwarded`);
+    }
+    // Everything else, in the order and case it was sent; then Via and Connection: close at the end.
+    t.deepEqual(headers, [
+      ['Host', `127.0.0.1:${origin.port}`],
+      ['X-First', 'one'],
+      ['x-MiXeD-CaSe', 'Value With  Spaces'],
+      ['Accept', '*/*'],
+      ['Accept', 'text/plain'],
+      ['Content-Length', '3'],
+      ['X-Last', 'last'],
+      ['Via', '1.1 proxyline'],
+      ['Connection', 'close'],
+    ]);
+    t.is(seen[0]!.body.toString(), 'abc');
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('Connection naming Content-Length or Host does not strip the framing fields', async (t) => {
+  const { origin, seen } = await recordingHttpOrigin();
+  const proxy = await startProxy();
+  try {
+    const { text } = await sendAndCollect(
+      proxy.port,
+      `POST http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: a\r\nConnection: content-length, host\r\nContent-Length: 5\r\n\r\nhello`,
+    );
+    t.is(parseResponse(text).statusLine, 'HTTP/1.1 200 OK');
+    t.is(seen.length, 1);
+    t.is(seen[0]!.body.toString(), 'hello');
+    const names = pairs(seen[0]!.rawHeaders).map(([name]) => name.toLowerCase());
+    t.true(names.includes('content-length'));
+    t.true(names.includes('host'));
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('Via is added, or appended to the last existing Via with the received protocol version', async (t) => {
+  const { origin, seen } = await recordingHttpOrigin();
+  const proxy = await startProxy();
+  try {
+    await sendAndCollect(proxy.port, `GET http://127.0.0.1:${origin.port}/1 HTTP/1.1\r\nHost: a\r\nVia: 1.0 first, 1.1 second\r\nX-A: b\r\n\r\n`);
+    await sendAndCollect(proxy.port, `GET http://127.0.0.1:${origin.port}/2 HTTP/1.1\r\nHost: a\r\nVia: 1.0 one\r\nVia: 1.1 two\r\n\r\n`);
+    await sendAndCollect(proxy.port, `GET http://127.0.0.1:${origin.port}/3 HTTP/1.0\r\n\r\n`);
+    const byUrl = new Map(seen.map((s) => [s.url, pairs(s.rawHeaders).filter(([name]) => name.toLowerCase() === 'via')]));
+    t.deepEqual(byUrl.get('/1'), [['Via', '1.0 first, 1.1 second, 1.1 proxyline']]);
+    t.deepEqual(byUrl.get('/2'), [
+      ['Via', '1.0 one'],
+      ['Via', '1.1 two, 1.1 proxyline'],
+    ]);
+    t.deepEqual(byUrl.get('/3'), [['Via', '1.0 proxyline']]);
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('a Content-Length body is forwarded byte for byte', async (t) => {
+  const { origin, seen } = await recordingHttpOrigin();
+  const proxy = await startProxy();
+  const body = randomBytes(300_000);
+  try {
+    const socket = await connectTo(proxy.port);
+    try {
+      const result = collect(socket);
+      socket.write(`PUT http://127.0.0.1:${origin.port}/upload HTTP/1.1\r\nHost: a\r\nContent-Length: ${body.length}\r\n\r\n`);
+      // In several writes, so the body spans many reads.
+      for (let offset = 0; offset < body.length; offset += 70_001) socket.write(body.subarray(offset, offset + 70_001));
+      const { text } = await result;
+      t.is(parseResponse(text).statusLine, 'HTTP/1.1 200 OK');
+    } finally {
+      socket.destroy();
+    }
+    t.is(seen.length, 1);
+    t.is(seen[0]!.body.length, body.length);
+    t.true(seen[0]!.body.equals(body));
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('a chunked body with a trailer is forwarded byte for byte', async (t) => {
+  const { origin, seen } = await recordingHttpOrigin();
+  const proxy = await startProxy();
+  const parts = [randomBytes(1), randomBytes(4096), randomBytes(100_000), randomBytes(17)];
+  const body = Buffer.concat(parts);
+  try {
+    const socket = await connectTo(proxy.port);
+    try {
+      const result = collect(socket);
+      socket.write(`POST http://127.0.0.1:${origin.port}/chunked HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n`);
+      for (const [i, part] of parts.entries()) {
+        socket.write(Buffer.concat([Buffer.from(`${part.length.toString(16)}${i === 1 ? ';ext=1' : ''}\r\n`), part, Buffer.from('\r\n')]));
+      }
+      socket.write('0\r\nX-Checksum: ' + createHash('sha256').update(body).digest('hex') + '\r\n\r\n');
+      const { text } = await result;
+      t.is(parseResponse(text).statusLine, 'HTTP/1.1 200 OK');
+    } finally {
+      socket.destroy();
+    }
+    t.is(seen.length, 1);
+    t.true(seen[0]!.body.equals(body));
+    t.deepEqual(seen[0]!.rawTrailers, ['X-Checksum', createHash('sha256').update(body).digest('hex')]);
+    t.true(pairs(seen[0]!.rawHeaders).some(([name, value]) => name === 'Transfer-Encoding' && value === 'chunked'));
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('an HTTP/1.0 request without Host works and is sent upstream as HTTP/1.1 with Host', async (t) => {
+  const { origin, seen } = await recordingHttpOrigin();
+  const proxy = await startProxy();
+  try {
+    const { text, how } = await sendAndCollect(proxy.port, `GET http://127.0.0.1:${origin.port}/old HTTP/1.0\r\nUser-Agent: old\r\n\r\n`);
+    const response = parseResponse(text);
+    t.regex(response.statusLine, /^HTTP\/1\.1 200 /);
+    t.is(response.body, 'ok');
+    t.is(how, 'end');
+    t.is(seen.length, 1);
+    t.is(seen[0]!.httpVersion, '1.1');
+    t.is(seen[0]!.url, '/old');
+    t.deepEqual(pairs(seen[0]!.rawHeaders)[0], ['Host', `127.0.0.1:${origin.port}`]);
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('Connection: close is sent upstream even when the client asked for keep-alive', async (t) => {
+  const { origin, seen } = await recordingHttpOrigin();
+  const proxy = await startProxy();
+  try {
+    await sendAndCollect(proxy.port, `GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n`);
+    const connection = pairs(seen[0]!.rawHeaders).filter(([name]) => name.toLowerCase() === 'connection');
+    t.deepEqual(connection, [['Connection', 'close']]);
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('a second request on the same client connection is not delivered to the origin', async (t) => {
+  // A raw origin records every byte it gets, so a forwarded second request could not hide in a parser.
+  const recorder = recordingOrigin('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+  const origin = await startRawOrigin(recorder.onSocket);
+  const proxy = await startProxy();
+  try {
+    const first = `GET http://127.0.0.1:${origin.port}/first HTTP/1.1\r\nHost: a\r\n\r\n`;
+    const second = `POST http://127.0.0.1:${origin.port}/second HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody`;
+    const { text } = await sendAndCollect(proxy.port, first + second);
+    t.is(text.split('HTTP/1.1 ').length - 1, 1, 'exactly one response');
+    t.is(parseResponse(text).body, 'ok');
+    t.is(recorder.connections, 1);
+    const received = recorder.received[0]!.toString('latin1');
+    t.true(received.startsWith('GET /first HTTP/1.1\r\n'));
+    t.false(received.includes('second'));
+    t.false(received.includes('body'));
+    t.true(received.endsWith('\r\n\r\n'), 'only the first head, nothing after it');
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('the client connection is closed by the proxy after the response', async (t) => {
+  const { origin } = await recordingHttpOrigin();
+  const proxy = await startProxy();
+  try {
+    const socket = await connectTo(proxy.port);
+    try {
+      const result = collect(socket);
+      socket.write(`GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n`);
+      const { text, how } = await result;
+      t.is(how, 'end', 'the proxy sends FIN after the response');
+      t.is(parseResponse(text).body, 'ok');
+      socket.end();
+      await new Promise((resolve) => (socket.closed ? resolve(undefined) : socket.once('close', resolve)));
+      t.true(socket.destroyed);
+    } finally {
+      socket.destroy();
+    }
   } finally {
     await proxy.close();
     await origin.close();

@@ -1,0 +1,92 @@
+// Runs the proxy CLI as a child process, so its memory can be measured on its own.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ROOT } from './net.js';
+
+export interface ProxyProcess {
+  child: ChildProcess;
+  pid: number;
+  port: number;
+  /** Resident set size now, in bytes (VmRSS from /proc/<pid>/status). */
+  rss(): number;
+  /** Kills the child (SIGKILL) and removes its temporary config. */
+  close(): Promise<void>;
+}
+
+/** Starts `node dist/src/cli.js --port 0 --config <temp plugins.json>` and waits for its listening line. */
+export async function startProxyProcess(plugins: unknown[]): Promise<ProxyProcess> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'proxyline-test-'));
+  const config = path.join(dir, 'plugins.json');
+  writeFileSync(config, JSON.stringify({ plugins }));
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli.js'), '--host', '127.0.0.1', '--port', '0', '--config', config], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    if (stderr.length < 10_000) stderr += chunk.toString();
+  });
+  const close = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      let stdout = '';
+      const timer = setTimeout(() => reject(new Error(`proxy did not start; stderr: ${stderr}`)), 15_000);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`proxy exited with ${code}; stderr: ${stderr}`));
+      });
+      child.stdout!.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        const match = /proxyline listening on http:\/\/127\.0\.0\.1:(\d+)\n/.exec(stdout);
+        if (match) {
+          clearTimeout(timer);
+          resolve(Number(match[1]));
+        }
+      });
+    });
+    const pid = child.pid!;
+    return { child, pid, port, rss: () => readRss(pid), close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+function readRss(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+  if (!match) throw new Error('no VmRSS in /proc status');
+  return Number(match[1]) * 1024;
+}
+
+/** Samples `read()` every `intervalMs` and keeps the peak, until `stop()`. */
+export function samplePeak(read: () => number, intervalMs = 50): { stop: () => number } {
+  let peak = read();
+  const timer = setInterval(() => {
+    try {
+      peak = Math.max(peak, read());
+    } catch {
+      // the process may be gone at the very end
+    }
+  }, intervalMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      try {
+        peak = Math.max(peak, read());
+      } catch {
+        // ignore
+      }
+      return peak;
+    },
+  };
+}
