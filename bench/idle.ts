@@ -1,0 +1,93 @@
+// Idle tunnels: open many CONNECT tunnels, measure the proxy's RSS and fds, close them, and see
+// whether RSS and fds come back.
+import { fdCount, rssKiB } from './procs.js';
+import { openTunnel } from './tunnel.js';
+import type net from 'node:net';
+
+export interface IdleResult {
+  tunnels: number;
+  failed: number;
+  establishMs: number;
+  rssBeforeKiB: number;
+  rssOpenKiB: number;
+  rssAfterKiB: number;
+  /** (RSS with the tunnels open − RSS before) / tunnels. */
+  kibPerTunnel: number;
+  fdsBefore: number;
+  fdsOpen: number;
+  fdsAfter: number;
+  /** How long after closing the fds took to come back (or the wait limit). */
+  drainMs: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Opens `count` tunnels, at most `parallel` handshakes at a time; failures are counted, not thrown. */
+async function openMany(proxyPort: number, originPort: number, count: number, parallel: number): Promise<{ sockets: net.Socket[]; failed: number }> {
+  const sockets: net.Socket[] = [];
+  let failed = 0;
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      next++;
+      try {
+        sockets.push((await openTunnel(proxyPort, originPort)).socket);
+      } catch {
+        failed++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  return { sockets, failed };
+}
+
+async function closeAll(sockets: net.Socket[]): Promise<void> {
+  await Promise.all(
+    sockets.map((socket) => new Promise<void>((resolve) => {
+      socket.once('close', () => resolve());
+      socket.end(); // FIN, as a client leaving a tunnel normally would
+      setTimeout(() => socket.destroy(), 2000).unref();
+    })),
+  );
+}
+
+/** Waits until `pid` has at most `fds` descriptors open, up to `limitMs`; returns the time waited. */
+async function waitForFds(pid: number, fds: number, limitMs: number): Promise<number> {
+  const start = Date.now();
+  while (fdCount(pid) > fds && Date.now() - start < limitMs) await sleep(100);
+  return Date.now() - start;
+}
+
+export async function idleTunnels(proxyPort: number, proxyPid: number, originPort: number, count: number): Promise<IdleResult> {
+  // Warm-up, so lazily built code and pools are not counted as per-tunnel memory.
+  const warm = await openMany(proxyPort, originPort, 200, 50);
+  await closeAll(warm.sockets);
+  await sleep(300);
+  const fdsBefore = fdCount(proxyPid);
+  await waitForFds(proxyPid, fdsBefore, 2000);
+  const rssBeforeKiB = rssKiB(proxyPid);
+
+  const start = Date.now();
+  const { sockets, failed } = await openMany(proxyPort, originPort, count, 200);
+  const establishMs = Date.now() - start;
+  await sleep(500);
+  const rssOpenKiB = rssKiB(proxyPid);
+  const fdsOpen = fdCount(proxyPid);
+
+  await closeAll(sockets);
+  const drainMs = await waitForFds(proxyPid, fdsBefore, 10_000);
+  await sleep(500);
+  return {
+    tunnels: sockets.length,
+    failed,
+    establishMs,
+    rssBeforeKiB,
+    rssOpenKiB,
+    rssAfterKiB: rssKiB(proxyPid),
+    kibPerTunnel: (rssOpenKiB - rssBeforeKiB) / Math.max(1, sockets.length),
+    fdsBefore,
+    fdsOpen,
+    fdsAfter: fdCount(proxyPid),
+    drainMs,
+  };
+}

@@ -1,0 +1,153 @@
+// `npm run bench`: proxyline against the minimal Node baseline (and tinyproxy when installed),
+// each a child process on 127.0.0.1, with the origins in another child process. Prints a table
+// per metric, the team's targets with PASS/FAIL, and one JSON line at the end.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GENERATOR, httpLoad, type HttpLoad } from './http-load.js';
+import { idleTunnels, type IdleResult } from './idle.js';
+import { killAll, startChild, stopChild } from './procs.js';
+import { startBaseline, startProxyline, startTinyproxy, which, type Proxy } from './proxies.js';
+import { table, targets, type Target } from './report.js';
+import { transfer, type Transfer } from './throughput.js';
+
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const CONFIG = {
+  tunnelBytes: env('BENCH_TUNNEL_BYTES', 1024 ** 3),
+  tunnelTimeoutMs: env('BENCH_TUNNEL_TIMEOUT_MS', 20_000),
+  httpConcurrency: env('BENCH_HTTP_CONCURRENCY', 50),
+  httpSeconds: env('BENCH_HTTP_SECONDS', 5),
+  idleTunnels: env('BENCH_IDLE_TUNNELS', 5000),
+  /** The whole run is stopped after this long, whatever it is doing. */
+  watchdogMs: env('BENCH_WATCHDOG_MS', 240_000),
+};
+
+const say = (text: string) => process.stdout.write(`${text}\n`);
+const log = (text: string) => process.stderr.write(`bench: ${text}\n`);
+
+async function main(): Promise<void> {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'proxyline-bench-'));
+  try {
+    await bench(tmp);
+  } finally {
+    killAll();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+async function bench(tmp: string): Promise<void> {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  say(`proxyline bench — node ${process.version}, ${os.cpus().length} CPUs, loopback 127.0.0.1 only`);
+  say(`config: ${JSON.stringify(CONFIG)}`);
+
+  const origin = await startChild('origin', process.execPath, [path.join(here, 'origin.js')], /^origins listening /, path.join(tmp, 'origin.stderr.log'));
+  const ports = JSON.parse(origin.ready.replace(/^origins listening /, '')) as { throughput: number; http: number; idle: number };
+
+  const proxies: Proxy[] = [await startProxyline(tmp, false), await startProxyline(tmp, true), await startBaseline(tmp)];
+  const tinyproxy = which('tinyproxy');
+  if (tinyproxy) proxies.push(await startTinyproxy(tmp, tinyproxy));
+  else say('tinyproxy: not on PATH, skipped (apt-get install -y tinyproxy to add it)');
+  const columns = proxies.map((p) => p.name);
+  say(`proxies: ${proxies.map((p) => `${p.name} (pid ${p.child.pid}, :${p.port})`).join(', ')}`);
+
+  // 1. Tunnel throughput.
+  const throughput: Record<string, { up: Transfer; down: Transfer }> = {};
+  for (const proxy of proxies) {
+    const run = (direction: 'up' | 'down') =>
+      transfer(proxy.port, proxy.child.pid, ports.throughput, direction, CONFIG.tunnelBytes, CONFIG.tunnelTimeoutMs);
+    const up = await run('up');
+    const down = await run('down');
+    throughput[proxy.name] = { up, down };
+    log(`throughput ${proxy.name}: up ${up.mbps.toFixed(0)} MB/s, down ${down.mbps.toFixed(0)} MB/s`);
+  }
+
+  // 2. Plain-HTTP requests per second, one connection per request.
+  const http: Record<string, HttpLoad> = {};
+  for (const proxy of proxies) {
+    http[proxy.name] = await httpLoad(proxy.port, ports.http, { concurrency: CONFIG.httpConcurrency, seconds: CONFIG.httpSeconds, tmp });
+    log(`http ${proxy.name}: ${http[proxy.name]!.rps.toFixed(0)} req/s`);
+  }
+
+  // 3. Idle tunnels (not tinyproxy: the brief asks for it on the throughput and HTTP rows only).
+  const idle: Record<string, IdleResult> = {};
+  for (const proxy of proxies.filter((p) => p.name !== 'tinyproxy')) {
+    idle[proxy.name] = await idleTunnels(proxy.port, proxy.child.pid, ports.idle, CONFIG.idleTunnels);
+    log(`idle ${proxy.name}: ${idle[proxy.name]!.kibPerTunnel.toFixed(1)} KiB/tunnel`);
+  }
+  for (const proxy of proxies) await stopChild(proxy.child);
+  await stopChild(origin);
+
+  const per = <T>(data: Record<string, T>, pick: (value: T) => number | undefined) =>
+    Object.fromEntries(Object.entries(data).map(([name, value]) => [name, pick(value)]));
+  const gib = (CONFIG.tunnelBytes / 1024 ** 3).toFixed(2);
+  const partial = Object.entries(throughput).flatMap(([name, t]) => [t.up, t.down].filter((x) => !x.complete).map(() => name));
+  say(table(`1. CONNECT tunnel throughput, ${gib} GiB each way, 64 KiB writes (MB/s = 10^6 bytes/s)`, columns, [
+    { label: 'client→origin MB/s', values: per(throughput, (t) => t.up.mbps), ratio: true },
+    { label: 'origin→client MB/s', values: per(throughput, (t) => t.down.mbps), ratio: true },
+    { label: 'proxy CPU s, client→origin', values: per(throughput, (t) => t.up.proxyCpuS), digits: 2, ratio: true },
+    { label: 'proxy CPU s, origin→client', values: per(throughput, (t) => t.down.proxyCpuS), digits: 2, ratio: true },
+  ]));
+  if (partial.length) say(`(time limit of ${CONFIG.tunnelTimeoutMs} ms hit for: ${partial.join(', ')}; rate over the bytes moved)`);
+  say(table(`2. Plain HTTP through the proxy, new connection per request, ${CONFIG.httpConcurrency} clients × ${CONFIG.httpSeconds} s, 1 KiB body; generator: ${GENERATOR}`, columns, [
+    { label: 'requests/s (2xx)', values: per(http, (h) => h.rps), ratio: true },
+    { label: 'latency p50 ms', values: per(http, (h) => h.p50Ms), digits: 2, ratio: true },
+    { label: 'latency p99 ms', values: per(http, (h) => h.p99Ms), digits: 2, ratio: true },
+    { label: 'non-2xx responses', values: per(http, (h) => h.non2xx) },
+    { label: 'socket errors', values: per(http, (h) => h.errors) },
+  ]));
+  const idleColumns = columns.filter((c) => idle[c]);
+  say(table(`3. ${CONFIG.idleTunnels} idle CONNECT tunnels (proxy process; after a 200-tunnel warm-up)`, idleColumns, [
+    { label: 'KiB RSS per tunnel', values: per(idle, (i) => i.kibPerTunnel), digits: 1, ratio: true },
+    { label: 'RSS KiB before', values: per(idle, (i) => i.rssBeforeKiB) },
+    { label: 'RSS KiB, tunnels open', values: per(idle, (i) => i.rssOpenKiB) },
+    { label: 'RSS KiB after close', values: per(idle, (i) => i.rssAfterKiB) },
+    { label: 'fds before', values: per(idle, (i) => i.fdsBefore) },
+    { label: 'fds, tunnels open', values: per(idle, (i) => i.fdsOpen) },
+    { label: 'fds after close', values: per(idle, (i) => i.fdsAfter) },
+    { label: 'ms to open all', values: per(idle, (i) => i.establishMs), ratio: true },
+    { label: 'ms for fds to come back', values: per(idle, (i) => i.drainMs) },
+    { label: 'tunnels failed', values: per(idle, (i) => i.failed) },
+  ]));
+
+  const pl = 'proxyline';
+  const base = 'baseline';
+  const goals: Target[] = [];
+  for (const [direction, label] of [['up', 'client→origin'], ['down', 'origin→client']] as const) {
+    const ratio = throughput[pl]![direction].mbps / throughput[base]![direction].mbps;
+    goals.push({ name: `tunnel throughput ${label} ≥ 0.8× baseline`, measured: `${ratio.toFixed(2)}×`, pass: ratio >= 0.8 });
+  }
+  const kib = idle[pl]!.kibPerTunnel;
+  const baseKib = idle[base]!.kibPerTunnel;
+  goals.push({ name: 'idle memory per tunnel ≤ baseline + 4 KiB', measured: `${kib.toFixed(1)} KiB vs ${baseKib.toFixed(1)} + 4 KiB`, pass: kib <= baseKib + 4 });
+  goals.push({
+    name: 'fds back to the start after the tunnels close',
+    measured: `${idle[pl]!.fdsBefore} before, ${idle[pl]!.fdsAfter} after`,
+    pass: idle[pl]!.fdsAfter <= idle[pl]!.fdsBefore,
+  });
+  say(targets(goals));
+  say(JSON.stringify({ config: CONFIG, generator: GENERATOR, proxies: columns, throughput, http, idle, targets: goals }));
+}
+
+const watchdog = setTimeout(() => {
+  log(`watchdog: still running after ${CONFIG.watchdogMs} ms, stopping`);
+  killAll();
+  process.exit(1);
+}, CONFIG.watchdogMs);
+watchdog.unref();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+process.on('exit', killAll);
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    log(`failed: ${(error as Error).stack ?? String(error)}`);
+    killAll();
+    process.exit(1);
+  },
+);
