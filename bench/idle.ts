@@ -1,6 +1,6 @@
 // Idle tunnels: open many CONNECT tunnels, measure the proxy's RSS and fds, close them, and see
 // whether RSS and fds come back.
-import { fdCount, rssKiB } from './procs.js';
+import { fdCount, probeHeap, rssKiB, type HeapProbe } from './procs.js';
 import { openTunnel } from './tunnel.js';
 import type net from 'node:net';
 
@@ -16,6 +16,14 @@ export interface IdleResult {
   fdsBefore: number;
   fdsOpen: number;
   fdsAfter: number;
+  /** After a forced full GC (bench/heap-probe.js), if the proxy was started with the probe. */
+  gcBefore?: HeapProbe;
+  gcOpen?: HeapProbe;
+  gcAfter?: HeapProbe;
+  /** (RSS after GC with the tunnels open − RSS after GC before) / tunnels. */
+  kibPerTunnelAfterGc?: number;
+  /** The same for the JS heap (heapUsed). */
+  heapKibPerTunnel?: number;
   /** How long after closing the fds took to come back (or the wait limit). */
   drainMs: number;
 }
@@ -58,7 +66,8 @@ async function waitForFds(pid: number, fds: number, limitMs: number): Promise<nu
   return Date.now() - start;
 }
 
-export async function idleTunnels(proxyPort: number, proxyPid: number, originPort: number, count: number): Promise<IdleResult> {
+export async function idleTunnels(proxyPort: number, proxyPid: number, originPort: number, count: number, probeDir?: string): Promise<IdleResult> {
+  const probe = () => (probeDir ? probeHeap(proxyPid, probeDir) : Promise.resolve(undefined));
   // Warm-up, so lazily built code and pools are not counted as per-tunnel memory.
   const warm = await openMany(proxyPort, originPort, 200, 50);
   await closeAll(warm.sockets);
@@ -66,6 +75,7 @@ export async function idleTunnels(proxyPort: number, proxyPid: number, originPor
   const fdsBefore = fdCount(proxyPid);
   await waitForFds(proxyPid, fdsBefore, 2000);
   const rssBeforeKiB = rssKiB(proxyPid);
+  const gcBefore = await probe();
 
   const start = Date.now();
   const { sockets, failed } = await openMany(proxyPort, originPort, count, 200);
@@ -73,21 +83,31 @@ export async function idleTunnels(proxyPort: number, proxyPid: number, originPor
   await sleep(500);
   const rssOpenKiB = rssKiB(proxyPid);
   const fdsOpen = fdCount(proxyPid);
+  const gcOpen = await probe();
 
   await closeAll(sockets);
   const drainMs = await waitForFds(proxyPid, fdsBefore, 10_000);
   await sleep(500);
+  const rssAfterKiB = rssKiB(proxyPid);
+  const gcAfter = await probe();
+  const perTunnel = (key: keyof HeapProbe) =>
+    gcBefore && gcOpen ? (gcOpen[key] - gcBefore[key]) / 1024 / Math.max(1, sockets.length) : undefined;
   return {
     tunnels: sockets.length,
     failed,
     establishMs,
     rssBeforeKiB,
     rssOpenKiB,
-    rssAfterKiB: rssKiB(proxyPid),
+    rssAfterKiB,
     kibPerTunnel: (rssOpenKiB - rssBeforeKiB) / Math.max(1, sockets.length),
     fdsBefore,
     fdsOpen,
     fdsAfter: fdCount(proxyPid),
     drainMs,
+    gcBefore,
+    gcOpen,
+    gcAfter,
+    kibPerTunnelAfterGc: perTunnel('rss'),
+    heapKibPerTunnel: perTunnel('heapUsed'),
   };
 }

@@ -1,7 +1,7 @@
 // Child processes of the bench: start one, wait for its "listening" line, and kill them all at
 // the end (also on error or Ctrl-C). Plus the /proc readings (RSS, open fds).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 
 export interface Child {
@@ -17,8 +17,8 @@ export interface Child {
 const children = new Set<ChildProcess>();
 
 /** Spawns a child and resolves once a stdout line matches `ready` (or rejects after `timeoutMs`). */
-export function startChild(name: string, command: string, args: string[], ready: RegExp, log: string, timeoutMs = 15_000): Promise<Child> {
-  const proc = spawn(command, args, { stdio: ['ignore', 'pipe', openSync(log, 'a')] });
+export function startChild(name: string, command: string, args: string[], ready: RegExp, log: string, env: NodeJS.ProcessEnv = process.env, timeoutMs = 15_000): Promise<Child> {
+  const proc = spawn(command, args, { stdio: ['ignore', 'pipe', openSync(log, 'a')], env });
   children.add(proc);
   proc.on('exit', () => children.delete(proc));
   return new Promise((resolve, reject) => {
@@ -93,4 +93,24 @@ export function fdCount(pid: number): number {
 export function cpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+/** What bench/heap-probe.js reports: process.memoryUsage() after a full GC, in bytes. */
+export interface HeapProbe {
+  rss: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+/** Asks a child started with the heap probe for a full GC and its memory usage; undefined if it does not answer. */
+export async function probeHeap(pid: number, dir: string, timeoutMs = 5000): Promise<HeapProbe | undefined> {
+  const file = `${dir}/${pid}.json`;
+  rmSync(file, { force: true });
+  process.kill(pid, 'SIGUSR2');
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+    if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as HeapProbe;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return undefined;
 }

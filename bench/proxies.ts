@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startChild, startChildOnPort, type Child } from './procs.js';
 
 export interface Proxy {
@@ -17,13 +17,16 @@ const DIST = path.dirname(path.dirname(fileURLToPath(import.meta.url))); // dist
 const ROOT = path.dirname(DIST);
 const LISTENING = /^\S+ listening on http:\/\/127\.0\.0\.1:(\d+)$/;
 
-async function nodeProxy(name: string, script: string, args: string[], tmp: string): Promise<Proxy> {
-  const child = await startChild(name, process.execPath, [script, ...args], LISTENING, path.join(tmp, `${name}.stderr.log`));
+/** With `probe`, the child gets --expose-gc and bench/heap-probe.js (see there). */
+async function nodeProxy(name: string, script: string, args: string[], tmp: string, probe: boolean): Promise<Proxy> {
+  const node = probe ? ['--expose-gc', '--import', pathToFileURL(path.join(DIST, 'bench/heap-probe.js')).href] : [];
+  const env = probe ? { ...process.env, BENCH_PROBE_DIR: tmp } : process.env;
+  const child = await startChild(name, process.execPath, [...node, script, ...args], LISTENING, path.join(tmp, `${name}.stderr.log`), env);
   return { name, child, port: Number(LISTENING.exec(child.ready)![1]) };
 }
 
 /** proxyline with the repository's plugins.json, minus the logger unless `full`. */
-export function startProxyline(tmp: string, full: boolean): Promise<Proxy> {
+export function startProxyline(tmp: string, full: boolean, probe = false): Promise<Proxy> {
   const name = full ? 'proxyline+log' : 'proxyline';
   let config = path.join(ROOT, 'plugins.json');
   if (!full) {
@@ -33,11 +36,11 @@ export function startProxyline(tmp: string, full: boolean): Promise<Proxy> {
     config = path.join(tmp, 'plugins.nolog.json');
     writeFileSync(config, JSON.stringify(json, null, 2));
   }
-  return nodeProxy(name, path.join(DIST, 'src/cli.js'), ['--host', '127.0.0.1', '--port', '0', '--config', config, '--grace-period', '0'], tmp);
+  return nodeProxy(name, path.join(DIST, 'src/cli.js'), ['--host', '127.0.0.1', '--port', '0', '--config', config, '--grace-period', '0'], tmp, probe);
 }
 
-export function startBaseline(tmp: string): Promise<Proxy> {
-  return nodeProxy('baseline', path.join(DIST, 'bench/baseline.js'), ['--port', '0'], tmp);
+export function startBaseline(tmp: string, probe = false): Promise<Proxy> {
+  return nodeProxy('baseline', path.join(DIST, 'bench/baseline.js'), ['--port', '0'], tmp, probe);
 }
 
 /** The path of `command` if it is on PATH. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GENERATOR, httpLoad, type HttpLoad } from './http-load.js';
 import { idleTunnels, type IdleResult } from './idle.js';
-import { killAll, startChild, stopChild } from './procs.js';
+import { cpuMs, killAll, startChild, stopChild } from './procs.js';
 import { startBaseline, startProxyline, startTinyproxy, which, type Proxy } from './proxies.js';
 import { table, targets, type Target } from './report.js';
 import { transfer, type Transfer } from './throughput.js';
@@ -63,19 +63,25 @@ async function bench(tmp: string): Promise<void> {
   }
 
   // 2. Plain-HTTP requests per second, one connection per request.
-  const http: Record<string, HttpLoad> = {};
+  const http: Record<string, HttpLoad & { proxyCpuUsPerRequest: number }> = {};
   for (const proxy of proxies) {
-    http[proxy.name] = await httpLoad(proxy.port, ports.http, { concurrency: CONFIG.httpConcurrency, seconds: CONFIG.httpSeconds, tmp });
+    const cpu0 = cpuMs(proxy.child.pid);
+    const load = await httpLoad(proxy.port, ports.http, { concurrency: CONFIG.httpConcurrency, seconds: CONFIG.httpSeconds, tmp });
+    http[proxy.name] = { ...load, proxyCpuUsPerRequest: ((cpuMs(proxy.child.pid) - cpu0) * 1000) / Math.max(1, load.ok + load.non2xx) };
     log(`http ${proxy.name}: ${http[proxy.name]!.rps.toFixed(0)} req/s`);
   }
 
-  // 3. Idle tunnels (not tinyproxy: the brief asks for it on the throughput and HTTP rows only).
-  const idle: Record<string, IdleResult> = {};
-  for (const proxy of proxies.filter((p) => p.name !== 'tinyproxy')) {
-    idle[proxy.name] = await idleTunnels(proxy.port, proxy.child.pid, ports.idle, CONFIG.idleTunnels);
-    log(`idle ${proxy.name}: ${idle[proxy.name]!.kibPerTunnel.toFixed(1)} KiB/tunnel`);
-  }
   for (const proxy of proxies) await stopChild(proxy.child);
+
+  // 3. Idle tunnels, each proxy in a fresh process (heaps grown by the runs above would hide the
+  // growth). Not tinyproxy: the brief asks for it on the throughput and HTTP rows only.
+  const idle: Record<string, IdleResult> = {};
+  for (const start of [() => startProxyline(tmp, false, true), () => startProxyline(tmp, true, true), () => startBaseline(tmp, true)]) {
+    const proxy = await start();
+    idle[proxy.name] = await idleTunnels(proxy.port, proxy.child.pid, ports.idle, CONFIG.idleTunnels, tmp);
+    log(`idle ${proxy.name}: ${idle[proxy.name]!.kibPerTunnel.toFixed(1)} KiB/tunnel`);
+    await stopChild(proxy.child);
+  }
   await stopChild(origin);
 
   const per = <T>(data: Record<string, T>, pick: (value: T) => number | undefined) =>
@@ -91,6 +97,7 @@ async function bench(tmp: string): Promise<void> {
   if (partial.length) say(`(time limit of ${CONFIG.tunnelTimeoutMs} ms hit for: ${partial.join(', ')}; rate over the bytes moved)`);
   say(table(`2. Plain HTTP through the proxy, new connection per request, ${CONFIG.httpConcurrency} clients × ${CONFIG.httpSeconds} s, 1 KiB body; generator: ${GENERATOR}`, columns, [
     { label: 'requests/s (2xx)', values: per(http, (h) => h.rps), ratio: true },
+    { label: 'proxy CPU µs per request', values: per(http, (h) => h.proxyCpuUsPerRequest), ratio: true },
     { label: 'latency p50 ms', values: per(http, (h) => h.p50Ms), digits: 2, ratio: true },
     { label: 'latency p99 ms', values: per(http, (h) => h.p99Ms), digits: 2, ratio: true },
     { label: 'non-2xx responses', values: per(http, (h) => h.non2xx) },
@@ -99,9 +106,14 @@ async function bench(tmp: string): Promise<void> {
   const idleColumns = columns.filter((c) => idle[c]);
   say(table(`3. ${CONFIG.idleTunnels} idle CONNECT tunnels (proxy process; after a 200-tunnel warm-up)`, idleColumns, [
     { label: 'KiB RSS per tunnel', values: per(idle, (i) => i.kibPerTunnel), digits: 1, ratio: true },
+    { label: 'KiB RSS per tunnel, forced GC', values: per(idle, (i) => i.kibPerTunnelAfterGc), digits: 1, ratio: true },
+    { label: 'KiB JS heap per tunnel, forced GC', values: per(idle, (i) => i.heapKibPerTunnel), digits: 1, ratio: true },
     { label: 'RSS KiB before', values: per(idle, (i) => i.rssBeforeKiB) },
     { label: 'RSS KiB, tunnels open', values: per(idle, (i) => i.rssOpenKiB) },
     { label: 'RSS KiB after close', values: per(idle, (i) => i.rssAfterKiB) },
+    { label: 'RSS KiB after close, forced GC', values: per(idle, (i) => (i.gcAfter ? i.gcAfter.rss / 1024 : undefined)) },
+    { label: 'JS heap KiB before, forced GC', values: per(idle, (i) => (i.gcBefore ? i.gcBefore.heapUsed / 1024 : undefined)) },
+    { label: 'JS heap KiB after close, forced GC', values: per(idle, (i) => (i.gcAfter ? i.gcAfter.heapUsed / 1024 : undefined)) },
     { label: 'fds before', values: per(idle, (i) => i.fdsBefore) },
     { label: 'fds, tunnels open', values: per(idle, (i) => i.fdsOpen) },
     { label: 'fds after close', values: per(idle, (i) => i.fdsAfter) },
