@@ -1,7 +1,7 @@
 // `npm run bench`: proxyline against the minimal Node baseline (and tinyproxy when installed),
 // each a child process on 127.0.0.1, with the origins in another child process. Prints a table
 // per metric, the team's targets with PASS/FAIL, and one JSON line at the end.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,8 @@ const env = (name: string, fallback: number) => Number(process.env[name] ?? fall
 const CONFIG = {
   tunnelBytes: env('BENCH_TUNNEL_BYTES', 1024 ** 3),
   tunnelTimeoutMs: env('BENCH_TUNNEL_TIMEOUT_MS', 20_000),
+  /** Each transfer is run this many times and the fastest is kept (loopback rates are noisy). */
+  tunnelRuns: env('BENCH_TUNNEL_RUNS', 2),
   httpConcurrency: env('BENCH_HTTP_CONCURRENCY', 50),
   httpSeconds: env('BENCH_HTTP_SECONDS', 5),
   idleTunnels: env('BENCH_IDLE_TUNNELS', 5000),
@@ -26,14 +28,15 @@ const CONFIG = {
 const say = (text: string) => process.stdout.write(`${text}\n`);
 const log = (text: string) => process.stderr.write(`bench: ${text}\n`);
 
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'proxyline-bench-'));
+/** Kills every child and removes the temp dir; runs at any exit. */
+function cleanUp(): void {
+  killAll();
+  rmSync(tmp, { recursive: true, force: true });
+}
+
 async function main(): Promise<void> {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'proxyline-bench-'));
-  try {
-    await bench(tmp);
-  } finally {
-    killAll();
-    rmSync(tmp, { recursive: true, force: true });
-  }
+  await bench(tmp);
 }
 
 async function bench(tmp: string): Promise<void> {
@@ -54,8 +57,14 @@ async function bench(tmp: string): Promise<void> {
   // 1. Tunnel throughput.
   const throughput: Record<string, { up: Transfer; down: Transfer }> = {};
   for (const proxy of proxies) {
-    const run = (direction: 'up' | 'down') =>
-      transfer(proxy.port, proxy.child.pid, ports.throughput, direction, CONFIG.tunnelBytes, CONFIG.tunnelTimeoutMs);
+    const run = async (direction: 'up' | 'down') => {
+      let best: Transfer | undefined;
+      for (let i = 0; i < CONFIG.tunnelRuns; i++) {
+        const result = await transfer(proxy.port, proxy.child.pid, ports.throughput, direction, CONFIG.tunnelBytes, CONFIG.tunnelTimeoutMs);
+        if (!best || result.mbps > best.mbps) best = result;
+      }
+      return best!;
+    };
     const up = await run('up');
     const down = await run('down');
     throughput[proxy.name] = { up, down };
@@ -88,7 +97,7 @@ async function bench(tmp: string): Promise<void> {
     Object.fromEntries(Object.entries(data).map(([name, value]) => [name, pick(value)]));
   const gib = (CONFIG.tunnelBytes / 1024 ** 3).toFixed(2);
   const partial = Object.entries(throughput).flatMap(([name, t]) => [t.up, t.down].filter((x) => !x.complete).map(() => name));
-  say(table(`1. CONNECT tunnel throughput, ${gib} GiB each way, 64 KiB writes (MB/s = 10^6 bytes/s)`, columns, [
+  say(table(`1. CONNECT tunnel throughput, ${gib} GiB each way, 64 KiB writes, best of ${CONFIG.tunnelRuns} (MB/s = 10^6 bytes/s)`, columns, [
     { label: 'client→origin MB/s', values: per(throughput, (t) => t.up.mbps), ratio: true },
     { label: 'origin→client MB/s', values: per(throughput, (t) => t.down.mbps), ratio: true },
     { label: 'proxy CPU s, client→origin', values: per(throughput, (t) => t.up.proxyCpuS), digits: 2, ratio: true },
@@ -143,23 +152,25 @@ async function bench(tmp: string): Promise<void> {
 
 const watchdog = setTimeout(() => {
   log(`watchdog: still running after ${CONFIG.watchdogMs} ms, stopping`);
-  killAll();
   process.exit(1);
 }, CONFIG.watchdogMs);
 watchdog.unref();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    killAll();
     process.exit(130);
   });
 }
-process.on('exit', killAll);
+process.on('exit', cleanUp);
 
 main().then(
   () => process.exit(0),
   (error: unknown) => {
     log(`failed: ${(error as Error).stack ?? String(error)}`);
-    killAll();
+    // The children's stderr is in the temp dir, which goes away at exit: show its end first.
+    for (const file of readdirSync(tmp).filter((name) => name.endsWith('.log'))) {
+      const lines = readFileSync(path.join(tmp, file), 'utf8').trimEnd().split('\n').slice(-10).join('\n');
+      if (lines) log(`${file}, last lines:\n${lines}`);
+    }
     process.exit(1);
   },
 );
