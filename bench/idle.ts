@@ -30,13 +30,17 @@ export interface IdleResult {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Opening stops after this long, however many tunnels are open by then. */
+const OPEN_LIMIT_MS = 30_000;
+
 /** Opens `count` tunnels, at most `parallel` handshakes at a time; failures are counted, not thrown. */
 async function openMany(proxyPort: number, originPort: number, count: number, parallel: number): Promise<{ sockets: net.Socket[]; failed: number }> {
   const sockets: net.Socket[] = [];
   let failed = 0;
   let next = 0;
+  const deadline = Date.now() + OPEN_LIMIT_MS;
   const worker = async () => {
-    while (next < count) {
+    while (next < count && Date.now() < deadline) {
       next++;
       try {
         sockets.push((await openTunnel(proxyPort, originPort)).socket);

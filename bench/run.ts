@@ -128,6 +128,7 @@ async function bench(tmp: string): Promise<void> {
     { label: 'fds after close', values: per(idle, (i) => i.fdsAfter) },
     { label: 'ms to open all', values: per(idle, (i) => i.establishMs), ratio: true },
     { label: 'ms for fds to come back', values: per(idle, (i) => i.drainMs) },
+    { label: 'tunnels opened', values: per(idle, (i) => i.tunnels) },
     { label: 'tunnels failed', values: per(idle, (i) => i.failed) },
   ]));
 
