@@ -4,7 +4,8 @@ import net from 'node:net';
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n');
 const port = Number(process.argv[process.argv.indexOf('--port') + 1] ?? 0);
 
-const server = net.createServer((client) => {
+// allowHalfOpen on both sockets: pipe() carries each direction's FIN across, as a proxy must.
+const server = net.createServer({ allowHalfOpen: true }, (client) => {
   let head = Buffer.alloc(0);
   client.on('error', () => {});
   const onData = (chunk: Buffer) => {
@@ -15,7 +16,7 @@ const server = net.createServer((client) => {
     client.pause(); // removing the listener does not stop the flow; pipe() resumes it
     const [method = '', target = ''] = head.toString('latin1', 0, head.indexOf('\r\n')).split(' ');
     const url = method === 'CONNECT' ? new URL(`tcp://${target}`) : new URL(target);
-    const upstream = net.connect({ host: url.hostname, port: Number(url.port || 80) }, () => {
+    const upstream = net.connect({ host: url.hostname, port: Number(url.port || 80), allowHalfOpen: true }, () => {
       if (method === 'CONNECT') {
         client.write(ESTABLISHED);
         upstream.write(head.subarray(end + 4));

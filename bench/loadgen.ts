@@ -14,7 +14,8 @@ function once(): Promise<void> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port: proxyPort, noDelay: true });
     let first: Buffer | undefined;
-    socket.on('connect', () => socket.end(request)); // the FIN also completes proxyline's lingering close
+    // Like wrk: no half-close; the proxy's FIN after the response makes this socket end too.
+    socket.on('connect', () => socket.write(request));
     socket.on('data', (chunk: Buffer) => (first ??= chunk));
     socket.on('error', () => {});
     socket.on('close', (hadError) => {
