@@ -1,0 +1,71 @@
+// Plain-HTTP requests per second through a proxy, one new connection per request (proxyline
+// answers with Connection: close), with wrk if it is installed, else bench/loadgen.js.
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { which } from './proxies.js';
+
+export interface HttpLoad {
+  /** 2xx responses per second. */
+  rps: number;
+  ok: number;
+  non2xx: number;
+  errors: number;
+  seconds: number;
+  /** Median and 99th percentile latency in ms (wrk only). */
+  p50Ms?: number;
+  p99Ms?: number;
+}
+
+export interface HttpLoadOptions {
+  concurrency: number;
+  seconds: number;
+  tmp: string;
+}
+
+const WRK = process.env.BENCH_LOADGEN === 'node' ? undefined : which('wrk');
+export const GENERATOR = WRK ? 'wrk (Lua script: absolute-form path, Connection: close)' : 'bench/loadgen.js (Node, raw sockets, child process)';
+
+function run(command: string, args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(command, args, { timeout: timeoutMs, killSignal: 'SIGKILL' }, (error, stdout, stderr) =>
+      error ? reject(new Error(`${path.basename(command)} failed: ${error.message} ${stderr}`)) : resolve(stdout),
+    ),
+  );
+}
+
+function ms(text: string | undefined): number | undefined {
+  const match = text && /^([\d.]+)(us|ms|s)$/.exec(text);
+  if (!match) return undefined;
+  return Number(match[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[match[2]!]!;
+}
+
+export async function httpLoad(proxyPort: number, originPort: number, options: HttpLoadOptions): Promise<HttpLoad> {
+  const { concurrency, seconds, tmp } = options;
+  const limit = (seconds + 20) * 1000;
+  if (!WRK) {
+    const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'loadgen.js');
+    const out = JSON.parse(await run(process.execPath, [script, String(proxyPort), String(originPort), String(concurrency), String(seconds)], limit)) as Omit<HttpLoad, 'rps'>;
+    return { ...out, rps: out.ok / out.seconds };
+  }
+  const lua = path.join(tmp, `wrk-${originPort}.lua`);
+  writeFileSync(lua, `wrk.method = "GET"\nwrk.path = "http://127.0.0.1:${originPort}/"\nwrk.headers["Host"] = "127.0.0.1:${originPort}"\nwrk.headers["Connection"] = "close"\n`);
+  const out = await run(WRK, ['-t2', `-c${concurrency}`, `-d${seconds}s`, '--timeout', '5s', '--latency', '-s', lua, `http://127.0.0.1:${proxyPort}/`], limit);
+  const total = Number(/(\d+) requests in ([\d.]+)(ms|s|m)/.exec(out)?.[1] ?? NaN);
+  const took = /requests in ([\d.]+)(ms|s|m)/.exec(out);
+  const elapsed = took ? Number(took[1]) * ({ ms: 0.001, s: 1, m: 60 } as Record<string, number>)[took[2]!]! : seconds;
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const errors = socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0;
+  const ok = total - non2xx;
+  return {
+    rps: ok / elapsed,
+    ok,
+    non2xx,
+    errors,
+    seconds: elapsed,
+    p50Ms: ms(/^\s+50%\s+(\S+)/m.exec(out)?.[1]),
+    p99Ms: ms(/^\s+99%\s+(\S+)/m.exec(out)?.[1]),
+  };
+}

@@ -1,0 +1,71 @@
+// The proxies under test, each started as a child process listening on 127.0.0.1.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { startChild, startChildOnPort, type Child } from './procs.js';
+
+export interface Proxy {
+  /** Column name in the tables. */
+  name: string;
+  child: Child;
+  port: number;
+}
+
+const DIST = path.dirname(path.dirname(fileURLToPath(import.meta.url))); // dist/
+const ROOT = path.dirname(DIST);
+const LISTENING = /^\S+ listening on http:\/\/127\.0\.0\.1:(\d+)$/;
+
+/** With `probe`, the child gets --expose-gc and bench/heap-probe.js (see there). */
+async function nodeProxy(name: string, script: string, args: string[], tmp: string, probe: boolean): Promise<Proxy> {
+  const node = probe ? ['--expose-gc', '--import', pathToFileURL(path.join(DIST, 'bench/heap-probe.js')).href] : [];
+  const env = probe ? { ...process.env, BENCH_PROBE_DIR: tmp } : process.env;
+  const child = await startChild(name, process.execPath, [...node, script, ...args], LISTENING, path.join(tmp, `${name}.stderr.log`), env);
+  return { name, child, port: Number(LISTENING.exec(child.ready)![1]) };
+}
+
+/** proxyline with the repository's plugins.json, minus the logger unless `full`. */
+export function startProxyline(tmp: string, full: boolean, probe = false): Promise<Proxy> {
+  const name = full ? 'proxyline+log' : 'proxyline';
+  let config = path.join(ROOT, 'plugins.json');
+  if (!full) {
+    const json = JSON.parse(readFileSync(config, 'utf8')) as { plugins: { name: string }[] };
+    json.plugins = json.plugins.filter((plugin) => plugin.name !== 'logger');
+    delete (json as { $schema?: string }).$schema;
+    config = path.join(tmp, 'plugins.nolog.json');
+    writeFileSync(config, JSON.stringify(json, null, 2));
+  }
+  return nodeProxy(name, path.join(DIST, 'src/cli.js'), ['--host', '127.0.0.1', '--port', '0', '--config', config, '--grace-period', '0'], tmp, probe);
+}
+
+export function startBaseline(tmp: string, probe = false): Promise<Proxy> {
+  return nodeProxy('baseline', path.join(DIST, 'bench/baseline.js'), ['--port', '0'], tmp, probe);
+}
+
+/** The path of `command` if it is on PATH. */
+export function which(command: string): string | undefined {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** tinyproxy in the foreground with a config allowing CONNECT to any port from 127.0.0.1. */
+export async function startTinyproxy(tmp: string, binary: string): Promise<Proxy> {
+  const port = await freePort();
+  const config = path.join(tmp, 'tinyproxy.conf');
+  // No ConnectPort line: CONNECT to every port is allowed.
+  writeFileSync(config, [`Port ${port}`, 'Listen 127.0.0.1', 'Allow 127.0.0.1', 'Timeout 600', 'MaxClients 6000', 'LogLevel Error', 'DisableViaHeader Yes', ''].join('\n'));
+  const child = await startChildOnPort('tinyproxy', binary, ['-d', '-c', config], port, path.join(tmp, 'tinyproxy.stderr.log'));
+  return { name: 'tinyproxy', child, port };
+}

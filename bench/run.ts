@@ -1,0 +1,175 @@
+// `npm run bench`: proxyline against the minimal Node baseline (and tinyproxy when installed),
+// each a child process on 127.0.0.1, with the origins in another child process. Prints a table
+// per metric, the team's targets with PASS/FAIL, and one JSON line at the end.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GENERATOR, httpLoad, type HttpLoad } from './http-load.js';
+import { idleTunnels, type IdleResult } from './idle.js';
+import { cpuMs, killAll, startChild, stopChild } from './procs.js';
+import { startBaseline, startProxyline, startTinyproxy, which, type Proxy } from './proxies.js';
+import { table, targets, type Target } from './report.js';
+import { transfer, type Transfer } from './throughput.js';
+
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const CONFIG = {
+  tunnelBytes: env('BENCH_TUNNEL_BYTES', 1024 ** 3),
+  tunnelTimeoutMs: env('BENCH_TUNNEL_TIMEOUT_MS', 20_000),
+  /** Rounds of transfers; the fastest per proxy and direction is kept (loopback rates are noisy). */
+  tunnelRuns: env('BENCH_TUNNEL_RUNS', 3),
+  httpConcurrency: env('BENCH_HTTP_CONCURRENCY', 50),
+  httpSeconds: env('BENCH_HTTP_SECONDS', 5),
+  idleTunnels: env('BENCH_IDLE_TUNNELS', 5000),
+  /** The whole run is stopped after this long, whatever it is doing. */
+  watchdogMs: env('BENCH_WATCHDOG_MS', 240_000),
+};
+
+const say = (text: string) => process.stdout.write(`${text}\n`);
+const log = (text: string) => process.stderr.write(`bench: ${text}\n`);
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'proxyline-bench-'));
+/** Kills every child and removes the temp dir; runs at any exit. */
+function cleanUp(): void {
+  killAll();
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+async function main(): Promise<void> {
+  await bench(tmp);
+}
+
+async function bench(tmp: string): Promise<void> {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  say(`proxyline bench — node ${process.version}, ${os.cpus().length} CPUs, loopback 127.0.0.1 only`);
+  say(`config: ${JSON.stringify(CONFIG)}`);
+
+  const origin = await startChild('origin', process.execPath, [path.join(here, 'origin.js')], /^origins listening /, path.join(tmp, 'origin.stderr.log'));
+  const ports = JSON.parse(origin.ready.replace(/^origins listening /, '')) as { throughput: number; http: number; idle: number };
+
+  const proxies: Proxy[] = [await startProxyline(tmp, false), await startProxyline(tmp, true), await startBaseline(tmp)];
+  const tinyproxy = which('tinyproxy');
+  if (tinyproxy) proxies.push(await startTinyproxy(tmp, tinyproxy));
+  else say('tinyproxy: not on PATH, skipped (apt-get install -y tinyproxy to add it)');
+  const columns = proxies.map((p) => p.name);
+  say(`proxies: ${proxies.map((p) => `${p.name} (pid ${p.child.pid}, :${p.port})`).join(', ')}`);
+
+  // 1. Tunnel throughput. Rounds go across all proxies in turn, so a burst of load from elsewhere
+  // on the machine hits every column alike; each proxy keeps its fastest transfer per direction.
+  const fastest: Record<string, { up?: Transfer; down?: Transfer }> = {};
+  for (let round = 0; round < CONFIG.tunnelRuns; round++) {
+    for (const proxy of proxies) {
+      for (const direction of ['up', 'down'] as const) {
+        const result = await transfer(proxy.port, proxy.child.pid, ports.throughput, direction, CONFIG.tunnelBytes, CONFIG.tunnelTimeoutMs);
+        const best = (fastest[proxy.name] ??= {});
+        if (!best[direction] || result.mbps > best[direction]!.mbps) best[direction] = result;
+        log(`throughput round ${round + 1} ${proxy.name} ${direction}: ${result.mbps.toFixed(0)} MB/s`);
+      }
+    }
+  }
+  const throughput = Object.fromEntries(Object.entries(fastest).map(([name, t]) => [name, { up: t.up!, down: t.down! }]));
+
+  // 2. Plain-HTTP requests per second, one connection per request.
+  const http: Record<string, HttpLoad & { proxyCpuUsPerRequest: number }> = {};
+  for (const proxy of proxies) {
+    const cpu0 = cpuMs(proxy.child.pid);
+    const load = await httpLoad(proxy.port, ports.http, { concurrency: CONFIG.httpConcurrency, seconds: CONFIG.httpSeconds, tmp });
+    http[proxy.name] = { ...load, proxyCpuUsPerRequest: ((cpuMs(proxy.child.pid) - cpu0) * 1000) / Math.max(1, load.ok + load.non2xx) };
+    log(`http ${proxy.name}: ${http[proxy.name]!.rps.toFixed(0)} req/s`);
+  }
+
+  for (const proxy of proxies) await stopChild(proxy.child);
+
+  // 3. Idle tunnels, each proxy in a fresh process (heaps grown by the runs above would hide the
+  // growth). Not tinyproxy: the brief asks for it on the throughput and HTTP rows only.
+  const idle: Record<string, IdleResult> = {};
+  for (const start of [() => startProxyline(tmp, false, true), () => startProxyline(tmp, true, true), () => startBaseline(tmp, true)]) {
+    const proxy = await start();
+    idle[proxy.name] = await idleTunnels(proxy.port, proxy.child.pid, ports.idle, CONFIG.idleTunnels, tmp);
+    log(`idle ${proxy.name}: ${idle[proxy.name]!.kibPerTunnel.toFixed(1)} KiB/tunnel`);
+    await stopChild(proxy.child);
+  }
+  await stopChild(origin);
+
+  const per = <T>(data: Record<string, T>, pick: (value: T) => number | undefined) =>
+    Object.fromEntries(Object.entries(data).map(([name, value]) => [name, pick(value)]));
+  const gib = (CONFIG.tunnelBytes / 1024 ** 3).toFixed(2);
+  const partial = Object.entries(throughput).flatMap(([name, t]) => [t.up, t.down].filter((x) => !x.complete).map(() => name));
+  say(table(`1. CONNECT tunnel throughput, ${gib} GiB each way, 64 KiB writes, best of ${CONFIG.tunnelRuns} (MB/s = 10^6 bytes/s)`, columns, [
+    { label: 'client→origin MB/s', values: per(throughput, (t) => t.up.mbps), ratio: true },
+    { label: 'origin→client MB/s', values: per(throughput, (t) => t.down.mbps), ratio: true },
+    { label: 'proxy CPU s, client→origin', values: per(throughput, (t) => t.up.proxyCpuS), digits: 2, ratio: true },
+    { label: 'proxy CPU s, origin→client', values: per(throughput, (t) => t.down.proxyCpuS), digits: 2, ratio: true },
+  ]));
+  if (partial.length) say(`(time limit of ${CONFIG.tunnelTimeoutMs} ms hit for: ${partial.join(', ')}; rate over the bytes moved)`);
+  say(table(`2. Plain HTTP through the proxy, new connection per request, ${CONFIG.httpConcurrency} clients × ${CONFIG.httpSeconds} s, 1 KiB body; generator: ${GENERATOR}`, columns, [
+    { label: 'requests/s (2xx)', values: per(http, (h) => h.rps), ratio: true },
+    { label: 'proxy CPU µs per request', values: per(http, (h) => h.proxyCpuUsPerRequest), ratio: true },
+    { label: 'latency p50 ms', values: per(http, (h) => h.p50Ms), digits: 2, ratio: true },
+    { label: 'latency p99 ms', values: per(http, (h) => h.p99Ms), digits: 2, ratio: true },
+    { label: 'non-2xx responses', values: per(http, (h) => h.non2xx) },
+    { label: 'socket errors', values: per(http, (h) => h.errors) },
+  ]));
+  const idleColumns = columns.filter((c) => idle[c]);
+  say(table(`3. ${CONFIG.idleTunnels} idle CONNECT tunnels (proxy process; after a 200-tunnel warm-up)`, idleColumns, [
+    { label: 'KiB RSS per tunnel', values: per(idle, (i) => i.kibPerTunnel), digits: 1, ratio: true },
+    { label: 'KiB RSS per tunnel, forced GC', values: per(idle, (i) => i.kibPerTunnelAfterGc), digits: 1, ratio: true },
+    { label: 'KiB JS heap per tunnel, forced GC', values: per(idle, (i) => i.heapKibPerTunnel), digits: 1, ratio: true },
+    { label: 'RSS KiB before', values: per(idle, (i) => i.rssBeforeKiB) },
+    { label: 'RSS KiB, tunnels open', values: per(idle, (i) => i.rssOpenKiB) },
+    { label: 'RSS KiB after close', values: per(idle, (i) => i.rssAfterKiB) },
+    { label: 'RSS KiB after close, forced GC', values: per(idle, (i) => (i.gcAfter ? i.gcAfter.rss / 1024 : undefined)) },
+    { label: 'JS heap KiB before, forced GC', values: per(idle, (i) => (i.gcBefore ? i.gcBefore.heapUsed / 1024 : undefined)) },
+    { label: 'JS heap KiB after close, forced GC', values: per(idle, (i) => (i.gcAfter ? i.gcAfter.heapUsed / 1024 : undefined)) },
+    { label: 'fds before', values: per(idle, (i) => i.fdsBefore) },
+    { label: 'fds, tunnels open', values: per(idle, (i) => i.fdsOpen) },
+    { label: 'fds after close', values: per(idle, (i) => i.fdsAfter) },
+    { label: 'ms to open all', values: per(idle, (i) => i.establishMs), ratio: true },
+    { label: 'ms for fds to come back', values: per(idle, (i) => i.drainMs) },
+    { label: 'tunnels opened', values: per(idle, (i) => i.tunnels) },
+    { label: 'tunnels failed', values: per(idle, (i) => i.failed) },
+  ]));
+
+  const pl = 'proxyline';
+  const base = 'baseline';
+  const goals: Target[] = [];
+  for (const [direction, label] of [['up', 'client→origin'], ['down', 'origin→client']] as const) {
+    const ratio = throughput[pl]![direction].mbps / throughput[base]![direction].mbps;
+    goals.push({ name: `tunnel throughput ${label} ≥ 0.8× baseline`, measured: `${ratio.toFixed(2)}×`, pass: ratio >= 0.8 });
+  }
+  const kib = idle[pl]!.kibPerTunnel;
+  const baseKib = idle[base]!.kibPerTunnel;
+  goals.push({ name: 'idle memory per tunnel ≤ baseline + 4 KiB', measured: `${kib.toFixed(1)} KiB vs ${baseKib.toFixed(1)} + 4 KiB`, pass: kib <= baseKib + 4 });
+  goals.push({
+    name: 'fds back to the start after the tunnels close',
+    measured: `${idle[pl]!.fdsBefore} before, ${idle[pl]!.fdsAfter} after`,
+    pass: idle[pl]!.fdsAfter <= idle[pl]!.fdsBefore,
+  });
+  say(targets(goals));
+  say(JSON.stringify({ config: CONFIG, generator: GENERATOR, proxies: columns, throughput, http, idle, targets: goals }));
+}
+
+const watchdog = setTimeout(() => {
+  log(`watchdog: still running after ${CONFIG.watchdogMs} ms, stopping`);
+  process.exit(1);
+}, CONFIG.watchdogMs);
+watchdog.unref();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    process.exit(130);
+  });
+}
+process.on('exit', cleanUp);
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    log(`failed: ${(error as Error).stack ?? String(error)}`);
+    // The children's stderr is in the temp dir, which goes away at exit: show its end first.
+    for (const file of readdirSync(tmp).filter((name) => name.endsWith('.log'))) {
+      const lines = readFileSync(path.join(tmp, file), 'utf8').trimEnd().split('\n').slice(-10).join('\n');
+      if (lines) log(`${file}, last lines:\n${lines}`);
+    }
+    process.exit(1);
+  },
+);
