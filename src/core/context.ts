@@ -1,5 +1,9 @@
 import type { Duplex } from 'node:stream';
+import { ProxyError } from './errors.js';
 import { FlowControl } from './flow-control.js';
+
+/** The abort reason of every closed connection (one shared value: no stack captured per close). */
+const CLOSED = new ProxyError('ERR_PROXY_ABORTED', 'connection closed');
 
 /** Where a connection goes: a host name, IPv4 or IPv6 address (without brackets) and a port. */
 export interface Target {
@@ -48,9 +52,11 @@ export class ConnectionContext {
   responseStarted = false;
   /** Byte tallies kept by counting plugins. */
   readonly bytes: ByteCounts = { inbound: 0, outbound: 0 };
-  /** Aborted when the connection closes, for any reason; plugins stop timers and dials with it. */
-  readonly signal: AbortSignal;
-  private readonly state = new Map<StateKey<unknown>, unknown>();
+  // Created on first use: most connections never need them, and thousands of idle tunnels
+  // would each pay for them.
+  private controller?: AbortController;
+  private state?: Map<StateKey<unknown>, unknown>;
+  private closed = false;
 
   constructor(
     /** Connection number, unique within the process. */
@@ -61,11 +67,24 @@ export class ConnectionContext {
     readonly clientAddress: { address: string; port: number },
     /** `performance.now()` when the connection was accepted. */
     readonly startedAt: number,
-    signal: AbortSignal,
     private readonly owner: ContextOwner,
   ) {
     this.inboundFlow = new FlowControl(client);
-    this.signal = signal;
+  }
+
+  /** Aborted when the connection closes, for any reason; plugins stop timers and work with it. */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.closed) this.controller.abort(CLOSED);
+    }
+    return this.controller.signal;
+  }
+
+  /** Called by the lifecycle once every socket has closed. */
+  close(): void {
+    this.closed = true;
+    this.controller?.abort(CLOSED);
   }
 
   /** Hands the dialled upstream socket to the lifecycle, which starts the outbound pipeline. */
@@ -75,11 +94,11 @@ export class ConnectionContext {
 
   /** Reads plugin state. */
   get<T>(key: StateKey<T>): T | undefined {
-    return this.state.get(key) as T | undefined;
+    return this.state?.get(key) as T | undefined;
   }
 
   /** Writes plugin state. */
   set<T>(key: StateKey<T>, value: T): void {
-    this.state.set(key, value);
+    (this.state ??= new Map()).set(key, value);
   }
 }

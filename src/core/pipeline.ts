@@ -1,4 +1,4 @@
-import { map, type MonoTypeOperatorFunction, type Observable } from 'rxjs';
+import type { MonoTypeOperatorFunction, Observable } from 'rxjs';
 import type { ConnectionContext } from './context.js';
 import type { ProxyEvent } from './events.js';
 import { serializeRequestHead } from './http/head.js';
@@ -21,8 +21,8 @@ export function outboundStages(plugins: readonly ProxyPlugin[], ctx: ConnectionC
 
 const EMPTY = Buffer.alloc(0);
 
-/** Turns events into wire bytes at the end of a chain: heads are serialized, markers write nothing. */
-export const encodeEvents = map((event: ProxyEvent): Buffer => {
+/** Turns an event into wire bytes at the end of a chain: heads are serialized, markers write nothing. */
+export function encodeEvent(event: ProxyEvent): Buffer {
   switch (event.kind) {
     case 'data':
       return event.chunk;
@@ -31,4 +31,4 @@ export const encodeEvents = map((event: ProxyEvent): Buffer => {
     case 'message-end':
       return EMPTY;
   }
-});
+}

@@ -1,49 +1,82 @@
-import type { Observer } from 'rxjs';
+import { Subscriber } from 'rxjs';
 import type { Writable } from 'node:stream';
 import { ProxyError } from './errors.js';
+import type { ProxyEvent } from './events.js';
 import type { FlowControl } from './flow-control.js';
+import { encodeEvent } from './pipeline.js';
 
-/** How a sink reports back to the connection that owns it. */
-export interface SinkHooks {
-  /** Called with each chunk before it is written (e.g. to mark that a response has started). */
-  onWrite?(chunk: Buffer): void;
-  /** Called when the source completed and the destination was ended. */
-  onComplete(): void;
-  /** Called when the pipeline feeding the sink errored. */
-  onError(error: unknown): void;
+/** Who a sink reports to: the connection that owns both sinks (methods, no per-sink closures). */
+export interface SinkOwner {
+  /** The chain completed: the owner decides between a half-close and an error answer. */
+  sinkCompleted(sink: SocketSink): void;
+  /** The chain errored, or the socket is gone while data still flows. */
+  sinkFailed(sink: SocketSink, error: unknown): void;
+  /** A chunk is about to be written. */
+  sinkWriting(sink: SocketSink): void;
 }
 
 /**
- * Writes chunks to a socket and carries backpressure back to the source: when `write()` returns
- * false the source is held paused (reason `sink`) until the destination drains.
- * Completion ends the destination (a half-close), it never destroys it.
+ * The end of a chain: encodes events to bytes and writes them to a socket, carrying
+ * backpressure back to the source: when `write()` returns false the source is held paused
+ * (reason `sink`) until the socket drains. The socket may be attached after subscription (the
+ * inbound chain runs before the upstream is dialled).
  */
-export function toWritable(destination: Writable, flow: FlowControl, hooks: SinkHooks): Observer<Buffer> {
-  let waitingForDrain = false;
-  const onDrain = () => {
-    waitingForDrain = false;
-    flow.release('sink');
+export class SocketSink extends Subscriber<ProxyEvent> {
+  private socket?: Writable;
+  private waitingForDrain = false;
+  private readonly onDrain = () => {
+    this.waitingForDrain = false;
+    this.flow.release('sink');
   };
-  return {
-    next(chunk) {
-      if (destination.destroyed) {
-        // Never drop bytes silently: the connection must learn its peer is gone.
-        hooks.onError(new ProxyError('ERR_PROXY_ABORTED', 'destination closed while data was still flowing'));
-        return;
-      }
-      hooks.onWrite?.(chunk);
-      if (!destination.write(chunk) && !waitingForDrain) {
-        waitingForDrain = true;
-        flow.hold('sink');
-        destination.once('drain', onDrain);
-      }
-    },
-    complete() {
-      if (!destination.destroyed && !destination.writableEnded) destination.end();
-      hooks.onComplete();
-    },
-    error(error) {
-      hooks.onError(error);
-    },
-  };
+
+  constructor(
+    private readonly flow: FlowControl,
+    private readonly owner: SinkOwner,
+    socket?: Writable,
+  ) {
+    super();
+    this.socket = socket;
+  }
+
+  /** Sets the socket the sink writes to. */
+  attach(socket: Writable): void {
+    this.socket = socket;
+  }
+
+  /** Half-closes the socket (FIN) once what was written is flushed. */
+  end(): void {
+    const { socket } = this;
+    if (socket && !socket.destroyed && !socket.writableEnded) socket.end();
+  }
+
+  protected override _next(event: ProxyEvent): void {
+    const chunk = encodeEvent(event);
+    if (chunk.length === 0) return;
+    const { socket } = this;
+    if (!socket) {
+      this.owner.sinkFailed(this, new ProxyError('ERR_PROXY_INTERNAL', 'data reached the end of the chain before an upstream was attached'));
+      return;
+    }
+    if (socket.destroyed) {
+      // Never drop bytes silently: the connection must learn its peer is gone.
+      this.owner.sinkFailed(this, new ProxyError('ERR_PROXY_ABORTED', 'destination closed while data was still flowing'));
+      return;
+    }
+    this.owner.sinkWriting(this);
+    if (!socket.write(chunk) && !this.waitingForDrain) {
+      this.waitingForDrain = true;
+      this.flow.hold('sink');
+      socket.once('drain', this.onDrain);
+    }
+  }
+
+  protected override _complete(): void {
+    this.owner.sinkCompleted(this);
+    this.unsubscribe();
+  }
+
+  protected override _error(error: unknown): void {
+    this.owner.sinkFailed(this, error);
+    this.unsubscribe();
+  }
 }

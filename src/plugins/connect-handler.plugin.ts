@@ -1,4 +1,4 @@
-import { concat, filter, of, type MonoTypeOperatorFunction } from 'rxjs';
+import { filter, Observable, type MonoTypeOperatorFunction } from 'rxjs';
 import { injectable } from 'tsyringe';
 import type { ConnectionContext } from '../core/context.js';
 import { dataEvent, type ProxyEvent } from '../core/events.js';
@@ -32,7 +32,14 @@ export class ConnectHandlerPlugin implements ProxyPlugin {
   }
 
   outbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
-    // Built when the upstream is attached, so the mode is known by now.
-    return (source) => (ctx.mode === 'tunnel' ? concat(of(dataEvent(ESTABLISHED)), source) : source);
+    // Built when the upstream is attached, so the mode is known by now. A hand-made prepend,
+    // not concat(of(…), source): idle tunnels would each keep concat's inner subscribers alive.
+    return (source) =>
+      ctx.mode !== 'tunnel'
+        ? source
+        : new Observable<ProxyEvent>((subscriber) => {
+            subscriber.next(dataEvent(ESTABLISHED));
+            return source.subscribe(subscriber);
+          });
   }
 }

@@ -1,10 +1,11 @@
-import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
+import type { MonoTypeOperatorFunction, Subscriber } from 'rxjs';
 import { inject, injectable } from 'tsyringe';
 import type { ConnectionContext } from '../core/context.js';
 import { aborted, badRequest, ProxyError } from '../core/errors.js';
 import type { ProxyEvent } from '../core/events.js';
 import { RequestParser } from '../core/http/request-parser.js';
 import { PluginOptions, type PluginManifest, type ProxyPlugin } from '../core/plugin.js';
+import { Stage, stage } from '../core/stage.js';
 
 /** Options of `head-parser`. */
 export interface HeadParserOptions {
@@ -36,42 +37,45 @@ export class HeadParserPlugin implements ProxyPlugin {
   constructor(@inject(PluginOptions) private readonly options: HeadParserOptions) {}
 
   inbound(_ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
-    const { maxHeaderBytes, headersTimeoutMs } = this.options;
-    return (source) =>
-      new Observable<ProxyEvent>((subscriber) => {
-        let timer: NodeJS.Timeout | undefined;
-        const parser = new RequestParser({ maxHeaderBytes }, (event) => {
-          if (timer && event.kind === 'request-head') {
-            clearTimeout(timer);
-            timer = undefined;
-          }
-          subscriber.next(event);
-        });
-        if (headersTimeoutMs > 0) {
-          timer = setTimeout(() => {
-            subscriber.error(new ProxyError('ERR_PROXY_HEADERS_TIMEOUT', `no request head within ${headersTimeoutMs} ms`));
-          }, headersTimeoutMs);
-        }
-        const subscription = source.subscribe({
-          next(event) {
-            if (event.kind !== 'data') return subscriber.next(event);
-            try {
-              parser.push(event.chunk);
-            } catch (error) {
-              subscriber.error(error);
-            }
-          },
-          error: (error) => subscriber.error(error),
-          complete() {
-            if (parser.inHead) subscriber.error(badRequest('connection closed inside a request head'));
-            else if (parser.inBody) subscriber.error(aborted('client closed the connection inside a request body'));
-            else subscriber.complete();
-          },
-        });
-        return () => {
-          clearTimeout(timer);
-          subscription.unsubscribe();
-        };
-      });
+    return stage((downstream) => new HeadParserStage(downstream, this.options));
+  }
+}
+
+class HeadParserStage extends Stage {
+  private readonly parser: RequestParser;
+  private timer?: NodeJS.Timeout;
+
+  constructor(downstream: Subscriber<ProxyEvent>, options: HeadParserOptions) {
+    super(downstream);
+    this.parser = new RequestParser(options, (event) => this.parsed(event));
+    const { headersTimeoutMs } = options;
+    if (headersTimeoutMs > 0) {
+      this.timer = setTimeout(() => {
+        this.fail(new ProxyError('ERR_PROXY_HEADERS_TIMEOUT', `no request head within ${headersTimeoutMs} ms`));
+      }, headersTimeoutMs);
+    }
+  }
+
+  protected onEvent(event: ProxyEvent): void {
+    if (event.kind === 'data') this.parser.push(event.chunk);
+    else this.emit(event);
+  }
+
+  protected override onComplete(): void {
+    if (this.parser.inHead) this.fail(badRequest('connection closed inside a request head'));
+    else if (this.parser.inBody) this.fail(aborted('client closed the connection inside a request body'));
+    else this.finish();
+  }
+
+  protected override onFinalize(): void {
+    clearTimeout(this.timer);
+  }
+
+  private parsed(event: ProxyEvent): void {
+    if (this.timer && event.kind === 'request-head') {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.emit(event);
   }
 }

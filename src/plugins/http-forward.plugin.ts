@@ -1,4 +1,4 @@
-import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
+import type { MonoTypeOperatorFunction, Subscriber } from 'rxjs';
 import { inject, injectable } from 'tsyringe';
 import type { ConnectionContext } from '../core/context.js';
 import { requestHeadEvent, type ProxyEvent } from '../core/events.js';
@@ -6,6 +6,7 @@ import { getHeaderValues, type HeaderField, type RequestHead } from '../core/htt
 import { withoutHopByHop } from '../core/http/hop-by-hop.js';
 import { parseAbsoluteHttpTarget } from '../core/http/target.js';
 import { PluginOptions, type PluginManifest, type ProxyPlugin } from '../core/plugin.js';
+import { Stage, stage } from '../core/stage.js';
 
 /** Options of `http-forward`. */
 export interface HttpForwardOptions {
@@ -38,34 +39,40 @@ export class HttpForwardPlugin implements ProxyPlugin {
   constructor(@inject(PluginOptions) private readonly options: HttpForwardOptions) {}
 
   inbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
-    return (source) =>
-      new Observable<ProxyEvent>((subscriber) => {
-        let state: 'idle' | 'forwarding' | 'done' = 'idle';
-        return source.subscribe({
-          next: (event) => {
-            if (state === 'done') return; // one request per connection: the rest is not forwarded
-            if (event.kind === 'request-head' && state === 'idle' && event.head.method !== 'CONNECT') {
-              try {
-                subscriber.next(requestHeadEvent(this.rewrite(ctx, event.head)));
-              } catch (error) {
-                subscriber.error(error);
-                return;
-              }
-              state = 'forwarding';
-              return;
-            }
-            if (event.kind === 'message-end' && state === 'forwarding') state = 'done';
-            subscriber.next(event);
-          },
-          // After the one request, what the client sends is not parsed for us: its errors
-          // must not replace the response the upstream is about to send.
-          error: (error) => (state === 'done' ? undefined : subscriber.error(error)),
-          complete: () => subscriber.complete(),
-        });
-      });
+    return stage((downstream) => new HttpForwardStage(downstream, ctx, this.options));
+  }
+}
+
+class HttpForwardStage extends Stage {
+  private state: 'idle' | 'forwarding' | 'done' = 'idle';
+
+  constructor(
+    downstream: Subscriber<ProxyEvent>,
+    private readonly ctx: ConnectionContext,
+    private readonly options: HttpForwardOptions,
+  ) {
+    super(downstream);
   }
 
-  private rewrite(ctx: ConnectionContext, head: RequestHead): RequestHead {
+  protected onEvent(event: ProxyEvent): void {
+    if (this.state === 'done') return; // one request per connection: the rest is not forwarded
+    if (event.kind === 'request-head' && this.state === 'idle' && event.head.method !== 'CONNECT') {
+      this.emit(requestHeadEvent(this.rewrite(event.head)));
+      this.state = 'forwarding';
+      return;
+    }
+    if (event.kind === 'message-end' && this.state === 'forwarding') this.state = 'done';
+    this.emit(event);
+  }
+
+  protected override _error(error: unknown): void {
+    // After the one request, what the client sends is not parsed for us: its errors must not
+    // replace the response the upstream is about to send.
+    if (this.state !== 'done') super._error(error);
+  }
+
+  private rewrite(head: RequestHead): RequestHead {
+    const { ctx } = this;
     const target = parseAbsoluteHttpTarget(head.target);
     ctx.target = { host: target.host, port: target.port };
     ctx.mode = 'http';
