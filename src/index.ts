@@ -9,6 +9,8 @@ export { Logger, StreamLogger, SilentLogger, type LogFields } from './core/logge
 export { PluginOptions, type ProxyPlugin, type PluginClass, type PluginManifest, type JsonSchema } from './core/plugin.js';
 export { resolvePlugins, type PluginEntry, type PluginSpec } from './core/registry.js';
 export { loadConfig, parseConfig } from './core/config.js';
+export { pluginsJsonSchema } from './core/schema.js';
+export { Stage, stage } from './core/stage.js';
 export { getHeader, getHeaderValues, getHeaderTokens, serializeRequestHead, type HeaderField, type RequestHead } from './core/http/head.js';
 export { BUILT_IN_PLUGINS, DEFAULT_CHAIN } from './plugins/index.js';
 export * from './plugins/index.js';

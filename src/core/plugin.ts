@@ -4,7 +4,7 @@ import type { ConnectionContext } from './context.js';
 import type { ProxyError } from './errors.js';
 import type { ProxyEvent } from './events.js';
 
-/** A JSON Schema object (draft 2020-12 subset understood by ajv). */
+/** A JSON Schema object (draft-07, as ajv's default class validates it). */
 export type JsonSchema = Record<string, unknown>;
 
 /**

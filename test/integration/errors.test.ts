@@ -245,3 +245,13 @@ test.serial('after all of these the proxy still serves a normal request', async 
     await origin.close();
   }
 });
+
+test('a chain where no plugin attaches an upstream answers 500 and hides the cause', async (t) => {
+  const parserOnly = await startProxy({ plugins: ['head-parser', 'http-forward'] });
+  try {
+    const body = assertError(t, await sendAndCollect(parserOnly.port, 'GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: a\r\n\r\n'), 500, 'Internal Server Error');
+    t.is(body, 'Internal Server Error\n');
+  } finally {
+    await parserOnly.close();
+  }
+});
