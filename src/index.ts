@@ -3,7 +3,19 @@ export { createProxy, createProxyFromConfig, type ProxyOptions } from './proxy.j
 export { ProxyServer, type ServerOptions } from './core/server.js';
 export { ConnectionContext, stateKey, type StateKey, type Target, type ConnectionMode, type ByteCounts } from './core/context.js';
 export { ERROR_TABLE, ProxyError, toProxyError, badRequest, aborted, type ProxyErrorCode } from './core/errors.js';
-export { dataEvent, requestHeadEvent, MESSAGE_END, type ProxyEvent, type DataEvent, type RequestHeadEvent, type MessageEndEvent } from './core/events.js';
+export {
+  dataEvent,
+  requestHeadEvent,
+  responseHeadEvent,
+  messageEndEvent,
+  type ProxyEvent,
+  type DataEvent,
+  type RequestHeadEvent,
+  type ResponseHeadEvent,
+  type MessageEndEvent,
+} from './core/events.js';
+export { Exchange } from './core/exchange.js';
+export type { ResponseHead } from './core/http/response-framing.js';
 export { FlowControl } from './core/flow-control.js';
 export { Logger, StreamLogger, SilentLogger, type LogFields } from './core/logger.js';
 export { PluginOptions, type ProxyPlugin, type PluginClass, type PluginManifest, type JsonSchema } from './core/plugin.js';

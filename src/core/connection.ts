@@ -1,30 +1,35 @@
 import type { Duplex } from 'node:stream';
-import { ConnectionContext, type ContextOwner } from './context.js';
+import { ConnectionContext } from './context.js';
 import { ProxyError, toProxyError } from './errors.js';
-import { FlowControl } from './flow-control.js';
+import type { Exchange } from './exchange.js';
 import type { Logger } from './logger.js';
 import { compose, inboundStages, outboundStages } from './pipeline.js';
 import type { ProxyPlugin } from './plugin.js';
+import { RequestSink, type RequestSinkOwner } from './request-sink.js';
 import { lingeringClose, sendError } from './respond.js';
+import { ResponseSource } from './response-source.js';
 import { SocketSink, type SinkOwner } from './sink.js';
 import { fromReadable } from './source.js';
 import type { PeerAddress } from '../transports/listener.js';
 
-/** The upstream failed before sending a byte of response: the client gets a 502. */
-const upstreamGone = (what: string) => new ProxyError('ERR_PROXY_UPSTREAM_CONNECT', `upstream failed before responding: ${what}`);
-
 /** Listener for sockets whose errors reach us through their sources: never an unhandled 'error'. */
 const ignore = () => {};
 
+/** Largest response head accepted from an upstream. */
+const MAX_RESPONSE_HEAD = 64 * 1024;
+
 /**
- * The life of one accepted socket: builds the inbound chain at once and the outbound chain when
- * a plugin attaches the upstream, splices both to the sockets, and ends everything exactly once.
- * Completion is a half-close passed on to the other side; an error answers or destroys both.
+ * The life of one accepted socket. Inbound: client bytes → plugins in order → RequestSink, which
+ * writes each request to its exchange's upstream. Outbound: ResponseSource (each exchange's
+ * response in request order) → plugins in reverse → SocketSink to the client. Completion is a
+ * half-close passed on; a request's error becomes its response, in order; anything else destroys.
  */
-export class Connection implements ContextOwner, SinkOwner {
+export class Connection implements RequestSinkOwner, SinkOwner {
   readonly ctx: ConnectionContext;
-  private readonly toUpstream: SocketSink;
-  private toClient?: SocketSink;
+  private readonly responses: ResponseSource;
+  private readonly toUpstreams: RequestSink;
+  private readonly toClient: SocketSink;
+  private tunnelExchange?: Exchange;
   private failure?: ProxyError;
   private closed = false;
   private outboundDone = false;
@@ -37,22 +42,27 @@ export class Connection implements ContextOwner, SinkOwner {
     private readonly logger: Logger,
     private readonly onClosed: (connection: Connection) => void,
   ) {
-    this.ctx = new ConnectionContext(id, client, peer, performance.now(), this);
-    this.toUpstream = new SocketSink(this.ctx.inboundFlow, this);
+    this.ctx = new ConnectionContext(id, client, peer, performance.now());
+    this.responses = new ResponseSource(this.ctx, MAX_RESPONSE_HEAD);
+    this.toUpstreams = new RequestSink(this.ctx, this.responses, this);
+    this.toClient = new SocketSink(this.ctx.outboundFlow, this, client);
   }
 
   start(): void {
     const { client, ctx } = this;
     client.on('error', ignore);
     client.on('close', () => this.onClientClosed());
-    let stages;
+    let inbound;
+    let outbound;
     try {
-      stages = inboundStages(this.plugins, ctx);
+      inbound = inboundStages(this.plugins, ctx);
+      outbound = outboundStages(this.plugins, ctx);
     } catch (error) {
       this.fail(error); // a plugin that throws while building fails this connection, not the process
       return;
     }
-    compose(fromReadable(client, 'client'), stages).subscribe(this.toUpstream);
+    compose(this.responses.events, outbound).subscribe(this.toClient);
+    compose(fromReadable(client, 'client'), inbound).subscribe(this.toUpstreams);
     if (!ctx.inboundFlow.paused && !this.failure) client.resume();
   }
 
@@ -61,46 +71,38 @@ export class Connection implements ContextOwner, SinkOwner {
     this.fail(new ProxyError('ERR_PROXY_ABORTED', 'proxy shutting down'));
   }
 
-  attachUpstream(ctx: ConnectionContext, socket: Duplex): void {
-    if (ctx.upstream) throw new ProxyError('ERR_PROXY_INTERNAL', 'upstream attached twice');
-    ctx.upstream = socket;
-    socket.on('error', ignore);
-    socket.on('close', () => this.onUpstreamClosed());
-    if (this.failure || this.client.destroyed) {
-      socket.destroy();
+  inboundEnded(last: Exchange | undefined): void {
+    if (this.responses.isTunnel && last?.upstream) {
+      this.tunnelExchange = last;
+      if (!last.upstream.writableEnded) last.upstream.end(); // half-close the tunnel
       return;
     }
-    ctx.outboundFlow = new FlowControl(socket);
-    this.toUpstream.attach(socket);
-    this.toClient = new SocketSink(ctx.outboundFlow, this, this.client);
-    compose(fromReadable(socket, 'upstream'), outboundStages(this.plugins, ctx)).subscribe(this.toClient);
-    if (!ctx.outboundFlow.paused && !this.failure) socket.resume();
+    this.responses.clientEnded();
   }
 
-  sinkWriting(sink: SocketSink): void {
-    if (sink === this.toClient) this.ctx.responseStarted = true;
+  inboundFailed(error: unknown, last: Exchange | undefined): void {
+    // A request cut off halfway leaves its upstream waiting for the rest: it cannot be used again.
+    if (last && !last.requestSent) last.upstream?.destroy();
+    if (this.responses.isTunnel) return this.fail(error);
+    this.responses.fail(error);
+  }
+
+  sinkWriting(): void {
+    this.ctx.responseStarted = true;
   }
 
   sinkCompleted(sink: SocketSink): void {
-    if (sink === this.toUpstream) {
-      if (this.ctx.upstream) sink.end();
-      else if (!this.client.writableEnded) this.client.end(); // FIN before any request: close politely
-      return;
-    }
-    // Before the first response byte the client can still be told what went wrong.
-    if (!this.ctx.responseStarted) return this.fail(upstreamGone('closed the connection'));
-    sink.end();
     this.outboundDone = true;
-    // A tunnel stays half-open for the client's direction; a plain HTTP exchange is over.
-    if (this.ctx.mode !== 'tunnel') lingeringClose(this.client);
+    sink.end();
+    // A tunnel stays half-open for the client's direction; an HTTP connection is over.
+    if (!this.responses.isTunnel) lingeringClose(this.client);
   }
 
-  sinkFailed(sink: SocketSink, error: unknown): void {
-    const fromUpstream = sink === this.toClient && !this.ctx.responseStarted;
-    this.fail(fromUpstream ? upstreamGone(toProxyError(error).message) : error);
+  sinkFailed(_sink: SocketSink, error: unknown): void {
+    this.fail(error);
   }
 
-  /** Answers or destroys, once; a later failure (e.g. the echo of a destroy) is ignored. */
+  /** Destroys or answers once; a later failure (e.g. the echo of a destroy) is ignored. */
   private fail(error: unknown): void {
     if (this.failure || this.closed) return;
     const failure = toProxyError(error);
@@ -108,30 +110,25 @@ export class Connection implements ContextOwner, SinkOwner {
     if (failure.code === 'ERR_PROXY_INTERNAL') {
       this.logger.error(`connection #${this.ctx.id} internal error`, { message: failure.message, stack: failure.stack });
     }
-    this.toUpstream.unsubscribe();
-    this.toClient?.unsubscribe();
-    this.ctx.upstream?.destroy();
+    this.toUpstreams.unsubscribe();
+    this.toClient.unsubscribe();
+    this.responses.destroyAll();
     sendError(this.client, failure, this.ctx.responseStarted);
   }
 
   private onClientClosed(): void {
-    const upstream = this.ctx.upstream;
-    // Only when both directions ended cleanly is the upstream left to flush what it was given
-    // (then it closes by itself); otherwise what it sends has nowhere to go.
-    if (upstream && !(upstream.writableEnded && this.outboundDone)) upstream.destroy();
-    if (!upstream || upstream.destroyed) this.finish();
+    const tunnel = this.tunnelExchange?.upstream;
+    this.toUpstreams.unsubscribe();
+    this.toClient.unsubscribe();
+    // A tunnel whose both directions ended cleanly is left to flush what it was given.
+    if (!(tunnel && tunnel.writableEnded && this.outboundDone)) this.responses.destroyAll();
+    this.finish();
   }
 
-  private onUpstreamClosed(): void {
-    if (this.client.destroyed) this.finish();
-  }
-
-  /** Runs once, when every socket of the connection has closed. */
+  /** Runs once, when the client connection has closed. */
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
-    this.toUpstream.unsubscribe();
-    this.toClient?.unsubscribe();
     this.ctx.close();
     for (const plugin of this.plugins) {
       try {

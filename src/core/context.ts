@@ -11,7 +11,7 @@ export interface Target {
   port: number;
 }
 
-/** `http`: one plain HTTP request is forwarded; `tunnel`: raw bytes after CONNECT. */
+/** `http`: plain HTTP requests are forwarded; `tunnel`: raw bytes after a CONNECT or a 101. */
 export type ConnectionMode = 'pending' | 'http' | 'tunnel';
 
 /** A typed key for plugin state on the context: `const Key = stateKey<number>('my-plugin.count')`. */
@@ -21,11 +21,6 @@ export interface StateKey<T> {
   readonly __type?: T;
 }
 export const stateKey = <T>(description: string): StateKey<T> => ({ description });
-
-/** What the connection lifecycle lends the context to do things only it may do. */
-export interface ContextOwner {
-  attachUpstream(ctx: ConnectionContext, socket: Duplex): void;
-}
 
 /** Byte tallies a counting plugin keeps: inbound is client → upstream, outbound upstream → client. */
 export interface ByteCounts {
@@ -38,17 +33,15 @@ export interface ByteCounts {
  * controls, and a typed slot for plugin state. Plugins read and write it from their operators.
  */
 export class ConnectionContext {
-  /** Where the connection goes, set by the plugin that routes the request. */
-  target?: Target;
   /** What kind of connection this turned out to be. */
   mode: ConnectionMode = 'pending';
   /** Flow control over the client socket (inbound source). */
   readonly inboundFlow: FlowControl;
-  /** Flow control over the upstream socket (outbound source); set by attachUpstream. */
-  outboundFlow?: FlowControl;
-  /** The upstream socket once dialled. */
-  upstream?: Duplex;
-  /** True once any byte went to the client: an error then destroys instead of answering. */
+  /** Flow control over the upstream whose response is being relayed (outbound source). */
+  readonly outboundFlow = new FlowControl();
+  /** Requests sent (or refused) whose response has not been relayed completely yet. */
+  inFlight = 0;
+  /** True once any byte went to the client. */
   responseStarted = false;
   /** Byte tallies kept by counting plugins. */
   readonly bytes: ByteCounts = { inbound: 0, outbound: 0 };
@@ -67,7 +60,6 @@ export class ConnectionContext {
     readonly clientAddress: { address: string; port: number },
     /** `performance.now()` when the connection was accepted. */
     readonly startedAt: number,
-    private readonly owner: ContextOwner,
   ) {
     this.inboundFlow = new FlowControl(client);
   }
@@ -85,11 +77,6 @@ export class ConnectionContext {
   close(): void {
     this.closed = true;
     this.controller?.abort(CLOSED);
-  }
-
-  /** Hands the dialled upstream socket to the lifecycle, which starts the outbound pipeline. */
-  attachUpstream(socket: Duplex): void {
-    this.owner.attachUpstream(this, socket);
   }
 
   /** Reads plugin state. */

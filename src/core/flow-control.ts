@@ -12,20 +12,30 @@ export class FlowControl {
   // less on every idle connection than a Set or an array grown by push.
   private reasons: readonly string[] = NONE;
 
-  constructor(private readonly source: Pick<Readable, 'pause' | 'resume'>) {}
+  constructor(private source?: Pick<Readable, 'pause' | 'resume'>) {}
+
+  /**
+   * Points the flow control at another source (the outbound side reads one upstream after the
+   * other); the new source starts paused or flowing as the reasons held say.
+   */
+  retarget(source: Pick<Readable, 'pause' | 'resume'> | undefined): void {
+    this.source = source;
+    if (this.reasons.length > 0) source?.pause();
+    else source?.resume();
+  }
 
   /** Pauses the source until `release(reason)`. */
   hold(reason: string): void {
     if (this.reasons.includes(reason)) return;
     this.reasons = [...this.reasons, reason];
-    if (this.reasons.length === 1) this.source.pause();
+    if (this.reasons.length === 1) this.source?.pause();
   }
 
   /** Drops one reason; the source resumes when none is left. */
   release(reason: string): void {
     if (!this.reasons.includes(reason)) return;
     this.reasons = this.reasons.length === 1 ? NONE : this.reasons.filter((held) => held !== reason);
-    if (this.reasons.length === 0) this.source.resume();
+    if (this.reasons.length === 0) this.source?.resume();
   }
 
   /** Whether any reason holds the source paused. */

@@ -2,6 +2,7 @@ import type { MonoTypeOperatorFunction, Observable } from 'rxjs';
 import type { ConnectionContext } from './context.js';
 import type { ProxyEvent } from './events.js';
 import { serializeRequestHead } from './http/head.js';
+import { forClient, serializeResponseHead } from './http/response-head.js';
 import type { ProxyPlugin } from './plugin.js';
 
 /** Applies operators in order (`pipe` with a runtime-length list). */
@@ -28,6 +29,8 @@ export function encodeEvent(event: ProxyEvent): Buffer {
       return event.chunk;
     case 'request-head':
       return serializeRequestHead(event.head);
+    case 'response-head':
+      return serializeResponseHead(forClient(event.head, event.exchange));
     case 'message-end':
       return EMPTY;
   }

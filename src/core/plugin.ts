@@ -21,6 +21,8 @@ export interface ProxyPlugin {
   outbound?(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent>;
   /** Called once when the connection has closed; `error` is why, if it failed. */
   onClose?(ctx: ConnectionContext, error?: ProxyError): void;
+  /** Called once when the server closes: free what the plugin holds across connections. */
+  dispose?(): void;
 }
 
 /** What a plugin class declares about itself, read by the registry at start-up. */

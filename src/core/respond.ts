@@ -1,24 +1,35 @@
 import type { Duplex } from 'node:stream';
 import { ERROR_TABLE, type ProxyError } from './errors.js';
+import type { HeaderField } from './http/head.js';
+import type { ResponseHead } from './http/response-framing.js';
+import { serializeResponseHead } from './http/response-head.js';
 
 /** How long a client may keep sending after an error response before its socket is destroyed. */
 export const LINGER_MS = 2000;
 
+/** The head and one-line body of the error response for `error` (the message hidden if internal). */
+export function errorResponseParts(error: ProxyError): { head: ResponseHead; body: Buffer } {
+  const { reason } = ERROR_TABLE[error.code];
+  const body = Buffer.from(`${error.expose ? error.message : reason}\n`);
+  const headers: HeaderField[] = [
+    ['Content-Type', 'text/plain; charset=utf-8'],
+    ['Content-Length', String(body.length)],
+    ['Connection', 'close'],
+  ];
+  return { head: { version: '1.1', status: error.status, reason, headers }, body };
+}
+
 /** The bytes of the error response for `error`: status, `Connection: close`, one-line reason. */
 export function errorResponse(error: ProxyError): Buffer {
-  const { reason } = ERROR_TABLE[error.code];
-  const body = `${error.expose ? error.message : reason}\n`;
-  const head =
-    `HTTP/1.1 ${error.status} ${reason}\r\n` +
-    'Content-Type: text/plain; charset=utf-8\r\n' +
-    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-    'Connection: close\r\n\r\n';
-  return Buffer.from(head + body);
+  const { head, body } = errorResponseParts(error);
+  return Buffer.concat([serializeResponseHead(head), body]);
 }
 
 /**
- * The one place an error becomes bytes: a response while nothing has gone to the client yet
- * (and the error has a status), otherwise an abrupt close. Returns whether a response was sent.
+ * The fallback for errors the response stream cannot carry (an outbound plugin failing, a
+ * shutdown): a response while nothing has gone to the client yet (and the error has a status),
+ * otherwise an abrupt close. Errors of a request are answered in order by the ResponseSource
+ * with {@link errorResponseParts}. Returns whether a response was sent.
  */
 export function sendError(client: Duplex, error: ProxyError, responseStarted: boolean): boolean {
   if (error.status === 0 || responseStarted || client.destroyed || client.writableEnded) {

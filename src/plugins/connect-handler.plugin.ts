@@ -1,16 +1,15 @@
-import { filter, Observable, type MonoTypeOperatorFunction } from 'rxjs';
+import { tap, type MonoTypeOperatorFunction } from 'rxjs';
 import { injectable } from 'tsyringe';
 import type { ConnectionContext } from '../core/context.js';
-import { dataEvent, type ProxyEvent } from '../core/events.js';
+import type { ProxyEvent } from '../core/events.js';
 import { parseAuthority } from '../core/http/target.js';
 import type { PluginManifest, ProxyPlugin } from '../core/plugin.js';
 
-const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n');
-
 /**
- * Turns `CONNECT host:port` into a tunnel: routes the connection to the target, keeps the CONNECT
- * head from the upstream, and answers 200 once the upstream is connected. Bytes after the head
- * (sent before the 200 arrived) are tunnel bytes and flow on unchanged.
+ * Routes `CONNECT host:port`: sets the exchange's target and marks the connection a tunnel. The
+ * core then keeps the CONNECT head from the upstream, answers `200 Connection Established` once
+ * the upstream is connected, and relays raw bytes both ways — including bytes the client sent
+ * right after the head.
  */
 @injectable()
 export class ConnectHandlerPlugin implements ProxyPlugin {
@@ -23,23 +22,10 @@ export class ConnectHandlerPlugin implements ProxyPlugin {
   readonly name = ConnectHandlerPlugin.manifest.name;
 
   inbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
-    return filter((event) => {
-      if (event.kind !== 'request-head' || event.head.method !== 'CONNECT') return true;
-      ctx.target = parseAuthority(event.head.target);
+    return tap((event) => {
+      if (event.kind !== 'request-head' || event.head.method !== 'CONNECT') return;
+      event.exchange.target = parseAuthority(event.head.target);
       ctx.mode = 'tunnel';
-      return false;
     });
-  }
-
-  outbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
-    // Built when the upstream is attached, so the mode is known by now. A hand-made prepend,
-    // not concat(of(…), source): idle tunnels would each keep concat's inner subscribers alive.
-    return (source) =>
-      ctx.mode !== 'tunnel'
-        ? source
-        : new Observable<ProxyEvent>((subscriber) => {
-            subscriber.next(dataEvent(ESTABLISHED));
-            return source.subscribe(subscriber);
-          });
   }
 }

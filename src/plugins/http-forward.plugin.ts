@@ -1,24 +1,25 @@
-import type { MonoTypeOperatorFunction, Subscriber } from 'rxjs';
+import { map, type MonoTypeOperatorFunction } from 'rxjs';
 import { inject, injectable } from 'tsyringe';
 import type { ConnectionContext } from '../core/context.js';
-import { requestHeadEvent, type ProxyEvent } from '../core/events.js';
+import { requestHeadEvent, responseHeadEvent, type ProxyEvent } from '../core/events.js';
+import type { Exchange } from '../core/exchange.js';
 import { getHeaderValues, type HeaderField, type RequestHead } from '../core/http/head.js';
 import { withoutHopByHop } from '../core/http/hop-by-hop.js';
+import type { ResponseHead } from '../core/http/response-framing.js';
 import { parseAbsoluteHttpTarget } from '../core/http/target.js';
 import { PluginOptions, type PluginManifest, type ProxyPlugin } from '../core/plugin.js';
-import { Stage, stage } from '../core/stage.js';
 
 /** Options of `http-forward`. */
 export interface HttpForwardOptions {
-  /** Pseudonym this proxy adds to `Via` (`1.1 <via>`, with the received version); an empty string adds no Via. */
+  /** Pseudonym this proxy adds to `Via` (`1.1 <via>`, with the received version); "" adds none. */
   via: string;
 }
 
 /**
- * Routes plain HTTP requests with an absolute-form `http://` target: the upstream gets
+ * Routes every plain HTTP request by its own absolute-form `http://` URL: the upstream gets
  * origin-form, a Host that matches the URL, no hop-by-hop fields and a Via entry; every other
- * field passes unchanged in order and case. One request per client connection: the upstream is
- * asked to close after it, and bytes the client sends after the first request are discarded.
+ * field passes unchanged in order and case. Responses lose their hop-by-hop fields and gain Via
+ * too. An upgrade request keeps `Upgrade` and `Connection: upgrade`, and so does its 101.
  */
 @injectable()
 export class HttpForwardPlugin implements ProxyPlugin {
@@ -39,53 +40,46 @@ export class HttpForwardPlugin implements ProxyPlugin {
   constructor(@inject(PluginOptions) private readonly options: HttpForwardOptions) {}
 
   inbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
-    return stage((downstream) => new HttpForwardStage(downstream, ctx, this.options));
-  }
-}
-
-class HttpForwardStage extends Stage {
-  private state: 'idle' | 'forwarding' | 'done' = 'idle';
-
-  constructor(
-    downstream: Subscriber<ProxyEvent>,
-    private readonly ctx: ConnectionContext,
-    private readonly options: HttpForwardOptions,
-  ) {
-    super(downstream);
+    return map((event) => {
+      if (event.kind !== 'request-head' || event.head.method === 'CONNECT') return event;
+      ctx.mode = 'http';
+      return requestHeadEvent(this.rewriteRequest(event.head, event.exchange), event.exchange);
+    });
   }
 
-  protected onEvent(event: ProxyEvent): void {
-    if (this.state === 'done') return; // one request per connection: the rest is not forwarded
-    if (event.kind === 'request-head' && this.state === 'idle' && event.head.method !== 'CONNECT') {
-      this.emit(requestHeadEvent(this.rewrite(event.head)));
-      this.state = 'forwarding';
-      return;
-    }
-    if (event.kind === 'message-end' && this.state === 'forwarding') this.state = 'done';
-    this.emit(event);
+  outbound(_ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
+    return map((event) => {
+      if (event.kind !== 'response-head' || event.exchange.isConnect || event.exchange.error) return event;
+      return responseHeadEvent(this.rewriteResponse(event.head), event.exchange);
+    });
   }
 
-  protected override _error(error: unknown): void {
-    // After the one request, what the client sends is not parsed for us: its errors must not
-    // replace the response the upstream is about to send.
-    if (this.state !== 'done') super._error(error);
-  }
-
-  private rewrite(head: RequestHead): RequestHead {
-    const { ctx } = this;
+  private rewriteRequest(head: RequestHead, exchange: Exchange): RequestHead {
     const target = parseAbsoluteHttpTarget(head.target);
-    ctx.target = { host: target.host, port: target.port };
-    ctx.mode = 'http';
+    exchange.target = { host: target.host, port: target.port };
     // RFC 9112 §3.2.2: with an absolute-form target the URL's authority replaces Host.
     const headers: HeaderField[] = withoutHopByHop(head.headers).map(([name, value]) =>
       name.toLowerCase() === 'host' ? [name, target.authority] : [name, value],
     );
     if (getHeaderValues(headers, 'host').length === 0) headers.unshift(['Host', target.authority]);
-    // Via names the protocol version the request was received with (RFC 9110 §7.6.3).
+    if (exchange.upgradeRequested) keepUpgrade(headers, head.headers);
+    // Via names the protocol version the message was received with (RFC 9110 §7.6.3).
     if (this.options.via) appendVia(headers, `${head.version} ${this.options.via}`);
-    headers.push(['Connection', 'close']);
     return { method: head.method, target: target.path, version: '1.1', headers };
   }
+
+  private rewriteResponse(head: ResponseHead): ResponseHead {
+    const headers = withoutHopByHop(head.headers);
+    if (head.status === 101) keepUpgrade(headers, head.headers);
+    if (this.options.via && head.status >= 200) appendVia(headers, `${head.version} ${this.options.via}`);
+    return { ...head, headers };
+  }
+}
+
+/** Puts back the Upgrade field and a `Connection: upgrade` for a protocol switch. */
+function keepUpgrade(headers: HeaderField[], original: readonly HeaderField[]): void {
+  for (const field of original) if (field[0].toLowerCase() === 'upgrade') headers.push(field);
+  headers.push(['Connection', 'Upgrade']);
 }
 
 /** Adds our entry to the last Via field, or a new Via field, keeping earlier hops in order. */

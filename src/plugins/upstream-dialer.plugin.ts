@@ -7,17 +7,25 @@ import type { ProxyEvent } from '../core/events.js';
 import { PluginOptions, type PluginManifest, type ProxyPlugin } from '../core/plugin.js';
 import { Stage, stage } from '../core/stage.js';
 import { Dialer } from '../transports/dialer.js';
+import { UpstreamPool } from '../transports/upstream-pool.js';
+import type { Exchange } from '../core/exchange.js';
 
 /** Options of `upstream-dialer`. */
 export interface UpstreamDialerOptions {
   /** How long a connect attempt may take, in ms, before the client gets 504. */
   connectTimeoutMs: number;
+  /** Idle kept-alive upstream connections kept per origin (0: no pooling). */
+  maxIdlePerOrigin: number;
+  /** How long an idle upstream connection is kept, in ms. */
+  idleTimeoutMs: number;
 }
 
 /**
- * Opens the upstream connection for the target an earlier plugin routed to, and attaches it to
- * the connection. While dialling, the client socket is held paused (reason `dial`) and the few
- * events already read wait in a queue that this pause keeps bounded.
+ * Finds an upstream connection for each routed request: an idle one from the pool for the same
+ * origin, else a new one from the Dialer service. While dialling, the client socket is held
+ * paused (reason `dial`) and the few events already read wait in a queue that this pause keeps
+ * bounded. A failed dial fails only its request: the client gets 502/504 in that request's
+ * place. CONNECT tunnels always get a connection of their own, never pooled.
  */
 @injectable()
 export class UpstreamDialerPlugin implements ProxyPlugin {
@@ -28,16 +36,26 @@ export class UpstreamDialerPlugin implements ProxyPlugin {
       additionalProperties: false,
       properties: {
         connectTimeoutMs: { type: 'integer', minimum: 1, default: 10000, description: 'Connect timeout in ms (504 after it).' },
+        maxIdlePerOrigin: { type: 'integer', minimum: 0, default: 16, description: 'Idle kept-alive upstream connections per origin.' },
+        idleTimeoutMs: { type: 'integer', minimum: 1, default: 4000, description: 'How long an idle upstream connection is kept, ms.' },
       },
     },
     after: ['head-parser'],
   };
   readonly name = UpstreamDialerPlugin.manifest.name;
+  /** The upstream pool, shared by every connection of this proxy. */
+  readonly pool: UpstreamPool;
 
   constructor(
     @inject(PluginOptions) private readonly options: UpstreamDialerOptions,
     @inject(Dialer) private readonly dialer: Dialer,
-  ) {}
+  ) {
+    this.pool = new UpstreamPool(options);
+  }
+
+  dispose(): void {
+    this.pool.close();
+  }
 
   inbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
     return stage((downstream) => new DialStage(downstream, ctx, this));
@@ -78,7 +96,7 @@ export class UpstreamDialerPlugin implements ProxyPlugin {
   }
 }
 
-/** Holds the client paused and queues the events already read while the upstream is dialled. */
+/** Gives each request an upstream; holds the client and queues events while dialling. */
 class DialStage extends Stage {
   private queue?: ProxyEvent[];
   private sourceDone = false;
@@ -94,12 +112,21 @@ class DialStage extends Stage {
 
   protected onEvent(event: ProxyEvent): void {
     if (this.queue) return void this.queue.push(event);
-    if (this.ctx.upstream) return this.emit(event);
-    const { target } = this.ctx;
-    if (!target) throw badRequest('no plugin routed this request (is http-forward or connect-handler configured?)');
+    if (event.kind !== 'request-head' || event.exchange.error) return this.emit(event);
+    const { exchange } = event;
+    const { target } = exchange;
+    if (!target) {
+      exchange.error = badRequest('no plugin routed this request (is http-forward or connect-handler configured?)');
+      return this.emit(event);
+    }
+    const pooled = exchange.isConnect ? undefined : this.plugin.pool.take(target);
+    if (pooled) {
+      this.use(exchange, target, pooled, true);
+      return this.emit(event);
+    }
     this.queue = [event];
     this.ctx.inboundFlow.hold('dial');
-    this.cancel = this.plugin.dial(target, (error, socket) => this.dialled(error, socket));
+    this.cancel = this.plugin.dial(target, (error, socket) => this.dialled(exchange, target, error, socket));
   }
 
   protected override onComplete(): void {
@@ -111,11 +138,19 @@ class DialStage extends Stage {
     this.cancel?.();
   }
 
-  private dialled(error: ProxyError | undefined, socket?: Duplex): void {
+  private use(exchange: Exchange, target: Target, socket: Duplex, reused: boolean): void {
+    exchange.upstream = socket;
+    exchange.reused = reused;
+    exchange.timings.connected = performance.now();
+    const { pool } = this.plugin;
+    exchange.release = exchange.isConnect ? undefined : (released, reusable) => pool.give(target, released, reusable);
+  }
+
+  private dialled(exchange: Exchange, target: Target, error: ProxyError | undefined, socket?: Duplex): void {
     this.cancel = undefined;
-    if (error) return this.fail(error);
-    if (this.closed) return void socket!.destroy();
-    this.ctx.attachUpstream(socket!);
+    if (this.closed) return void socket?.destroy();
+    if (error) exchange.error = error;
+    else this.use(exchange, target, socket!, false);
     const waiting = this.queue!;
     this.queue = undefined;
     for (const event of waiting) this.emit(event);

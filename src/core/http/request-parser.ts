@@ -1,5 +1,6 @@
 import { ProxyError, badRequest } from '../errors.js';
-import { dataEvent, MESSAGE_END, requestHeadEvent, type ProxyEvent } from '../events.js';
+import { dataEvent, messageEndEvent, requestHeadEvent, type ProxyEvent } from '../events.js';
+import { Exchange } from '../exchange.js';
 import { ChunkedScanner } from './chunked-scanner.js';
 import { requestFraming } from './framing.js';
 import { parseRequestHead } from './head-parser.js';
@@ -10,12 +11,16 @@ type State =
   | { kind: 'head' }
   | { kind: 'length'; remaining: number }
   | { kind: 'chunked'; scanner: ChunkedScanner }
+  /** After an upgrade request: bytes wait until the response says whether protocols switched. */
+  | { kind: 'await-upgrade'; held: Buffer[] }
   | { kind: 'tunnel' };
 
 /** Limits of a {@link RequestParser}. */
 export interface RequestParserOptions {
   /** Largest request head accepted, in bytes, before 431. */
   maxHeaderBytes: number;
+  /** Called when an upgrade request has ended and parsing waits for `resolveUpgrade`. */
+  onUpgradeWait?(exchange: Exchange): void;
 }
 
 /**
@@ -28,6 +33,8 @@ export class RequestParser {
   private state: State = { kind: 'head' };
   private pending: Buffer | undefined;
   private scanned = 0;
+  private exchange?: Exchange;
+  private exchanges = 0;
 
   constructor(
     private readonly options: RequestParserOptions,
@@ -54,6 +61,9 @@ export class RequestParser {
           break;
         case 'tunnel':
           this.emit(dataEvent(offset === 0 ? chunk : chunk.subarray(offset)));
+          return;
+        case 'await-upgrade':
+          state.held.push(offset === 0 ? chunk : chunk.subarray(offset));
           return;
         case 'length': {
           const end = Math.min(chunk.length, offset + state.remaining);
@@ -99,11 +109,13 @@ export class RequestParser {
     const framing = requestFraming(head);
     this.pending = undefined;
     this.scanned = 0;
-    this.emit(requestHeadEvent(head));
+    const exchange = new Exchange(++this.exchanges, head);
+    this.exchange = exchange;
+    this.emit(requestHeadEvent(head, exchange));
     switch (framing.kind) {
       case 'tunnel':
         // A CONNECT request has no content: its message ends here, and the tunnel begins.
-        this.emit(MESSAGE_END);
+        this.emit(messageEndEvent(exchange));
         this.state = { kind: 'tunnel' };
         break;
       case 'length':
@@ -120,8 +132,27 @@ export class RequestParser {
   }
 
   private endMessage(): void {
-    this.state = { kind: 'head' };
-    this.emit(MESSAGE_END);
+    const exchange = this.exchange!;
+    if (exchange.upgradeRequested) {
+      this.state = { kind: 'await-upgrade', held: [] };
+      this.options.onUpgradeWait?.(exchange);
+    } else {
+      this.state = { kind: 'head' };
+    }
+    this.emit(messageEndEvent(exchange));
+  }
+
+  /** Ends the wait after an upgrade request: tunnel bytes if it switched, else more requests. */
+  resolveUpgrade(upgraded: boolean): void {
+    if (this.state.kind !== 'await-upgrade') return;
+    const { held } = this.state;
+    this.state = upgraded ? { kind: 'tunnel' } : { kind: 'head' };
+    for (const chunk of held) this.push(chunk);
+  }
+
+  /** True while bytes are held waiting for an upgrade decision. */
+  get awaitingUpgrade(): boolean {
+    return this.state.kind === 'await-upgrade';
   }
 
   private tooLarge(): ProxyError {

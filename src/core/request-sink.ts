@@ -1,0 +1,91 @@
+import type { Duplex } from 'node:stream';
+import { Subscriber } from 'rxjs';
+import type { ConnectionContext } from './context.js';
+import { ProxyError } from './errors.js';
+import type { ProxyEvent } from './events.js';
+import type { Exchange } from './exchange.js';
+import { serializeRequestHead } from './http/head.js';
+import type { ResponseSource } from './response-source.js';
+
+/** Who the request sink reports to (the connection). */
+export interface RequestSinkOwner {
+  /** The client sent FIN; `last` is the latest request seen. */
+  inboundEnded(last: Exchange | undefined): void;
+  /** The inbound chain failed (a malformed request, a plugin's refusal). */
+  inboundFailed(error: unknown, last: Exchange | undefined): void;
+}
+
+/**
+ * The end of the inbound chain: writes each request to the upstream its exchange was given
+ * (one client connection may feed many upstreams), queues the exchange for its response, and
+ * carries backpressure back to the client: a full upstream holds the client paused (`sink`).
+ * A CONNECT head is consumed here; the upstream only ever sees the tunnel bytes.
+ */
+export class RequestSink extends Subscriber<ProxyEvent> {
+  private current?: Exchange;
+  /** After a request that closes the connection, or one that failed, nothing more is forwarded. */
+  private discarding = false;
+  private waitingForDrain = false;
+  private readonly onDrain = () => {
+    this.waitingForDrain = false;
+    this.ctx.inboundFlow.release('sink');
+  };
+
+  constructor(
+    private readonly ctx: ConnectionContext,
+    private readonly responses: ResponseSource,
+    private readonly owner: RequestSinkOwner,
+  ) {
+    super();
+  }
+
+  protected override _next(event: ProxyEvent): void {
+    if (this.discarding) return;
+    switch (event.kind) {
+      case 'request-head': {
+        const exchange = event.exchange;
+        this.current = exchange;
+        this.ctx.inFlight++;
+        if (!exchange.error && !exchange.upstream) {
+          exchange.error = new ProxyError('ERR_PROXY_INTERNAL', 'no plugin attached an upstream to this request');
+        }
+        this.responses.enqueue(exchange);
+        if (exchange.error) {
+          this.discarding = true;
+          return;
+        }
+        if (!exchange.isConnect) this.write(exchange.upstream!, serializeRequestHead(event.head));
+        return;
+      }
+      case 'data':
+        if (this.current?.upstream) this.write(this.current.upstream, event.chunk);
+        return;
+      case 'message-end':
+        event.exchange.requestSent = true;
+        if (event.exchange.closeClient) this.discarding = true;
+        return;
+      case 'response-head':
+        this.owner.inboundFailed(new ProxyError('ERR_PROXY_INTERNAL', 'a response head in the inbound chain'), this.current);
+    }
+  }
+
+  protected override _complete(): void {
+    this.owner.inboundEnded(this.current);
+    this.unsubscribe();
+  }
+
+  protected override _error(error: unknown): void {
+    this.owner.inboundFailed(error, this.current);
+    this.unsubscribe();
+  }
+
+  private write(socket: Duplex, chunk: Buffer): void {
+    // A destroyed upstream is reported by the response side, as a 502 in this request's place.
+    if (socket.destroyed || chunk.length === 0) return;
+    if (!socket.write(chunk) && !this.waitingForDrain) {
+      this.waitingForDrain = true;
+      this.ctx.inboundFlow.hold('sink');
+      socket.once('drain', this.onDrain);
+    }
+  }
+}

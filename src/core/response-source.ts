@@ -1,0 +1,252 @@
+import type { Duplex } from 'node:stream';
+import { Observable, type Subscriber } from 'rxjs';
+import type { ConnectionContext } from './context.js';
+import { aborted, ProxyError, toProxyError } from './errors.js';
+import { dataEvent, messageEndEvent, responseHeadEvent, type ProxyEvent } from './events.js';
+import { Exchange } from './exchange.js';
+import { getHeaderTokens } from './http/head.js';
+import type { ResponseHead } from './http/response-framing.js';
+import { ResponseParser, type ResponseParserEvent } from './http/response-parser.js';
+import { errorResponseParts } from './respond.js';
+
+const ESTABLISHED: ResponseHead = { version: '1.1', status: 200, reason: 'Connection Established', headers: [] };
+
+/** Whether the upstream may keep the connection open after this response (RFC 9112 §9.3). */
+function upstreamKeepsAlive(head: ResponseHead): boolean {
+  const tokens = getHeaderTokens(head.headers, 'connection');
+  return head.version === '1.1' ? !tokens.includes('close') : tokens.includes('keep-alive');
+}
+
+/**
+ * The outbound source of a client connection: reads the response of each exchange, one upstream
+ * after the other in request order (pipelined requests wait their turn in their upstream's
+ * buffers), parses it strictly and emits it as events. Errors of a request that has no response
+ * yet (a refused dial, a refused request, a malformed or missing response) become an error
+ * response in its place, after which the client connection closes. When a response ends, its
+ * upstream goes back to whoever supplied it, reusable only if nothing about it is in doubt.
+ */
+export class ResponseSource {
+  readonly events: Observable<ProxyEvent>;
+  private subscriber?: Subscriber<ProxyEvent>;
+  private readonly queue: (Exchange | ProxyError)[] = [];
+  private current?: Exchange;
+  private parser?: ResponseParser;
+  private socket?: Duplex;
+  private headSent = false;
+  private responseEnded = false;
+  private closing = false;
+  private tunnel = false;
+  private dechunk = false;
+  private readonly onData = (chunk: Buffer) => this.read(chunk);
+  private readonly onEnd = () => this.upstreamEnded();
+  private readonly onClose = () => this.upstreamFailed(aborted('upstream connection closed'));
+
+  constructor(
+    private readonly ctx: ConnectionContext,
+    private readonly maxHeaderBytes: number,
+  ) {
+    this.events = new Observable<ProxyEvent>((subscriber) => {
+      this.subscriber = subscriber;
+      this.advance();
+      return () => this.destroyAll();
+    });
+  }
+
+  /** True while the connection is a tunnel (after a CONNECT's 200 or a 101). */
+  get isTunnel(): boolean {
+    return this.tunnel;
+  }
+
+  /** A request went upstream (or failed before): its response comes after those before it. */
+  enqueue(exchange: Exchange): void {
+    this.queue.push(exchange);
+    this.advance();
+  }
+
+  /** The inbound side failed: answer with this error after the responses already due. */
+  fail(error: unknown): void {
+    this.queue.push(toProxyError(error));
+    this.advance();
+  }
+
+  /** The client sent FIN: finish the responses due, then complete (the client is ended). */
+  clientEnded(): void {
+    this.closing = true;
+    this.advance();
+  }
+
+  /** Destroys every upstream this source still holds (the connection is going away). */
+  destroyAll(): void {
+    if (this.socket && !this.tunnel) this.socket.destroy();
+    this.detach();
+    for (const item of this.queue.splice(0)) if (item instanceof Exchange) item.upstream?.destroy();
+  }
+
+  private advance(): void {
+    if (!this.subscriber || this.current || this.subscriber.closed) return;
+    const next = this.queue.shift();
+    if (!next) {
+      if (this.closing) this.subscriber.complete();
+      return;
+    }
+    if (next instanceof ProxyError) return this.answerWithError(next, undefined);
+    this.current = next;
+    if (next.error) {
+      next.upstream?.destroy();
+      return this.answerWithError(next.error, next);
+    }
+    const socket = next.upstream!;
+    this.headSent = false;
+    this.responseEnded = false;
+    if (next.isConnect) {
+      this.tunnel = true;
+      next.response = ESTABLISHED;
+      this.headSent = true;
+      this.subscriber.next(responseHeadEvent(ESTABLISHED, next));
+    } else {
+      this.dechunk = next.request.version === '1.0';
+      this.parser = new ResponseParser(
+        { maxHeaderBytes: this.maxHeaderBytes, requestMethod: next.request.method, upgradeRequested: next.upgradeRequested, dechunk: this.dechunk },
+        (event) => this.parsed(event),
+      );
+    }
+    this.attach(socket);
+  }
+
+  private attach(socket: Duplex): void {
+    this.socket = socket;
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onClose);
+    this.ctx.outboundFlow.retarget(socket);
+  }
+
+  private detach(): Duplex | undefined {
+    const socket = this.socket;
+    if (!socket) return undefined;
+    socket.off('data', this.onData);
+    socket.off('end', this.onEnd);
+    socket.off('close', this.onClose);
+    socket.pause();
+    this.ctx.outboundFlow.retarget(undefined);
+    this.socket = undefined;
+    return socket;
+  }
+
+  private read(chunk: Buffer): void {
+    const exchange = this.current!;
+    exchange.timings.firstByte ??= performance.now();
+    if (!this.parser) return void this.subscriber!.next(dataEvent(chunk)); // CONNECT tunnel
+    let consumed: number;
+    try {
+      consumed = this.parser.push(chunk);
+    } catch (error) {
+      return this.upstreamFailed(error);
+    }
+    if (this.responseEnded) this.finishResponse(consumed < chunk.length);
+  }
+
+  private parsed(event: ResponseParserEvent): void {
+    const exchange = this.current!;
+    const subscriber = this.subscriber!;
+    switch (event.kind) {
+      case 'response-head': {
+        let { head } = event;
+        if (!event.interim) {
+          this.headSent = true;
+          if (exchange.upgradeRequested) exchange.decideUpgrade(event.framing.kind === 'tunnel');
+          if (event.framing.kind === 'tunnel') this.tunnel = true;
+          // A close-delimited body can only end by closing the client connection too.
+          if (event.framing.kind === 'close') exchange.closeClient = true;
+          if (this.dechunk && event.framing.kind === 'chunked') {
+            // An HTTP/1.0 client cannot read chunked framing: it gets the payload, close-delimited.
+            head = { ...head, headers: head.headers.filter(([name]) => name.toLowerCase() !== 'transfer-encoding') };
+            exchange.closeClient = true;
+          }
+          exchange.response = head;
+        }
+        subscriber.next(responseHeadEvent(head, exchange));
+        return;
+      }
+      case 'data':
+        subscriber.next(dataEvent(event.chunk));
+        return;
+      case 'message-end':
+        this.responseEnded = true;
+    }
+  }
+
+  private finishResponse(extraBytes: boolean): void {
+    const exchange = this.current!;
+    const socket = this.detach()!;
+    const response = exchange.response!;
+    const reusable =
+      !extraBytes && exchange.requestSent && upstreamKeepsAlive(response) && !socket.destroyed && !socket.readableEnded;
+    exchange.timings.ended = performance.now();
+    this.release(exchange, socket, reusable);
+    this.current = undefined;
+    this.parser = undefined;
+    this.ctx.inFlight--;
+    this.subscriber!.next(messageEndEvent(exchange));
+    if (exchange.closeClient) return this.closeAfterThis();
+    this.advance();
+  }
+
+  private release(exchange: Exchange, socket: Duplex, reusable: boolean): void {
+    if (exchange.release) exchange.release(socket, reusable);
+    else socket.destroy();
+  }
+
+  private upstreamEnded(): void {
+    if (this.tunnel) {
+      this.detach();
+      this.subscriber?.complete(); // a FIN from the upstream: half-close towards the client
+      return;
+    }
+    try {
+      this.parser!.end();
+    } catch (error) {
+      return this.upstreamFailed(error);
+    }
+    if (this.responseEnded) this.finishResponse(true);
+  }
+
+  private upstreamFailed(error: unknown): void {
+    const exchange = this.current!;
+    const socket = this.detach();
+    socket?.destroy();
+    if (this.headSent) {
+      this.subscriber?.error(error); // the response has begun: nothing to do but close abruptly
+      return;
+    }
+    const failure = toProxyError(error);
+    const answer =
+      failure.code === 'ERR_PROXY_BAD_RESPONSE' ? failure : new ProxyError('ERR_PROXY_UPSTREAM_CONNECT', `upstream failed before responding: ${failure.message}`);
+    this.answerWithError(answer, exchange);
+  }
+
+  /** Emits an error response in the place of `exchange`'s response, then closes the client. */
+  private answerWithError(error: ProxyError, exchange: Exchange | undefined): void {
+    const subscriber = this.subscriber!;
+    if (error.status === 0) return subscriber.error(error);
+    const { head, body } = errorResponseParts(error);
+    const answered = exchange ?? new Exchange(0, { method: '-', target: '-', version: '1.1', headers: [] });
+    answered.error = error;
+    answered.response = head;
+    answered.closeClient = true;
+    this.current = answered;
+    subscriber.next(responseHeadEvent(head, answered));
+    subscriber.next(dataEvent(body));
+    subscriber.next(messageEndEvent(answered));
+    this.current = undefined;
+    if (exchange) this.ctx.inFlight--;
+    this.closeAfterThis();
+  }
+
+  /** The client connection closes after the response just sent: later requests are dropped. */
+  private closeAfterThis(): void {
+    this.closing = true;
+    for (const item of this.queue.splice(0)) if (item instanceof Exchange) item.upstream?.destroy();
+    this.subscriber!.complete();
+  }
+}
