@@ -17,6 +17,8 @@ export const ERROR_TABLE = {
   ERR_PROXY_HEADERS_TOO_LARGE: { status: 431, reason: 'Request Header Fields Too Large' },
   /** The upstream could not be reached (refused, unknown name, reset before a response). */
   ERR_PROXY_UPSTREAM_CONNECT: { status: 502, reason: 'Bad Gateway' },
+  /** The upstream's response is malformed or ambiguous. */
+  ERR_PROXY_BAD_RESPONSE: { status: 502, reason: 'Bad Gateway' },
   /** Connecting to the upstream took longer than allowed. */
   ERR_PROXY_UPSTREAM_TIMEOUT: { status: 504, reason: 'Gateway Timeout' },
   /** A peer went away; the connection closes without a response. */
