@@ -1,4 +1,4 @@
-import { badRequest } from '../errors.js';
+import { ProxyError, badRequest } from '../errors.js';
 import { parseFieldLine } from './head-parser.js';
 
 const CR = 0x0d;
@@ -23,7 +23,15 @@ export class ChunkedScanner {
   private remaining = 0;
   private trailerBytes = 0;
 
-  constructor(private readonly maxTrailerBytes: number) {}
+  /**
+   * @param maxTrailerBytes largest trailer section accepted.
+   * @param fail builds the error thrown on malformed framing (400 by default; a response
+   *   parser passes one that makes a 502).
+   */
+  constructor(
+    private readonly maxTrailerBytes: number,
+    private readonly fail: (message: string) => ProxyError = badRequest,
+  ) {}
 
   /** Whether the last chunk and trailer section have been seen. */
   get done(): boolean {
@@ -32,25 +40,28 @@ export class ChunkedScanner {
 
   /**
    * Scans `chunk` from `offset`; returns the offset just past the end of the message, or
-   * `chunk.length` when the message goes on into the next chunk.
+   * `chunk.length` when the message goes on into the next chunk. When `onPayload` is given, it is
+   * called with the `[start, end)` range of every run of chunk data (payload, without size lines,
+   * extensions, CRLFs or trailers) found in `chunk`, in order; the scanning itself is unchanged.
    */
-  scan(chunk: Buffer, offset: number): number {
+  scan(chunk: Buffer, offset: number, onPayload?: (start: number, end: number) => void): number {
     let i = offset;
     while (i < chunk.length && this.state !== 'done') {
       switch (this.state) {
         case 'data': {
           const take = Math.min(this.remaining, chunk.length - i);
           this.remaining -= take;
+          if (onPayload !== undefined && take > 0) onPayload(i, i + take);
           i += take;
           if (this.remaining === 0) this.state = 'data-cr';
           break;
         }
         case 'data-cr':
-          if (chunk[i++] !== CR) throw badRequest('chunk data not followed by CRLF');
+          if (chunk[i++] !== CR) throw this.fail('chunk data not followed by CRLF');
           this.state = 'data-lf';
           break;
         case 'data-lf':
-          if (chunk[i++] !== LF) throw badRequest('chunk data not followed by CRLF');
+          if (chunk[i++] !== LF) throw this.fail('chunk data not followed by CRLF');
           this.state = 'size';
           break;
         default:
@@ -66,34 +77,43 @@ export class ChunkedScanner {
     while (i < chunk.length) {
       const c = chunk[i++] as number;
       if (c === LF) {
-        if (!this.line.endsWith('\r')) throw badRequest('bare LF in chunked body');
+        if (!this.line.endsWith('\r')) throw this.fail('bare LF in chunked body');
         const line = this.line.slice(0, -1);
         this.line = '';
         this.endLine(line);
         return i;
       }
-      if (this.line.endsWith('\r')) throw badRequest('bare CR in chunked body');
+      if (this.line.endsWith('\r')) throw this.fail('bare CR in chunked body');
       this.line += String.fromCharCode(c);
-      if (this.line.length > MAX_LINE) throw badRequest('chunk line too long');
+      if (this.line.length > MAX_LINE) throw this.fail('chunk line too long');
       if (this.state === 'trailer' && ++this.trailerBytes > this.maxTrailerBytes) {
-        throw badRequest('trailer section too large');
+        throw this.fail('trailer section too large');
       }
     }
     return i;
   }
 
+  private checkTrailer(line: string): void {
+    try {
+      parseFieldLine(line);
+    } catch (error) {
+      if (this.fail !== badRequest && error instanceof ProxyError) throw this.fail(error.message);
+      throw error;
+    }
+  }
+
   private endLine(line: string): void {
     if (this.state === 'trailer') {
       if (line === '') this.state = 'done';
-      else parseFieldLine(line);
+      else this.checkTrailer(line);
       return;
     }
     const match = /^([0-9A-Fa-f]+)(.*)$/.exec(line);
-    if (!match) throw badRequest('malformed chunk size');
+    if (!match) throw this.fail('malformed chunk size');
     const [, digits, extensions] = match as unknown as [string, string, string];
-    if (!CHUNK_EXT.test(extensions)) throw badRequest('malformed chunk extension');
+    if (!CHUNK_EXT.test(extensions)) throw this.fail('malformed chunk extension');
     const size = parseInt(digits, 16);
-    if (digits.length > 16 || !Number.isSafeInteger(size)) throw badRequest('chunk size too large');
+    if (digits.length > 16 || !Number.isSafeInteger(size)) throw this.fail('chunk size too large');
     if (size === 0) {
       this.state = 'trailer';
     } else {

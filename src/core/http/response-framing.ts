@@ -1,0 +1,102 @@
+import { ProxyError } from '../errors.js';
+import { parseFieldLine } from './head-parser.js';
+import { getHeaderTokens, getHeaderValues, type HeaderField } from './head.js';
+import { isFieldValue, isToken } from './syntax.js';
+
+/** A parsed HTTP/1.x response head. */
+export interface ResponseHead {
+  /** Minor HTTP version: `1.1` or `1.0`. */
+  version: '1.0' | '1.1';
+  /** Status code, 100–999. */
+  status: number;
+  /** Reason phrase as sent (may be empty). */
+  reason: string;
+  /** Header fields in arrival order. */
+  headers: HeaderField[];
+}
+
+/** How the body of a response is delimited (RFC 9112 §6.3). */
+export type ResponseFraming =
+  | { kind: 'none' }
+  | { kind: 'length'; length: number }
+  | { kind: 'chunked' }
+  /** The body runs until the upstream closes the connection. */
+  | { kind: 'close' }
+  /** 101 to an upgrade, or 2xx to CONNECT: everything after the head is tunnel data. */
+  | { kind: 'tunnel' };
+
+/** The error of a malformed or ambiguous response (502). */
+export const badResponse = (message: string) => new ProxyError('ERR_PROXY_BAD_RESPONSE', message);
+
+/** `HTTP/x.y SP 3DIGIT [SP reason-phrase]`; the SP before an empty reason may be missing. */
+const STATUS_LINE = /^HTTP\/(\d)\.(\d) (\d{3})(?: (.*))?$/s;
+
+/**
+ * Parses the text of a response head (everything before the empty line, CRLFs included, no final
+ * CRLF CRLF). Strict like the request side: bare CR or LF, obs-fold, whitespace before a colon,
+ * control characters, or a malformed status line are errors (502).
+ */
+export function parseResponseHead(text: string): ResponseHead {
+  const lines = text.split('\r\n');
+  for (const line of lines) {
+    if (line.includes('\n') || line.includes('\r')) throw badResponse('bare CR or LF in response head');
+  }
+  const match = STATUS_LINE.exec(lines[0] ?? '');
+  if (!match) throw badResponse('malformed status line');
+  const [, major, minor, code, reason = ''] = match as unknown as [string, string, string, string, string | undefined];
+  if (major !== '1' || (minor !== '0' && minor !== '1')) throw badResponse(`unsupported HTTP version ${major}.${minor}`);
+  const status = Number(code);
+  if (status < 100) throw badResponse(`invalid status code ${code}`);
+  if (!isFieldValue(reason)) throw badResponse('invalid character in reason phrase');
+  const headers: HeaderField[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    try {
+      headers.push(parseFieldLine(lines[i] as string));
+    } catch (error) {
+      throw error instanceof ProxyError ? badResponse(error.message) : error;
+    }
+  }
+  return { version: minor === '1' ? '1.1' : '1.0', status, reason, headers };
+}
+
+/**
+ * Decides a response's framing (RFC 9112 §6.3), refusing every ambiguity: Transfer-Encoding
+ * together with Content-Length, `chunked` applied more than once, Transfer-Encoding in HTTP/1.0,
+ * differing or non-numeric Content-Length values, and a 101 nobody asked for. These checks apply
+ * to bodiless responses too (HEAD, 1xx, 204, 304), since their headers still reach the client;
+ * only a tunnel's (2xx to CONNECT, 101) Content-Length and Transfer-Encoding are ignored, as
+ * RFC 9112 requires.
+ */
+export function responseFraming(head: ResponseHead, requestMethod: string, upgradeRequested: boolean): ResponseFraming {
+  if (head.status === 101) {
+    if (!upgradeRequested) throw badResponse('101 Switching Protocols without an upgrade request');
+    return { kind: 'tunnel' };
+  }
+  if (requestMethod === 'CONNECT' && head.status >= 200 && head.status < 300) return { kind: 'tunnel' };
+
+  const framing = bodyFraming(head);
+  const bodiless = requestMethod === 'HEAD' || head.status < 200 || head.status === 204 || head.status === 304;
+  return bodiless ? { kind: 'none' } : framing;
+}
+
+/** Framing from Transfer-Encoding and Content-Length alone, validated. */
+function bodyFraming(head: ResponseHead): ResponseFraming {
+  const lengths = getHeaderValues(head.headers, 'content-length');
+  const encodings = getHeaderValues(head.headers, 'transfer-encoding');
+  if (encodings.length > 0) {
+    if (lengths.length > 0) throw badResponse('both Content-Length and Transfer-Encoding');
+    if (head.version === '1.0') throw badResponse('Transfer-Encoding in an HTTP/1.0 response');
+    const codings = getHeaderTokens(head.headers, 'transfer-encoding').map((coding) => coding.split(';')[0]!.trim());
+    if (codings.length === 0 || !codings.every(isToken)) throw badResponse('malformed Transfer-Encoding');
+    const chunked = codings.filter((coding) => coding === 'chunked').length;
+    if (chunked > 1) throw badResponse('chunked applied more than once');
+    return codings[codings.length - 1] === 'chunked' ? { kind: 'chunked' } : { kind: 'close' };
+  }
+  if (lengths.length === 0) return { kind: 'close' };
+  const values = new Set(lengths.flatMap((value) => value.split(',')).map((value) => value.trim()));
+  if (values.size !== 1) throw badResponse('conflicting Content-Length values');
+  const [value] = values as unknown as [string];
+  if (!/^\d{1,15}$/.test(value)) throw badResponse('invalid Content-Length');
+  const length = Number(value);
+  return length === 0 ? { kind: 'none' } : { kind: 'length', length };
+}

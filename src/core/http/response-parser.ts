@@ -1,0 +1,191 @@
+import type { ProxyError } from '../errors.js';
+import { ChunkedScanner } from './chunked-scanner.js';
+import { badResponse, parseResponseHead, responseFraming, type ResponseFraming, type ResponseHead } from './response-framing.js';
+
+const HEAD_END = Buffer.from('\r\n\r\n');
+
+/** What a {@link ResponseParser} reports. */
+export type ResponseParserEvent =
+  /** A valid head; `interim` for a 1xx other than 101 (another head follows for the same request). */
+  | { kind: 'response-head'; head: ResponseHead; framing: ResponseFraming; interim: boolean }
+  /** Body bytes (payload only when dechunking), or tunnel bytes: sub-arrays of the input, never copies. */
+  | { kind: 'data'; chunk: Buffer }
+  /** The end of the final response (for a tunnel: right after its head, before the tunnel data). */
+  | { kind: 'message-end' };
+
+/** What a {@link ResponseParser} needs to know about the request it reads the response of. */
+export interface ResponseParserOptions {
+  /** Largest response head accepted, in bytes. */
+  maxHeaderBytes: number;
+  /** Method of the request (HEAD and CONNECT change the framing). */
+  requestMethod: string;
+  /** Whether the request asked for an Upgrade (a 101 is refused otherwise). */
+  upgradeRequested: boolean;
+  /** Emit only the payload of a chunked body (no size lines, extensions or trailers). */
+  dechunk: boolean;
+}
+
+type State =
+  | { kind: 'head' }
+  | { kind: 'length'; remaining: number }
+  | { kind: 'chunked'; scanner: ChunkedScanner }
+  | { kind: 'close' }
+  | { kind: 'tunnel' }
+  | { kind: 'done' };
+
+/**
+ * Turns the upstream's byte stream into the events of one response: any interim (1xx) heads, the
+ * final head, its body `data`, and `message-end`. Throws ERR_PROXY_BAD_RESPONSE (502) on anything
+ * malformed or ambiguous; a head is emitted only once it and its framing are known to be valid.
+ */
+export class ResponseParser {
+  private state: State = { kind: 'head' };
+  private pending: Buffer | undefined;
+  private scanned = 0;
+  private anyByte = false;
+  private anyHead = false;
+
+  constructor(
+    private readonly options: ResponseParserOptions,
+    private readonly emit: (event: ResponseParserEvent) => void,
+  ) {}
+
+  /** Whether the final response has ended (for a tunnel: its head has been read). */
+  get done(): boolean {
+    return this.state.kind === 'done' || this.state.kind === 'tunnel';
+  }
+
+  /** Whether any byte has arrived from the upstream. */
+  get started(): boolean {
+    return this.anyByte;
+  }
+
+  /**
+   * Parses `chunk`; returns how many of its bytes belong to the response. Less than
+   * `chunk.length` means the response ended inside `chunk` and the rest is extra (the connection
+   * must not be reused). Once the response is done nothing more is consumed (0), except by a
+   * tunnel, which consumes everything.
+   */
+  push(chunk: Buffer): number {
+    if (chunk.length > 0) this.anyByte = true;
+    let offset = 0;
+    while (offset < chunk.length) {
+      const state = this.state;
+      switch (state.kind) {
+        case 'done':
+          return offset;
+        case 'head':
+          offset = this.readHead(chunk, offset);
+          break;
+        case 'tunnel':
+        case 'close':
+          this.emitData(chunk, offset, chunk.length);
+          return chunk.length;
+        case 'length': {
+          const end = Math.min(chunk.length, offset + state.remaining);
+          this.emitData(chunk, offset, end);
+          state.remaining -= end - offset;
+          offset = end;
+          if (state.remaining === 0) this.endMessage();
+          break;
+        }
+        case 'chunked': {
+          let end: number;
+          if (this.options.dechunk) {
+            end = state.scanner.scan(chunk, offset, (start, stop) => this.emitData(chunk, start, stop));
+          } else {
+            end = state.scanner.scan(chunk, offset);
+            this.emitData(chunk, offset, end);
+          }
+          offset = end;
+          if (state.scanner.done) this.endMessage();
+          break;
+        }
+      }
+    }
+    return offset;
+  }
+
+  /** The upstream sent EOF. Ends a close-delimited body; throws if a response was cut short. */
+  end(): void {
+    switch (this.state.kind) {
+      case 'close':
+        this.endMessage();
+        return;
+      case 'done':
+      case 'tunnel':
+        return;
+      case 'head':
+        if (this.pending === undefined && !this.anyHead) throw badResponse('upstream closed the connection before responding');
+        throw badResponse('upstream closed inside a response head');
+      case 'length':
+      case 'chunked':
+        throw badResponse('upstream closed inside a response body');
+    }
+  }
+
+  private emitData(chunk: Buffer, start: number, end: number): void {
+    if (end > start) this.emit({ kind: 'data', chunk: start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end) });
+  }
+
+  /** Accumulates head bytes; returns the offset in `chunk` where the head's bytes ended. */
+  private readHead(chunk: Buffer, offset: number): number {
+    const input = offset === 0 ? chunk : chunk.subarray(offset);
+    const buffer = this.pending ? Buffer.concat([this.pending, input]) : input;
+    const previous = this.pending?.length ?? 0;
+    // Empty lines before a status line are skipped, as for requests (RFC 9112 §2.2).
+    let start = 0;
+    while (buffer[start] === 0x0d && buffer[start + 1] === 0x0a) start += 2;
+    const end = buffer.indexOf(HEAD_END, Math.max(start, this.scanned - 3));
+    // A bare LF would otherwise leave us waiting for a CRLF CRLF that may never come.
+    for (let lf = buffer.indexOf(0x0a, Math.max(start, this.scanned)); lf >= 0 && (end < 0 || lf < end + 4); lf = buffer.indexOf(0x0a, lf + 1)) {
+      if (buffer[lf - 1] !== 0x0d) throw badResponse('bare LF in response head');
+    }
+    if (end < 0) {
+      if (buffer.length - start > this.options.maxHeaderBytes) throw this.tooLarge();
+      this.pending = start === buffer.length ? undefined : buffer.subarray(start);
+      this.scanned = this.pending ? this.pending.length : 0;
+      return offset + input.length;
+    }
+    const headLength = end + HEAD_END.length - start;
+    if (headLength > this.options.maxHeaderBytes) throw this.tooLarge();
+    const head = parseResponseHead(buffer.toString('latin1', start, end));
+    const { requestMethod, upgradeRequested } = this.options;
+    const framing = responseFraming(head, requestMethod, upgradeRequested);
+    const interim = head.status < 200 && head.status !== 101;
+    this.pending = undefined;
+    this.scanned = 0;
+    this.anyHead = true;
+    this.emit({ kind: 'response-head', head, framing, interim });
+    if (!interim) {
+      switch (framing.kind) {
+        case 'tunnel':
+          this.emit({ kind: 'message-end' });
+          this.state = { kind: 'tunnel' };
+          break;
+        case 'length':
+          this.state = { kind: 'length', remaining: framing.length };
+          break;
+        case 'chunked':
+          this.state = { kind: 'chunked', scanner: new ChunkedScanner(this.options.maxHeaderBytes, badResponse) };
+          break;
+        case 'close':
+          this.state = { kind: 'close' };
+          break;
+        case 'none':
+          this.endMessage();
+      }
+    }
+    // Bytes of `chunk` consumed: everything up to the end of the head.
+    return offset + (end + HEAD_END.length - previous);
+  }
+
+  private endMessage(): void {
+    this.state = { kind: 'done' };
+    this.emit({ kind: 'message-end' });
+  }
+
+  private tooLarge(): ProxyError {
+    return badResponse(`response head larger than ${this.options.maxHeaderBytes} bytes`);
+  }
+}
