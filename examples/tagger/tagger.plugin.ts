@@ -31,7 +31,7 @@ export class TaggerPlugin implements ProxyPlugin {
     const { header, value } = this.options;
     // Synchronous, one event in, one event out: no buffering, so backpressure needs no help.
     return map((event) =>
-      event.kind === 'request-head' ? requestHeadEvent({ ...event.head, headers: [...event.head.headers, [header, value]] }) : event,
+      event.kind === 'request-head' ? requestHeadEvent({ ...event.head, headers: [...event.head.headers, [header, value]] }, event.exchange) : event,
     );
   }
 }

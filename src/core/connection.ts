@@ -9,11 +9,8 @@ import { RequestSink, type RequestSinkOwner } from './request-sink.js';
 import { lingeringClose, sendError } from './respond.js';
 import { ResponseSource } from './response-source.js';
 import { SocketSink, type SinkOwner } from './sink.js';
-import { fromReadable } from './source.js';
+import { fromReadable, guardErrors } from './source.js';
 import type { PeerAddress } from '../transports/listener.js';
-
-/** Listener for sockets whose errors reach us through their sources: never an unhandled 'error'. */
-const ignore = () => {};
 
 /** Largest response head accepted from an upstream. */
 const MAX_RESPONSE_HEAD = 64 * 1024;
@@ -29,7 +26,6 @@ export class Connection implements RequestSinkOwner, SinkOwner {
   private readonly responses: ResponseSource;
   private readonly toUpstreams: RequestSink;
   private readonly toClient: SocketSink;
-  private tunnelExchange?: Exchange;
   private failure?: ProxyError;
   private closed = false;
   private outboundDone = false;
@@ -50,7 +46,7 @@ export class Connection implements RequestSinkOwner, SinkOwner {
 
   start(): void {
     const { client, ctx } = this;
-    client.on('error', ignore);
+    guardErrors(client);
     client.on('close', () => this.onClientClosed());
     let inbound;
     let outbound;
@@ -66,18 +62,22 @@ export class Connection implements RequestSinkOwner, SinkOwner {
     if (!ctx.inboundFlow.paused && !this.failure) client.resume();
   }
 
+  /** Ends a kept-alive connection that has no request in progress (a graceful shutdown begins). */
+  closeIfIdle(): void {
+    if (this.responses.isTunnel || this.ctx.inFlight > 0 || this.failure) return;
+    this.toUpstreams.unsubscribe();
+    this.responses.clientEnded();
+  }
+
   /** Stops the connection at once (used at the end of a graceful shutdown). */
   destroy(): void {
     this.fail(new ProxyError('ERR_PROXY_ABORTED', 'proxy shutting down'));
   }
 
-  inboundEnded(last: Exchange | undefined): void {
-    if (this.responses.isTunnel && last?.upstream) {
-      this.tunnelExchange = last;
-      if (!last.upstream.writableEnded) last.upstream.end(); // half-close the tunnel
-      return;
-    }
-    this.responses.clientEnded();
+  inboundEnded(): void {
+    const tunnel = this.responses.tunnelUpstream;
+    if (!tunnel) return this.responses.clientEnded();
+    if (!tunnel.writableEnded) tunnel.end(); // half-close the tunnel
   }
 
   inboundFailed(error: unknown, last: Exchange | undefined): void {
@@ -117,7 +117,7 @@ export class Connection implements RequestSinkOwner, SinkOwner {
   }
 
   private onClientClosed(): void {
-    const tunnel = this.tunnelExchange?.upstream;
+    const tunnel = this.responses.tunnelUpstream;
     this.toUpstreams.unsubscribe();
     this.toClient.unsubscribe();
     // A tunnel whose both directions ended cleanly is left to flush what it was given.

@@ -6,11 +6,12 @@ import type { ProxyEvent } from './events.js';
 import type { Exchange } from './exchange.js';
 import { serializeRequestHead } from './http/head.js';
 import type { ResponseSource } from './response-source.js';
+import { guardErrors } from './source.js';
 
 /** Who the request sink reports to (the connection). */
 export interface RequestSinkOwner {
-  /** The client sent FIN; `last` is the latest request seen. */
-  inboundEnded(last: Exchange | undefined): void;
+  /** The client sent FIN. */
+  inboundEnded(): void;
   /** The inbound chain failed (a malformed request, a plugin's refusal). */
   inboundFailed(error: unknown, last: Exchange | undefined): void;
 }
@@ -49,6 +50,7 @@ export class RequestSink extends Subscriber<ProxyEvent> {
         if (!exchange.error && !exchange.upstream) {
           exchange.error = new ProxyError('ERR_PROXY_INTERNAL', 'no plugin attached an upstream to this request');
         }
+        if (exchange.upstream) guardErrors(exchange.upstream);
         this.responses.enqueue(exchange);
         if (exchange.error) {
           this.discarding = true;
@@ -70,7 +72,7 @@ export class RequestSink extends Subscriber<ProxyEvent> {
   }
 
   protected override _complete(): void {
-    this.owner.inboundEnded(this.current);
+    this.owner.inboundEnded();
     this.unsubscribe();
   }
 

@@ -37,6 +37,7 @@ export class ResponseSource {
   private closing = false;
   private tunnel = false;
   private dechunk = false;
+  private completed = false;
   private readonly onData = (chunk: Buffer) => this.read(chunk);
   private readonly onEnd = () => this.upstreamEnded();
   private readonly onClose = () => this.upstreamFailed(aborted('upstream connection closed'));
@@ -48,7 +49,11 @@ export class ResponseSource {
     this.events = new Observable<ProxyEvent>((subscriber) => {
       this.subscriber = subscriber;
       this.advance();
-      return () => this.destroyAll();
+      // Torn down before it completed: the connection is going away. After completion the
+      // upstreams were handed back, or a half-closed tunnel still needs its upstream.
+      return () => {
+        if (!this.completed) this.destroyAll();
+      };
     });
   }
 
@@ -75,10 +80,15 @@ export class ResponseSource {
     this.advance();
   }
 
+  /** The tunnel's upstream, once the connection became a tunnel. */
+  get tunnelUpstream(): Duplex | undefined {
+    return this.tunnel ? this.current?.upstream : undefined;
+  }
+
   /** Destroys every upstream this source still holds (the connection is going away). */
   destroyAll(): void {
-    if (this.socket && !this.tunnel) this.socket.destroy();
     this.detach();
+    this.current?.upstream?.destroy();
     for (const item of this.queue.splice(0)) if (item instanceof Exchange) item.upstream?.destroy();
   }
 
@@ -86,7 +96,7 @@ export class ResponseSource {
     if (!this.subscriber || this.current || this.subscriber.closed) return;
     const next = this.queue.shift();
     if (!next) {
-      if (this.closing) this.subscriber.complete();
+      if (this.closing) this.complete();
       return;
     }
     if (next instanceof ProxyError) return this.answerWithError(next, undefined);
@@ -172,7 +182,8 @@ export class ResponseSource {
         subscriber.next(dataEvent(event.chunk));
         return;
       case 'message-end':
-        this.responseEnded = true;
+        // After a 101 the "message" is a tunnel that ends with the connection.
+        if (!this.tunnel) this.responseEnded = true;
     }
   }
 
@@ -200,7 +211,7 @@ export class ResponseSource {
   private upstreamEnded(): void {
     if (this.tunnel) {
       this.detach();
-      this.subscriber?.complete(); // a FIN from the upstream: half-close towards the client
+      this.complete(); // a FIN from the upstream: half-close towards the client
       return;
     }
     try {
@@ -247,6 +258,11 @@ export class ResponseSource {
   private closeAfterThis(): void {
     this.closing = true;
     for (const item of this.queue.splice(0)) if (item instanceof Exchange) item.upstream?.destroy();
-    this.subscriber!.complete();
+    this.complete();
+  }
+
+  private complete(): void {
+    this.completed = true;
+    this.subscriber?.complete();
   }
 }

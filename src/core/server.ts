@@ -58,8 +58,13 @@ export class ProxyServer {
    */
   async close(gracePeriodMs = this.options.gracePeriodMs): Promise<void> {
     await this.options.listener.close();
-    if (this.open.size === 0) return;
-    await new Promise<void>((resolve) => {
+    for (const connection of this.open) connection.closeIfIdle();
+    if (this.open.size > 0) await this.drain(gracePeriodMs);
+    for (const plugin of this.options.plugins) plugin.dispose?.();
+  }
+
+  private drain(gracePeriodMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         for (const connection of this.open) connection.destroy();
       }, gracePeriodMs);

@@ -26,3 +26,16 @@ export function fromReadable(stream: Readable, label: string): Observable<DataEv
     };
   });
 }
+
+const guarded = new WeakSet<NodeJS.EventEmitter>();
+const ignore = () => {};
+
+/**
+ * Gives a socket one permanent no-op 'error' listener (once, however often it is reused), so its
+ * errors are seen through 'close' and the sources, never as an unhandled 'error' event.
+ */
+export function guardErrors(socket: NodeJS.EventEmitter): void {
+  if (guarded.has(socket)) return;
+  guarded.add(socket);
+  socket.on('error', ignore);
+}

@@ -3,6 +3,7 @@ import { inject, injectable } from 'tsyringe';
 import type { ConnectionContext } from '../core/context.js';
 import { aborted, badRequest, ProxyError } from '../core/errors.js';
 import type { ProxyEvent } from '../core/events.js';
+import type { Exchange } from '../core/exchange.js';
 import { RequestParser } from '../core/http/request-parser.js';
 import { PluginOptions, type PluginManifest, type ProxyPlugin } from '../core/plugin.js';
 import { Stage, stage } from '../core/stage.js';
@@ -13,6 +14,8 @@ export interface HeadParserOptions {
   maxHeaderBytes: number;
   /** Time the client has to send its first request head, in ms (0: no limit); then 408. */
   headersTimeoutMs: number;
+  /** How long a kept-alive client connection may stay idle between requests, in ms (0: no limit). */
+  keepAliveTimeoutMs: number;
 }
 
 /**
@@ -29,6 +32,7 @@ export class HeadParserPlugin implements ProxyPlugin {
       properties: {
         maxHeaderBytes: { type: 'integer', minimum: 1024, default: 65536, description: 'Largest request head in bytes (431 above).' },
         headersTimeoutMs: { type: 'integer', minimum: 0, default: 30000, description: 'Time to send the first request head, ms; 0 disables (408).' },
+        keepAliveTimeoutMs: { type: 'integer', minimum: 0, default: 5000, description: 'Idle time allowed between requests, ms; 0 disables.' },
       },
     },
   };
@@ -36,18 +40,26 @@ export class HeadParserPlugin implements ProxyPlugin {
 
   constructor(@inject(PluginOptions) private readonly options: HeadParserOptions) {}
 
-  inbound(_ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
-    return stage((downstream) => new HeadParserStage(downstream, this.options));
+  inbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
+    return stage((downstream) => new HeadParserStage(downstream, ctx, this.options));
   }
 }
 
 class HeadParserStage extends Stage {
   private readonly parser: RequestParser;
   private timer?: NodeJS.Timeout;
+  /** Data events seen; the idle timer compares it instead of being re-armed per chunk. */
+  private activity = 0;
 
-  constructor(downstream: Subscriber<ProxyEvent>, options: HeadParserOptions) {
+  constructor(
+    downstream: Subscriber<ProxyEvent>,
+    private readonly ctx: ConnectionContext,
+    private readonly options: HeadParserOptions,
+  ) {
     super(downstream);
-    this.parser = new RequestParser(options, (event) => this.parsed(event));
+    this.parser = new RequestParser({ maxHeaderBytes: options.maxHeaderBytes, onUpgradeWait: (exchange) => this.awaitUpgrade(exchange) }, (event) =>
+      this.parsed(event),
+    );
     const { headersTimeoutMs } = options;
     if (headersTimeoutMs > 0) {
       this.timer = setTimeout(() => {
@@ -57,8 +69,9 @@ class HeadParserStage extends Stage {
   }
 
   protected onEvent(event: ProxyEvent): void {
-    if (event.kind === 'data') this.parser.push(event.chunk);
-    else this.emit(event);
+    if (event.kind !== 'data') return this.emit(event);
+    this.activity++;
+    this.parser.push(event.chunk);
   }
 
   protected override onComplete(): void {
@@ -72,10 +85,38 @@ class HeadParserStage extends Stage {
   }
 
   private parsed(event: ProxyEvent): void {
-    if (this.timer && event.kind === 'request-head') {
+    if (event.kind === 'request-head') {
       clearTimeout(this.timer);
       this.timer = undefined;
+    } else if (event.kind === 'message-end' && !event.exchange.isConnect && !event.exchange.upgradeRequested) {
+      this.armIdleTimer();
     }
     this.emit(event);
+  }
+
+  /** Between requests: close a connection nobody uses, but never while a response is due. */
+  private armIdleTimer(): void {
+    const { keepAliveTimeoutMs } = this.options;
+    if (keepAliveTimeoutMs === 0) return;
+    const seen = this.activity;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      if (this.activity !== seen || this.ctx.inFlight > 0) return this.armIdleTimer();
+      this.finish(); // as if the client had sent FIN: responses due are sent, then the connection closes
+    }, keepAliveTimeoutMs);
+    this.timer.unref();
+  }
+
+  /** After an upgrade request the client is held until the response decides (101 or not). */
+  private awaitUpgrade(exchange: Exchange): void {
+    this.ctx.inboundFlow.hold('upgrade');
+    exchange.onUpgradeDecided((upgraded) => {
+      try {
+        this.parser.resolveUpgrade(upgraded);
+      } catch (error) {
+        this.fail(error);
+      }
+      this.ctx.inboundFlow.release('upgrade');
+    });
   }
 }

@@ -3,21 +3,23 @@ import { inject, injectable } from 'tsyringe';
 import { stateKey, type ConnectionContext } from '../core/context.js';
 import type { ProxyError } from '../core/errors.js';
 import type { ProxyEvent } from '../core/events.js';
+import type { Exchange } from '../core/exchange.js';
 import { Logger } from '../core/logger.js';
 import { PluginOptions, type PluginManifest, type ProxyPlugin } from '../core/plugin.js';
 
 /** Options of `logger`. */
 export interface LoggerPluginOptions {
-  /** `text`: one human-readable line per connection; `json`: one JSON object per connection. */
+  /** `text`: one human-readable line per record; `json`: one JSON object per record. */
   format: 'text' | 'json';
 }
 
-/** The first request seen on a connection, as the logger saw it. */
-const FirstRequest = stateKey<{ method: string; target: string }>('logger.first-request');
+/** The exchange whose response is being relayed (a tunnel's, once it became one). */
+const Relaying = stateKey<Exchange | undefined>('logger.relaying');
 
 /**
- * Logs one record per connection when it closes: client, method and target, mode, bytes each
- * way (from byte-counter), duration and the error code if it failed.
+ * Logs one record per HTTP request when its response ends (method, URL, status, bytes each way
+ * from byte-counter, timings), one per tunnel when the connection closes, and one for a
+ * connection that failed outside any request.
  */
 @injectable()
 export class LoggerPlugin implements ProxyPlugin {
@@ -27,7 +29,7 @@ export class LoggerPlugin implements ProxyPlugin {
       type: 'object',
       additionalProperties: false,
       properties: {
-        format: { enum: ['text', 'json'], default: 'text', description: 'text: one line per connection; json: one object.' },
+        format: { enum: ['text', 'json'], default: 'text', description: 'text: one line per record; json: one object.' },
       },
     },
   };
@@ -38,37 +40,54 @@ export class LoggerPlugin implements ProxyPlugin {
     @inject(Logger) private readonly logger: Logger,
   ) {}
 
-  inbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
+  outbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
     return tap((event) => {
-      if (event.kind === 'request-head' && !ctx.get(FirstRequest)) {
-        ctx.set(FirstRequest, { method: event.head.method, target: event.head.target });
+      if (event.kind === 'response-head') ctx.set(Relaying, event.exchange);
+      else if (event.kind === 'message-end') {
+        ctx.set(Relaying, undefined);
+        this.log(ctx, event.exchange);
       }
     });
   }
 
   onClose(ctx: ConnectionContext, error?: ProxyError): void {
-    const request = ctx.get(FirstRequest);
+    const open = ctx.get(Relaying);
+    if (open) this.log(ctx, open, error);
+    else if (error) this.log(ctx, undefined, error);
+  }
+
+  private log(ctx: ConnectionContext, exchange: Exchange | undefined, error?: ProxyError): void {
+    const now = performance.now();
+    const failure = exchange?.error ?? error;
+    const target = exchange?.target;
     const record = {
-      id: ctx.id,
+      id: `${ctx.id}.${exchange?.id ?? 0}`,
       client: `${ctx.clientAddress.address}:${ctx.clientAddress.port}`,
-      method: request?.method ?? (ctx.mode === 'tunnel' ? 'CONNECT' : undefined),
-      target: ctx.target ? `${ctx.target.host}:${ctx.target.port}` : undefined,
-      path: ctx.mode === 'http' ? request?.target : undefined,
-      mode: ctx.mode,
-      bytesIn: ctx.bytes.inbound,
-      bytesOut: ctx.bytes.outbound,
-      durationMs: Math.round(performance.now() - ctx.startedAt),
-      error: error?.code,
-      reason: error?.message,
+      method: exchange?.request.method,
+      url: exchange?.request.target,
+      target: target ? `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}` : undefined,
+      status: exchange?.response?.status,
+      bytesIn: exchange ? exchange.bytes.inbound : ctx.bytes.inbound,
+      bytesOut: exchange ? exchange.bytes.outbound : ctx.bytes.outbound,
+      reused: exchange?.reused,
+      connectMs: ms(exchange?.timings.connected, exchange?.startedAt),
+      firstByteMs: ms(exchange?.timings.firstByte, exchange?.startedAt),
+      durationMs: Math.round(now - (exchange?.startedAt ?? ctx.startedAt)),
+      error: failure?.code,
+      reason: failure?.message,
     };
     if (this.options.format === 'json') {
-      this.logger.info('connection', record);
+      this.logger.info('request', record);
       return;
     }
-    const what = [record.method, record.target, record.path].filter(Boolean).join(' ') || '-';
-    const failed = error ? ` ${error.code} (${error.message})` : '';
+    const what = [record.method, record.url].filter(Boolean).join(' ') || '-';
+    const failed = failure ? ` ${failure.code} (${failure.message})` : '';
     this.logger.info(
-      `#${record.id} ${record.client} ${what} ${record.mode} in=${record.bytesIn} out=${record.bytesOut} ${record.durationMs}ms${failed}`,
+      `#${record.id} ${record.client} ${what} ${record.status ?? '-'} in=${record.bytesIn} out=${record.bytesOut} ${record.durationMs}ms${failed}`,
     );
   }
+}
+
+function ms(mark: number | undefined, start: number | undefined): number | undefined {
+  return mark === undefined || start === undefined ? undefined : Math.round(mark - start);
 }

@@ -196,7 +196,7 @@ test.serial('an upstream reset after the response started destroys the client co
   const client = await connectTo(proxy.port);
   try {
     client.write(`GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: a\r\n\r\n`);
-    const partial = 'HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial body';
+    const partial = 'HTTP/1.1 200 OK\r\nContent-Length: 100000\r\nVia: 1.1 proxyline\r\n\r\npartial body';
     // Reset only once the client has the start of the response, so the order is certain.
     t.is(await readUntil(client, (text) => text.length >= partial.length), partial);
     const rest = collect(client);

@@ -1,6 +1,8 @@
 import { once } from 'node:events';
 import test from 'ava';
+import { tap } from 'rxjs';
 import type { ConnectionContext } from '../../src/core/context.js';
+import type { Exchange } from '../../src/core/exchange.js';
 import type { ProxyPlugin } from '../../src/core/plugin.js';
 import { openTunnel, startProxy, startRawOrigin } from '../helpers/net.js';
 
@@ -16,16 +18,19 @@ const BOUND = 4 * 64 * 1024;
 function bufferProbe() {
   const peak = { toUpstream: 0, toClient: 0 };
   let ctx: ConnectionContext | undefined;
+  let exchange: Exchange | undefined;
   const plugin: ProxyPlugin = {
     name: 'buffer-probe',
     inbound: (connection: ConnectionContext) => {
       ctx = connection;
-      return (source) => source;
+      return tap((event) => {
+        if (event.kind === 'request-head') exchange = event.exchange;
+      });
     },
   };
   const timer = setInterval(() => {
     if (!ctx) return;
-    peak.toUpstream = Math.max(peak.toUpstream, ctx.upstream?.writableLength ?? 0);
+    peak.toUpstream = Math.max(peak.toUpstream, exchange?.upstream?.writableLength ?? 0);
     peak.toClient = Math.max(peak.toClient, ctx.client.writableLength);
   }, 1);
   return { peak, plugin, stop: () => clearInterval(timer) };
