@@ -171,6 +171,7 @@ export class ResponseReader {
     }
     const cl = header(base, 'content-length');
     if (cl !== undefined) {
+      if (!/^\d+$/.test(cl)) throw new Error(`response with an unusable Content-Length ${JSON.stringify(cl)}: ${JSON.stringify(this.buffer.slice(0, 300))}`);
       const length = Number(cl);
       if (rest.length < length) return undefined;
       return take(length, rest.slice(0, length));
