@@ -138,6 +138,11 @@ class DialStage extends Stage {
     this.cancel?.();
   }
 
+  /** Whether a dial is in progress (events are being queued). */
+  private dialling(): boolean {
+    return this.queue !== undefined;
+  }
+
   private use(exchange: Exchange, target: Target, socket: Duplex, reused: boolean): void {
     exchange.upstream = socket;
     exchange.reused = reused;
@@ -153,7 +158,17 @@ class DialStage extends Stage {
     else this.use(exchange, target, socket!, false);
     const waiting = this.queue!;
     this.queue = undefined;
-    for (const event of waiting) this.emit(event);
+    // The head that waited goes on; later queued requests (pipelined) need an upstream each, so
+    // they go through onEvent again, and may start the next dial and queue what follows.
+    this.emit(waiting[0]!);
+    for (let i = 1; i < waiting.length; i++) {
+      if (this.dialling()) {
+        this.queue!.push(...waiting.slice(i));
+        return;
+      }
+      this.onEvent(waiting[i]!);
+    }
+    if (this.dialling()) return;
     if (this.sourceDone) this.finish();
     this.ctx.inboundFlow.release('dial');
   }

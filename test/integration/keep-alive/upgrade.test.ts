@@ -68,7 +68,7 @@ test('Upgrade: websocket: the origin gets Upgrade and Connection, then bytes flo
     // Origin to client: the greeting, then client to origin and back: the echo.
     const greeting = 'hello-from-origin|';
     const message = '\x81\x05ping!\x00\xff raw bytes, not HTTP\r\n\r\n';
-    client.socket.write(message);
+    client.socket.write(Buffer.from(message, 'latin1'));
     const got = await readBytes(client.socket, client.reader.pending, greeting.length + message.length);
     t.is(got, greeting + message);
   } finally {
