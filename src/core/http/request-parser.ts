@@ -13,6 +13,8 @@ type State =
   | { kind: 'chunked'; scanner: ChunkedScanner }
   /** After an upgrade request: bytes wait until the response says whether protocols switched. */
   | { kind: 'await-upgrade'; held: Buffer[] }
+  /** After a request that closes the connection: nothing more is a request (RFC 9112 §9.6). */
+  | { kind: 'discard' }
   | { kind: 'tunnel' };
 
 /** Limits of a {@link RequestParser}. */
@@ -64,6 +66,8 @@ export class RequestParser {
           return;
         case 'await-upgrade':
           state.held.push(offset === 0 ? chunk : chunk.subarray(offset));
+          return;
+        case 'discard':
           return;
         case 'length': {
           const end = Math.min(chunk.length, offset + state.remaining);
@@ -137,7 +141,7 @@ export class RequestParser {
       this.state = { kind: 'await-upgrade', held: [] };
       this.options.onUpgradeWait?.(exchange);
     } else {
-      this.state = { kind: 'head' };
+      this.state = exchange.closeClient ? { kind: 'discard' } : { kind: 'head' };
     }
     this.emit(messageEndEvent(exchange));
   }
@@ -146,7 +150,7 @@ export class RequestParser {
   resolveUpgrade(upgraded: boolean): void {
     if (this.state.kind !== 'await-upgrade') return;
     const { held } = this.state;
-    this.state = upgraded ? { kind: 'tunnel' } : { kind: 'head' };
+    this.state = upgraded ? { kind: 'tunnel' } : this.exchange!.closeClient ? { kind: 'discard' } : { kind: 'head' };
     for (const chunk of held) this.push(chunk);
   }
 
