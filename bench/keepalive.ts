@@ -8,8 +8,10 @@ import { cpuMs, stopChild } from './procs.js';
 import { startBaseline, startProxyline, startProxyPackage, startSquid, startTinyproxy, which, type Proxy } from './proxies.js';
 
 export interface KeepAliveResult extends HttpLoad {
-  /** TCP connections the origin accepted during the measured run. */
+  /** TCP connections the origin accepted during the measured run (the warm-up's pool is reused). */
   originConnections: number;
+  /** TCP connections the origin accepted during the warm-up before it. */
+  warmupOriginConnections: number;
   /** originConnections × 1000 / requests. */
   connectionsPer1000: number;
   /** p50 minus the direct run's p50, in ms (undefined for direct itself). */
@@ -52,6 +54,7 @@ export async function keepAliveSection(ports: { keepAlive: number; count: number
   const columns: string[] = [];
 
   async function measure(name: string, proxy: Proxy | undefined): Promise<void> {
+    const warm0 = await originCount(ports.count);
     if (warmupSeconds > 0) await keepAliveLoad(proxy?.port, ports.keepAlive, { ...options, seconds: warmupSeconds });
     const count0 = await originCount(ports.count);
     const cpu0 = proxy ? cpuMs(proxy.child.pid) : 0;
@@ -63,6 +66,7 @@ export async function keepAliveSection(ports: { keepAlive: number; count: number
     results[name] = {
       ...load,
       originConnections,
+      warmupOriginConnections: count0 - warm0,
       connectionsPer1000: (originConnections * 1000) / requests,
       addedP50Ms: proxy && direct !== undefined && load.p50Ms !== undefined ? load.p50Ms - direct : undefined,
       proxyCpuUsPerRequest: proxy ? (cpu * 1000) / requests : undefined,

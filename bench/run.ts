@@ -146,8 +146,9 @@ async function bench(tmp: string): Promise<void> {
     { label: 'latency p99 ms', values: per(ka.results, (k) => k.p99Ms), digits: 2, ratio: true },
     { label: 'added p50 ms over direct', values: per(ka.results, (k) => k.addedP50Ms), digits: 2, ratio: true },
     { label: 'proxy CPU µs per request', values: per(ka.results, (k) => k.proxyCpuUsPerRequest), ratio: true },
-    { label: 'origin connections accepted', values: per(ka.results, (k) => k.originConnections) },
-    { label: 'upstream conns per 1,000 requests', values: per(ka.results, (k) => k.connectionsPer1000), digits: 1 },
+    { label: 'origin connections, warm-up', values: per(ka.results, (k) => k.warmupOriginConnections) },
+    { label: 'origin connections, measured run', values: per(ka.results, (k) => k.originConnections) },
+    { label: 'origin conns per 1,000 requests, run', values: per(ka.results, (k) => k.connectionsPer1000), digits: 1 },
     { label: 'non-2xx responses', values: per(ka.results, (k) => k.non2xx) },
     { label: 'socket errors', values: per(ka.results, (k) => k.errors) },
   ], kaRatios));
