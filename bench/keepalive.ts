@@ -2,6 +2,9 @@
 // response for `seconds`, straight to the origin (the latency reference) and through each proxy
 // (fresh process, 1 s warm-up first). The keep-alive origin counts the TCP connections it
 // accepts; the difference over a measured run gives upstream connections per 1,000 requests.
+// Direct runs twice, before and after the proxies, and the run with the lower p50 is the
+// reference: a one-off stall there (GC in the origin right after the idle section, a burst of
+// load elsewhere) would otherwise shrink every proxy's added p50.
 import net from 'node:net';
 import { keepAliveLoad, type HttpLoad } from './http-load.js';
 import { cpuMs, stopChild } from './procs.js';
@@ -33,6 +36,8 @@ export interface KeepAliveSection {
   results: Record<string, KeepAliveResult>;
   /** Proxies that did not run, and why. */
   skipped: Record<string, string>;
+  /** Both direct runs (results.direct is the one with the lower p50). */
+  directRuns: KeepAliveResult[];
 }
 
 /** The keep-alive origin's count of accepted connections, from its control port. */
@@ -53,7 +58,7 @@ export async function keepAliveSection(ports: { keepAlive: number; count: number
   const skipped: Record<string, string> = {};
   const columns: string[] = [];
 
-  async function measure(name: string, proxy: Proxy | undefined): Promise<void> {
+  async function measure(name: string, proxy: Proxy | undefined): Promise<KeepAliveResult> {
     const warm0 = await originCount(ports.count);
     if (warmupSeconds > 0) await keepAliveLoad(proxy?.port, ports.keepAlive, { ...options, seconds: warmupSeconds });
     const count0 = await originCount(ports.count);
@@ -62,20 +67,18 @@ export async function keepAliveSection(ports: { keepAlive: number; count: number
     const cpu = proxy ? cpuMs(proxy.child.pid) - cpu0 : 0;
     const originConnections = (await originCount(ports.count)) - count0;
     const requests = Math.max(1, load.ok + load.non2xx);
-    const direct = results.direct?.p50Ms;
-    results[name] = {
+    log(`keep-alive ${name}: ${load.rps.toFixed(0)} req/s, p50 ${load.p50Ms?.toFixed(2)} ms, ${originConnections} origin connections`);
+    return {
       ...load,
       originConnections,
       warmupOriginConnections: count0 - warm0,
       connectionsPer1000: (originConnections * 1000) / requests,
-      addedP50Ms: proxy && direct !== undefined && load.p50Ms !== undefined ? load.p50Ms - direct : undefined,
       proxyCpuUsPerRequest: proxy ? (cpu * 1000) / requests : undefined,
     };
-    columns.push(name);
-    log(`keep-alive ${name}: ${load.rps.toFixed(0)} req/s, p50 ${load.p50Ms?.toFixed(2)} ms, ${originConnections} origin connections`);
   }
 
-  await measure('direct', undefined);
+  const direct = [await measure('direct', undefined)];
+  columns.push('direct');
 
   const tinyproxy = which('tinyproxy');
   const squid = which('squid') ?? ['/usr/sbin/squid', '/usr/local/sbin/squid'].find((p) => which(p));
@@ -99,12 +102,20 @@ export async function keepAliveSection(ports: { keepAlive: number; count: number
       continue;
     }
     try {
-      await measure(name, proxy);
+      results[name] = await measure(name, proxy);
+      columns.push(name);
     } catch (error) {
       skipped[name] = `run failed: ${(error as Error).message.split('\n')[0]}`;
     } finally {
       await stopChild(proxy.child);
     }
   }
-  return { columns, results, skipped };
+  direct.push(await measure('direct', undefined));
+  const reference = direct.reduce((best, run) => ((run.p50Ms ?? Infinity) < (best.p50Ms ?? Infinity) ? run : best));
+  results.direct = reference;
+  for (const name of columns) {
+    const p50 = results[name]!.p50Ms;
+    if (name !== 'direct' && p50 !== undefined && reference.p50Ms !== undefined) results[name]!.addedP50Ms = p50 - reference.p50Ms;
+  }
+  return { columns, results, skipped, directRuns: direct };
 }

@@ -139,6 +139,7 @@ async function bench(tmp: string): Promise<void> {
   ]));
 
   for (const [name, why] of Object.entries(ka.skipped)) say(`${name}: skipped: ${why}`);
+  say(`keep-alive direct (reference): two runs, before and after the proxies, p50 ${ka.directRuns.map((d) => `${d.p50Ms?.toFixed(2)} ms`).join(' and ')} (${ka.directRuns.map((d) => `${d.rps.toFixed(0)} req/s`).join(', ')}); the lower p50 is used`);
   const kaRatios: [string, string][] = [['proxyline', 'baseline'], ['proxyline', 'proxy-package']];
   say(table(`4. Keep-alive HTTP: ${CONFIG.keepAliveConcurrency} clients, each on one kept-alive connection, × ${CONFIG.keepAliveSeconds} s (after ${CONFIG.keepAliveWarmupSeconds} s warm-up), 1 KiB body; generator: ${KEEPALIVE_GENERATOR}`, ka.columns, [
     { label: 'requests/s (2xx)', values: per(ka.results, (k) => k.rps), ratio: true },
@@ -189,7 +190,7 @@ async function bench(tmp: string): Promise<void> {
       : { name: 'upstream connections per 1,000 kept-alive requests ≤ 1', measured: 'not measured', pass: false },
   );
   say(targets(goals));
-  say(JSON.stringify({ config: CONFIG, generator: GENERATOR, keepAliveGenerator: KEEPALIVE_GENERATOR, proxies: columns, throughput, http, idle, keepAlive: { proxies: ka.columns, skipped: ka.skipped, results: ka.results }, targets: goals }));
+  say(JSON.stringify({ config: CONFIG, generator: GENERATOR, keepAliveGenerator: KEEPALIVE_GENERATOR, proxies: columns, throughput, http, idle, keepAlive: { proxies: ka.columns, skipped: ka.skipped, results: ka.results, directRuns: ka.directRuns }, targets: goals }));
 }
 
 const watchdog = setTimeout(() => {
