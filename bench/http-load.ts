@@ -51,7 +51,10 @@ export async function httpLoad(proxyPort: number, originPort: number, options: H
   }
   const lua = path.join(tmp, `wrk-${originPort}.lua`);
   writeFileSync(lua, `wrk.method = "GET"\nwrk.path = "http://127.0.0.1:${originPort}/"\nwrk.headers["Host"] = "127.0.0.1:${originPort}"\nwrk.headers["Connection"] = "close"\n`);
-  const out = await run(WRK, ['-t2', `-c${concurrency}`, `-d${seconds}s`, '--timeout', '5s', '--latency', '-s', lua, `http://127.0.0.1:${proxyPort}/`], limit);
+  return parseWrk(await run(WRK, ['-t2', `-c${concurrency}`, `-d${seconds}s`, '--timeout', '5s', '--latency', '-s', lua, `http://127.0.0.1:${proxyPort}/`], limit), seconds);
+}
+
+function parseWrk(out: string, seconds: number): HttpLoad {
   const total = Number(/(\d+) requests in ([\d.]+)(ms|s|m)/.exec(out)?.[1] ?? NaN);
   const took = /requests in ([\d.]+)(ms|s|m)/.exec(out);
   const elapsed = took ? Number(took[1]) * ({ ms: 0.001, s: 1, m: 60 } as Record<string, number>)[took[2]!]! : seconds;
@@ -68,4 +71,29 @@ export async function httpLoad(proxyPort: number, originPort: number, options: H
     p50Ms: ms(/^\s+50%\s+(\S+)/m.exec(out)?.[1]),
     p99Ms: ms(/^\s+99%\s+(\S+)/m.exec(out)?.[1]),
   };
+}
+
+export const KEEPALIVE_GENERATOR = WRK
+  ? 'wrk -t2 (Lua script: absolute-form path, keep-alive, no Connection header; reconnects when the proxy closes)'
+  : 'bench/kaloadgen.js (Node, one kept-alive raw socket per client, child process)';
+
+/**
+ * Keep-alive load: `concurrency` clients, each on one kept-alive connection, looping request →
+ * whole response for `seconds`. Through the proxy on `proxyPort` (absolute-form target), or
+ * straight to the origin when `proxyPort` is undefined (origin-form, the latency reference).
+ * A client whose connection the proxy closes reconnects and goes on.
+ */
+export async function keepAliveLoad(proxyPort: number | undefined, originPort: number, options: HttpLoadOptions): Promise<HttpLoad> {
+  const { concurrency, seconds, tmp } = options;
+  const limit = (seconds + 20) * 1000;
+  if (!WRK) {
+    const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'kaloadgen.js');
+    const out = JSON.parse(await run(process.execPath, [script, String(proxyPort ?? 0), String(originPort), String(concurrency), String(seconds)], limit)) as Omit<HttpLoad, 'rps'>;
+    return { ...out, rps: out.ok / out.seconds };
+  }
+  const args = ['-t2', `-c${concurrency}`, `-d${seconds}s`, '--timeout', '5s', '--latency'];
+  if (proxyPort === undefined) return parseWrk(await run(WRK, [...args, `http://127.0.0.1:${originPort}/`], limit), seconds);
+  const lua = path.join(tmp, `wrk-keepalive-${originPort}.lua`);
+  writeFileSync(lua, `wrk.method = "GET"\nwrk.path = "http://127.0.0.1:${originPort}/"\nwrk.headers["Host"] = "127.0.0.1:${originPort}"\n`);
+  return parseWrk(await run(WRK, [...args, '-s', lua, `http://127.0.0.1:${proxyPort}/`], limit), seconds);
 }

@@ -1,5 +1,7 @@
 // The origins, in their own process: a raw byte source/sink for tunnel throughput, a node:http
-// server with a 1 KiB body, and a raw server that holds idle tunnels open.
+// server with a 1 KiB body, a raw server that holds idle tunnels open, and for the keep-alive
+// runs a second node:http server (keep-alive, 1 KiB body) that counts the TCP connections it
+// accepts, with a control port that answers that count (one line, then close).
 import http from 'node:http';
 import net from 'node:net';
 import { pump } from './pump.js';
@@ -40,6 +42,23 @@ function httpOrigin(): http.Server {
   });
 }
 
+/** Keep-alive origin: idle connections are kept for 60 s, no limit of requests per connection. */
+let accepted = 0;
+function keepAliveOrigin(): http.Server {
+  const server = httpOrigin();
+  server.keepAliveTimeout = 60_000;
+  server.maxRequestsPerSocket = 0;
+  server.on('connection', () => accepted++);
+  return server;
+}
+
+function countOrigin(): net.Server {
+  return net.createServer((socket) => {
+    socket.on('error', () => {});
+    socket.end(`${accepted}\n`);
+  });
+}
+
 function idleOrigin(): net.Server {
   return net.createServer((socket) => {
     socket.on('error', () => {});
@@ -47,5 +66,7 @@ function idleOrigin(): net.Server {
   });
 }
 
-const [throughput, web, idle] = await Promise.all([listen(throughputOrigin()), listen(httpOrigin()), listen(idleOrigin())]);
-process.stdout.write(`origins listening ${JSON.stringify({ throughput, http: web, idle })}\n`);
+const [throughput, web, idle, keepAlive, count] = await Promise.all(
+  [throughputOrigin(), httpOrigin(), idleOrigin(), keepAliveOrigin(), countOrigin()].map(listen),
+);
+process.stdout.write(`origins listening ${JSON.stringify({ throughput, http: web, idle, keepAlive, count })}\n`);

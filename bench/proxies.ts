@@ -1,6 +1,6 @@
 // The proxies under test, each started as a child process listening on 127.0.0.1.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -43,6 +43,11 @@ export function startBaseline(tmp: string, probe = false): Promise<Proxy> {
   return nodeProxy('baseline', path.join(DIST, 'bench/baseline.js'), ['--port', '0'], tmp, probe);
 }
 
+/** The `proxy` npm package (bench/proxy-package.ts). */
+export function startProxyPackage(tmp: string): Promise<Proxy> {
+  return nodeProxy('proxy-package', path.join(DIST, 'bench/proxy-package.js'), ['--port', '0'], tmp, false);
+}
+
 /** The path of `command` if it is on PATH. */
 export function which(command: string): string | undefined {
   try {
@@ -68,4 +73,36 @@ export async function startTinyproxy(tmp: string, binary: string): Promise<Proxy
   writeFileSync(config, [`Port ${port}`, 'Listen 127.0.0.1', 'Allow 127.0.0.1', 'Timeout 600', 'MaxClients 6000', 'LogLevel Error', 'DisableViaHeader Yes', ''].join('\n'));
   const child = await startChildOnPort('tinyproxy', binary, ['-d', '-c', config], port, path.join(tmp, 'tinyproxy.stderr.log'));
   return { name: 'tinyproxy', child, port };
+}
+
+/**
+ * squid in the foreground (-N) with a minimal config: forward proxy on 127.0.0.1, everything
+ * allowed from localhost, nothing cached, pid and logs in a temp dir. Run as root, squid drops to
+ * its own user (`proxy` on Debian), so that dir is world-writable.
+ */
+export async function startSquid(tmp: string, binary: string): Promise<Proxy> {
+  const port = await freePort();
+  const dir = path.join(tmp, 'squid');
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o777);
+  const config = path.join(dir, 'squid.conf');
+  writeFileSync(config, [
+    `http_port 127.0.0.1:${port}`,
+    'acl local src 127.0.0.1/32',
+    'http_access allow local',
+    'http_access deny all',
+    'cache deny all',
+    'cache_mem 0 MB',
+    `pid_filename ${dir}/squid.pid`,
+    `cache_log ${dir}/cache.log`,
+    'access_log none',
+    'cache_store_log none',
+    `coredump_dir ${dir}`,
+    'shutdown_lifetime 0 seconds',
+    'via off',
+    'forwarded_for delete',
+    '',
+  ].join('\n'));
+  const child = await startChildOnPort('squid', binary, ['-N', '-f', config], port, path.join(tmp, 'squid.stderr.log'), 30_000);
+  return { name: 'squid', child, port };
 }

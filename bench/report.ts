@@ -5,7 +5,7 @@ export interface Row {
   /** Value per proxy name; a missing entry prints as "-". */
   values: Record<string, number | undefined>;
   digits?: number;
-  /** Whether the proxyline/baseline ratio means something for this row. */
+  /** Whether the ratio columns (proxyline/baseline by default) mean something for this row. */
   ratio?: boolean;
 }
 
@@ -19,17 +19,20 @@ export interface Target {
 const fmt = (value: number | undefined, digits = 0) =>
   value === undefined || Number.isNaN(value) ? '-' : value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
-/** Renders a table: the row label, a column per proxy, then `<name>/baseline` for each proxyline column. */
-export function table(title: string, columns: string[], rows: Row[]): string {
-  const ratioOf = columns.filter((c) => c.startsWith('proxyline'));
-  const header = ['', ...columns, ...ratioOf.map((c) => `${c}/baseline`)];
+/**
+ * Renders a table: the row label, a column per proxy, then a ratio column per [numerator,
+ * denominator] pair (by default `<name>/baseline` for each proxyline column).
+ */
+export function table(title: string, columns: string[], rows: Row[], ratios?: [string, string][]): string {
+  const pairs = ratios ?? columns.filter((c) => c.startsWith('proxyline')).map((c): [string, string] => [c, 'baseline']);
+  const header = ['', ...columns, ...pairs.map(([a, b]) => `${a}/${b}`)];
   const body = rows.map((row) => [
     row.label,
     ...columns.map((c) => fmt(row.values[c], row.digits)),
-    ...ratioOf.map((c) => {
-      const base = row.values.baseline;
-      const value = row.values[c];
-      return row.ratio && base && value !== undefined ? `${(value / base).toFixed(2)}x` : '';
+    ...pairs.map(([a, b]) => {
+      const base = row.values[b];
+      const value = row.values[a];
+      return row.ratio && base && value !== undefined && !Number.isNaN(value) ? `${(value / base).toFixed(2)}x` : '';
     }),
   ]);
   const widths = header.map((_, i) => Math.max(...[header, ...body].map((line) => line[i]!.length)));

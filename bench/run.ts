@@ -1,12 +1,14 @@
-// `npm run bench`: proxyline against the minimal Node baseline (and tinyproxy when installed),
-// each a child process on 127.0.0.1, with the origins in another child process. Prints a table
-// per metric, the team's targets with PASS/FAIL, and one JSON line at the end.
+// `npm run bench`: proxyline against the minimal Node baseline (and tinyproxy when installed;
+// for keep-alive also the `proxy` npm package and squid), each a child process on 127.0.0.1, with
+// the origins in another child process. Prints a table per metric, the team's targets with
+// PASS/FAIL, and one JSON line at the end.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GENERATOR, httpLoad, type HttpLoad } from './http-load.js';
+import { GENERATOR, httpLoad, KEEPALIVE_GENERATOR, type HttpLoad } from './http-load.js';
 import { idleTunnels, type IdleResult } from './idle.js';
+import { keepAliveSection } from './keepalive.js';
 import { cpuMs, killAll, startChild, stopChild } from './procs.js';
 import { startBaseline, startProxyline, startTinyproxy, which, type Proxy } from './proxies.js';
 import { table, targets, type Target } from './report.js';
@@ -21,6 +23,9 @@ const CONFIG = {
   httpConcurrency: env('BENCH_HTTP_CONCURRENCY', 50),
   httpSeconds: env('BENCH_HTTP_SECONDS', 5),
   idleTunnels: env('BENCH_IDLE_TUNNELS', 5000),
+  keepAliveConcurrency: env('BENCH_KEEPALIVE_CONCURRENCY', 50),
+  keepAliveSeconds: env('BENCH_KEEPALIVE_SECONDS', 5),
+  keepAliveWarmupSeconds: env('BENCH_KEEPALIVE_WARMUP_SECONDS', 1),
   /** The whole run is stopped after this long, whatever it is doing. */
   watchdogMs: env('BENCH_WATCHDOG_MS', 240_000),
 };
@@ -45,7 +50,7 @@ async function bench(tmp: string): Promise<void> {
   say(`config: ${JSON.stringify(CONFIG)}`);
 
   const origin = await startChild('origin', process.execPath, [path.join(here, 'origin.js')], /^origins listening /, path.join(tmp, 'origin.stderr.log'));
-  const ports = JSON.parse(origin.ready.replace(/^origins listening /, '')) as { throughput: number; http: number; idle: number };
+  const ports = JSON.parse(origin.ready.replace(/^origins listening /, '')) as { throughput: number; http: number; idle: number; keepAlive: number; count: number };
 
   const proxies: Proxy[] = [await startProxyline(tmp, false), await startProxyline(tmp, true), await startBaseline(tmp)];
   const tinyproxy = which('tinyproxy');
@@ -89,6 +94,9 @@ async function bench(tmp: string): Promise<void> {
     log(`idle ${proxy.name}: ${idle[proxy.name]!.kibPerTunnel.toFixed(1)} KiB/tunnel`);
     await stopChild(proxy.child);
   }
+
+  // 4. Keep-alive requests/s, latency added over direct, upstream connections per 1,000 requests.
+  const ka = await keepAliveSection(ports, { concurrency: CONFIG.keepAliveConcurrency, seconds: CONFIG.keepAliveSeconds, warmupSeconds: CONFIG.keepAliveWarmupSeconds, tmp }, log);
   await stopChild(origin);
 
   const per = <T>(data: Record<string, T>, pick: (value: T) => number | undefined) =>
@@ -130,6 +138,22 @@ async function bench(tmp: string): Promise<void> {
     { label: 'tunnels failed', values: per(idle, (i) => i.failed) },
   ]));
 
+  for (const [name, why] of Object.entries(ka.skipped)) say(`${name}: skipped: ${why}`);
+  say(`keep-alive direct (reference): two runs, before and after the proxies, p50 ${ka.directRuns.map((d) => `${d.p50Ms?.toFixed(2)} ms`).join(' and ')} (${ka.directRuns.map((d) => `${d.rps.toFixed(0)} req/s`).join(', ')}); the lower p50 is used`);
+  const kaRatios: [string, string][] = [['proxyline', 'baseline'], ['proxyline', 'proxy-package']];
+  say(table(`4. Keep-alive HTTP: ${CONFIG.keepAliveConcurrency} clients, each on one kept-alive connection, × ${CONFIG.keepAliveSeconds} s (after ${CONFIG.keepAliveWarmupSeconds} s warm-up), 1 KiB body; generator: ${KEEPALIVE_GENERATOR}`, ka.columns, [
+    { label: 'requests/s (2xx)', values: per(ka.results, (k) => k.rps), ratio: true },
+    { label: 'latency p50 ms', values: per(ka.results, (k) => k.p50Ms), digits: 2, ratio: true },
+    { label: 'latency p99 ms', values: per(ka.results, (k) => k.p99Ms), digits: 2, ratio: true },
+    { label: 'added p50 ms over direct', values: per(ka.results, (k) => k.addedP50Ms), digits: 2, ratio: true },
+    { label: 'proxy CPU µs per request', values: per(ka.results, (k) => k.proxyCpuUsPerRequest), ratio: true },
+    { label: 'origin connections, warm-up', values: per(ka.results, (k) => k.warmupOriginConnections) },
+    { label: 'origin connections, measured run', values: per(ka.results, (k) => k.originConnections) },
+    { label: 'origin conns per 1,000 requests, run', values: per(ka.results, (k) => k.connectionsPer1000), digits: 1 },
+    { label: 'non-2xx responses', values: per(ka.results, (k) => k.non2xx) },
+    { label: 'socket errors', values: per(ka.results, (k) => k.errors) },
+  ], kaRatios));
+
   const pl = 'proxyline';
   const base = 'baseline';
   const goals: Target[] = [];
@@ -145,8 +169,28 @@ async function bench(tmp: string): Promise<void> {
     measured: `${idle[pl]!.fdsBefore} before, ${idle[pl]!.fdsAfter} after`,
     pass: idle[pl]!.fdsAfter <= idle[pl]!.fdsBefore,
   });
+  const k = ka.results;
+  const kaRatio = (other: string, factor: number) => {
+    const name = `keep-alive requests/s ≥ ${factor}× ${other}`;
+    if (!k[pl] || !k[other]) return { name, measured: `not measured (${[pl, other].filter((n) => !k[n]).map((n) => `${n}: ${ka.skipped[n] ?? 'missing'}`).join('; ')})`, pass: false };
+    const ratio = k[pl]!.rps / k[other]!.rps;
+    return { name, measured: `${ratio.toFixed(2)}× (${k[pl]!.rps.toFixed(0)} vs ${k[other]!.rps.toFixed(0)} req/s)`, pass: ratio >= factor };
+  };
+  goals.push(kaRatio('proxy-package', 1.5), kaRatio(base, 0.6));
+  {
+    const name = 'keep-alive added p50 over direct ≤ 2× the baseline\'s';
+    const added = k[pl]?.addedP50Ms;
+    const baseAdded = k[base]?.addedP50Ms;
+    if (added === undefined || baseAdded === undefined) goals.push({ name, measured: 'not measured', pass: false });
+    else goals.push({ name, measured: `${added.toFixed(2)} ms vs 2 × ${baseAdded.toFixed(2)} ms`, pass: added <= 2 * Math.max(0, baseAdded) });
+  }
+  goals.push(
+    k[pl]
+      ? { name: 'upstream connections per 1,000 kept-alive requests ≤ 1', measured: `${k[pl]!.connectionsPer1000.toFixed(1)} (${k[pl]!.originConnections} for ${k[pl]!.ok + k[pl]!.non2xx} requests)`, pass: k[pl]!.connectionsPer1000 <= 1 }
+      : { name: 'upstream connections per 1,000 kept-alive requests ≤ 1', measured: 'not measured', pass: false },
+  );
   say(targets(goals));
-  say(JSON.stringify({ config: CONFIG, generator: GENERATOR, proxies: columns, throughput, http, idle, targets: goals }));
+  say(JSON.stringify({ config: CONFIG, generator: GENERATOR, keepAliveGenerator: KEEPALIVE_GENERATOR, proxies: columns, throughput, http, idle, keepAlive: { proxies: ka.columns, skipped: ka.skipped, results: ka.results, directRuns: ka.directRuns }, targets: goals }));
 }
 
 const watchdog = setTimeout(() => {
