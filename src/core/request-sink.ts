@@ -6,6 +6,7 @@ import type { ProxyEvent } from './events.js';
 import type { Exchange } from './exchange.js';
 import { serializeRequestHead } from './http/head.js';
 import type { ResponseSource } from './response-source.js';
+import { corkForThisTick } from './sink.js';
 import { guardErrors } from './source.js';
 
 /** Who the request sink reports to (the connection). */
@@ -84,6 +85,7 @@ export class RequestSink extends Subscriber<ProxyEvent> {
   private write(socket: Duplex, chunk: Buffer): void {
     // A destroyed upstream is reported by the response side, as a 502 in this request's place.
     if (socket.destroyed || chunk.length === 0) return;
+    corkForThisTick(socket);
     if (!socket.write(chunk) && !this.waitingForDrain) {
       this.waitingForDrain = true;
       this.ctx.inboundFlow.hold('sink');

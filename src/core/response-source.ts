@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Observable, type Subscriber } from 'rxjs';
 import type { ConnectionContext } from './context.js';
@@ -10,6 +11,10 @@ import { ResponseParser, type ResponseParserEvent } from './http/response-parser
 import { errorResponseParts } from './respond.js';
 
 const ESTABLISHED: ResponseHead = { version: '1.1', status: 200, reason: 'Connection Established', headers: [] };
+
+function setNoDelay(socket: Duplex): void {
+  (socket as Partial<Pick<Socket, 'setNoDelay'>>).setNoDelay?.(true);
+}
 
 /** Whether the upstream may keep the connection open after this response (RFC 9112 §9.3). */
 function upstreamKeepsAlive(head: ResponseHead): boolean {
@@ -109,7 +114,7 @@ export class ResponseSource {
     this.headSent = false;
     this.responseEnded = false;
     if (next.isConnect) {
-      this.tunnel = true;
+      this.becomeTunnel(socket);
       next.response = ESTABLISHED;
       this.headSent = true;
       this.subscriber.next(responseHeadEvent(ESTABLISHED, next));
@@ -121,6 +126,16 @@ export class ResponseSource {
       );
     }
     this.attach(socket);
+  }
+
+  /**
+   * From here on bytes are relayed as they come, and a tunnel may carry an interactive protocol
+   * whose small writes Nagle's algorithm would hold back: turn it off on both sockets.
+   */
+  private becomeTunnel(upstream: Duplex): void {
+    this.tunnel = true;
+    setNoDelay(upstream);
+    setNoDelay(this.ctx.client);
   }
 
   private attach(socket: Duplex): void {
@@ -165,7 +180,7 @@ export class ResponseSource {
         if (!event.interim) {
           this.headSent = true;
           if (exchange.upgradeRequested) exchange.decideUpgrade(event.framing.kind === 'tunnel');
-          if (event.framing.kind === 'tunnel') this.tunnel = true;
+          if (event.framing.kind === 'tunnel') this.becomeTunnel(exchange.upstream!);
           // A close-delimited body can only end by closing the client connection too.
           if (event.framing.kind === 'close') exchange.closeClient = true;
           if (this.dechunk && event.framing.kind === 'chunked') {

@@ -36,7 +36,7 @@ export class UpstreamDialerPlugin implements ProxyPlugin {
       additionalProperties: false,
       properties: {
         connectTimeoutMs: { type: 'integer', minimum: 1, default: 10000, description: 'Connect timeout in ms (504 after it).' },
-        maxIdlePerOrigin: { type: 'integer', minimum: 0, default: 16, description: 'Idle kept-alive upstream connections per origin.' },
+        maxIdlePerOrigin: { type: 'integer', minimum: 0, default: 256, description: 'Idle kept-alive upstream connections per origin.' },
         idleTimeoutMs: { type: 'integer', minimum: 1, default: 4000, description: 'How long an idle upstream connection is kept, ms.' },
       },
     },

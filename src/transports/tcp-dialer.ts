@@ -14,12 +14,12 @@ const CAUSES: Record<string, string> = {
   ECONNRESET: 'connection reset',
 };
 
-/** Dials plain TCP with half-close allowed and Nagle off (the proxy forwards whole writes). */
+/** Dials plain TCP with half-close allowed (Nagle stays on until a connection becomes a tunnel). */
 export class TcpDialer implements Dialer {
   dial(target: Target, signal: AbortSignal): Promise<Duplex> {
     return new Promise((resolve, reject) => {
       const where = net.isIPv6(target.host) ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
-      const socket = net.connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+      const socket = net.connect({ host: target.host, port: target.port, allowHalfOpen: true });
       const onAbort = () => {
         socket.destroy();
         reject(new ProxyError('ERR_PROXY_ABORTED', `dial to ${where} aborted`));

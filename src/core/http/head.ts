@@ -13,25 +13,36 @@ export interface RequestHead {
   headers: HeaderField[];
 }
 
+/** Whether a field name is `lower` (already lower-case), without allocating for most names. */
+export function isField(name: string, lower: string): boolean {
+  return name.length === lower.length && name.toLowerCase() === lower;
+}
+
 /** First value of a header (name compared case-insensitively), or undefined. */
 export function getHeader(headers: readonly HeaderField[], name: string): string | undefined {
   const lower = name.toLowerCase();
-  for (const [key, value] of headers) if (key.toLowerCase() === lower) return value;
+  for (const [key, value] of headers) if (isField(key, lower)) return value;
   return undefined;
 }
 
 /** Every value of a header, in order. */
 export function getHeaderValues(headers: readonly HeaderField[], name: string): string[] {
   const lower = name.toLowerCase();
-  return headers.filter(([key]) => key.toLowerCase() === lower).map(([, value]) => value);
+  const values: string[] = [];
+  for (const [key, value] of headers) if (isField(key, lower)) values.push(value);
+  return values;
 }
 
 /** Comma-separated tokens of every value of a header, lower-cased (e.g. Connection options). */
 export function getHeaderTokens(headers: readonly HeaderField[], name: string): string[] {
-  return getHeaderValues(headers, name)
-    .flatMap((value) => value.split(','))
-    .map((token) => token.trim().toLowerCase())
-    .filter((token) => token !== '');
+  const tokens: string[] = [];
+  for (const value of getHeaderValues(headers, name)) {
+    for (const part of value.split(',')) {
+      const token = part.trim().toLowerCase();
+      if (token !== '') tokens.push(token);
+    }
+  }
+  return tokens;
 }
 
 /** Serializes a request head to the bytes sent upstream. */
