@@ -57,7 +57,10 @@ export class RequestSink extends Subscriber<ProxyEvent> {
           this.discarding = true;
           return;
         }
-        if (!exchange.isConnect) this.write(exchange.upstream!, serializeRequestHead(event.head));
+        if (!exchange.isConnect) {
+          corkForThisTick(exchange.upstream!); // the head and the body bytes of the same read go out together
+          this.write(exchange.upstream!, serializeRequestHead(event.head));
+        }
         return;
       }
       case 'data':
@@ -85,7 +88,6 @@ export class RequestSink extends Subscriber<ProxyEvent> {
   private write(socket: Duplex, chunk: Buffer): void {
     // A destroyed upstream is reported by the response side, as a 502 in this request's place.
     if (socket.destroyed || chunk.length === 0) return;
-    corkForThisTick(socket);
     if (!socket.write(chunk) && !this.waitingForDrain) {
       this.waitingForDrain = true;
       this.ctx.inboundFlow.hold('sink');

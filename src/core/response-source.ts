@@ -69,6 +69,8 @@ export class ResponseSource {
 
   /** A request went upstream (or failed before): its response comes after those before it. */
   enqueue(exchange: Exchange): void {
+    // The usual case, nothing waiting: no queue entry (an idle tunnel would keep its grown array).
+    if (this.subscriber && !this.current && this.queue.length === 0) return this.start(exchange);
     this.queue.push(exchange);
     this.advance();
   }
@@ -105,6 +107,10 @@ export class ResponseSource {
       return;
     }
     if (next instanceof ProxyError) return this.answerWithError(next, undefined);
+    this.start(next);
+  }
+
+  private start(next: Exchange): void {
     this.current = next;
     if (next.error) {
       next.upstream?.destroy();
@@ -117,7 +123,7 @@ export class ResponseSource {
       this.becomeTunnel(socket);
       next.response = ESTABLISHED;
       this.headSent = true;
-      this.subscriber.next(responseHeadEvent(ESTABLISHED, next));
+      this.subscriber!.next(responseHeadEvent(ESTABLISHED, next));
     } else {
       this.dechunk = next.request.version === '1.0';
       this.parser = new ResponseParser(

@@ -63,7 +63,8 @@ export class SocketSink extends Subscriber<ProxyEvent> {
       return;
     }
     this.owner.sinkWriting(this);
-    corkForThisTick(socket);
+    // A head is usually followed by body bytes from the same read: send them in one write.
+    if (event.kind === 'response-head' || event.kind === 'request-head') corkForThisTick(socket);
     if (!socket.write(chunk) && !this.waitingForDrain) {
       this.waitingForDrain = true;
       this.flow.hold('sink');
@@ -89,10 +90,9 @@ const uncorkAll = () => {
 };
 
 /**
- * Batches the writes one input chunk causes (a head and its body, say) into one system call:
- * the socket is corked at its first write and uncorked in a microtask, once the synchronous
- * pipeline run for that chunk is over. Half the write calls of a small exchange, for one
- * microtask per batch.
+ * Batches the writes one input chunk causes (a head and its body) into one system call: the
+ * socket is corked when a head is written and uncorked in a microtask, once the synchronous
+ * pipeline run for that chunk is over. Only heads cork: tunnel and body bytes go straight out.
  */
 export function corkForThisTick(socket: Writable): void {
   if (corked.has(socket)) return;

@@ -1,11 +1,12 @@
-import { tap, type MonoTypeOperatorFunction } from 'rxjs';
+import type { MonoTypeOperatorFunction, Subscriber } from 'rxjs';
 import { injectable } from 'tsyringe';
-import type { ConnectionContext } from '../core/context.js';
+import type { ByteCounts, ConnectionContext } from '../core/context.js';
 import type { ProxyEvent } from '../core/events.js';
 import type { Exchange } from '../core/exchange.js';
 import { requestHeadLength } from '../core/http/head.js';
 import { responseHeadLength } from '../core/http/response-head.js';
 import type { PluginManifest, ProxyPlugin } from '../core/plugin.js';
+import { Stage, stage } from '../core/stage.js';
 
 /**
  * Counts the bytes passing its place in the chain, per exchange (`exchange.bytes`) and per
@@ -21,32 +22,42 @@ export class ByteCounterPlugin implements ProxyPlugin {
   readonly name = ByteCounterPlugin.manifest.name;
 
   inbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
-    let exchange: Exchange | undefined;
-    return tap((event) => {
-      let bytes = 0;
-      if (event.kind === 'request-head') {
-        exchange = event.exchange;
-        bytes = requestHeadLength(event.head);
-      } else if (event.kind === 'data') {
-        bytes = event.chunk.length;
-      }
-      ctx.bytes.inbound += bytes;
-      if (exchange) exchange.bytes.inbound += bytes;
-    });
+    return stage((downstream) => new Counter(downstream, ctx, 'inbound'));
   }
 
   outbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
-    let exchange: Exchange | undefined;
-    return tap((event) => {
-      let bytes = 0;
-      if (event.kind === 'response-head') {
-        exchange = event.exchange;
+    return stage((downstream) => new Counter(downstream, ctx, 'outbound'));
+  }
+}
+
+/** Adds each event's wire size to the connection's and its exchange's tally of one direction. */
+class Counter extends Stage {
+  private exchange?: Exchange;
+
+  constructor(
+    downstream: Subscriber<ProxyEvent>,
+    private readonly ctx: ConnectionContext,
+    private readonly direction: keyof ByteCounts,
+  ) {
+    super(downstream);
+  }
+
+  protected onEvent(event: ProxyEvent): void {
+    let bytes = 0;
+    switch (event.kind) {
+      case 'request-head':
+        this.exchange = event.exchange;
+        bytes = requestHeadLength(event.head);
+        break;
+      case 'response-head':
+        this.exchange = event.exchange;
         bytes = responseHeadLength(event.head);
-      } else if (event.kind === 'data') {
+        break;
+      case 'data':
         bytes = event.chunk.length;
-      }
-      ctx.bytes.outbound += bytes;
-      if (exchange) exchange.bytes.outbound += bytes;
-    });
+    }
+    this.ctx.bytes[this.direction] += bytes;
+    if (this.exchange) this.exchange.bytes[this.direction] += bytes;
+    this.emit(event);
   }
 }

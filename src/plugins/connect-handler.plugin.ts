@@ -1,9 +1,10 @@
-import { tap, type MonoTypeOperatorFunction } from 'rxjs';
+import type { MonoTypeOperatorFunction, Subscriber } from 'rxjs';
 import { injectable } from 'tsyringe';
 import type { ConnectionContext } from '../core/context.js';
 import type { ProxyEvent } from '../core/events.js';
 import { parseAuthority } from '../core/http/target.js';
 import type { PluginManifest, ProxyPlugin } from '../core/plugin.js';
+import { Stage, stage } from '../core/stage.js';
 
 /**
  * Routes `CONNECT host:port`: sets the exchange's target and marks the connection a tunnel. The
@@ -22,10 +23,23 @@ export class ConnectHandlerPlugin implements ProxyPlugin {
   readonly name = ConnectHandlerPlugin.manifest.name;
 
   inbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
-    return tap((event) => {
-      if (event.kind !== 'request-head' || event.head.method !== 'CONNECT') return;
+    return stage((downstream) => new ConnectRouter(downstream, ctx));
+  }
+}
+
+class ConnectRouter extends Stage {
+  constructor(
+    downstream: Subscriber<ProxyEvent>,
+    private readonly ctx: ConnectionContext,
+  ) {
+    super(downstream);
+  }
+
+  protected onEvent(event: ProxyEvent): void {
+    if (event.kind === 'request-head' && event.head.method === 'CONNECT') {
       event.exchange.target = parseAuthority(event.head.target);
-      ctx.mode = 'tunnel';
-    });
+      this.ctx.mode = 'tunnel';
+    }
+    this.emit(event);
   }
 }

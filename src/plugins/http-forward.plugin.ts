@@ -1,4 +1,4 @@
-import { map, type MonoTypeOperatorFunction } from 'rxjs';
+import type { MonoTypeOperatorFunction, Subscriber } from 'rxjs';
 import { inject, injectable } from 'tsyringe';
 import type { ConnectionContext } from '../core/context.js';
 import { requestHeadEvent, responseHeadEvent, type ProxyEvent } from '../core/events.js';
@@ -8,6 +8,7 @@ import { withoutHopByHop } from '../core/http/hop-by-hop.js';
 import type { ResponseHead } from '../core/http/response-framing.js';
 import { parseAbsoluteHttpTarget } from '../core/http/target.js';
 import { PluginOptions, type PluginManifest, type ProxyPlugin } from '../core/plugin.js';
+import { Stage, stage } from '../core/stage.js';
 
 /** Options of `http-forward`. */
 export interface HttpForwardOptions {
@@ -40,21 +41,15 @@ export class HttpForwardPlugin implements ProxyPlugin {
   constructor(@inject(PluginOptions) private readonly options: HttpForwardOptions) {}
 
   inbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
-    return map((event) => {
-      if (event.kind !== 'request-head' || event.head.method === 'CONNECT') return event;
-      ctx.mode = 'http';
-      return requestHeadEvent(this.rewriteRequest(event.head, event.exchange), event.exchange);
-    });
+    return stage((downstream) => new RequestRewriter(downstream, ctx, this));
   }
 
   outbound(_ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
-    return map((event) => {
-      if (event.kind !== 'response-head' || event.exchange.isConnect || event.exchange.error) return event;
-      return responseHeadEvent(this.rewriteResponse(event.head), event.exchange);
-    });
+    return stage((downstream) => new ResponseRewriter(downstream, this));
   }
 
-  private rewriteRequest(head: RequestHead, exchange: Exchange): RequestHead {
+  /** @internal */
+  rewriteRequest(head: RequestHead, exchange: Exchange): RequestHead {
     const target = parseAbsoluteHttpTarget(head.target);
     exchange.target = { host: target.host, port: target.port };
     // RFC 9112 §3.2.2: with an absolute-form target the URL's authority replaces Host.
@@ -68,11 +63,44 @@ export class HttpForwardPlugin implements ProxyPlugin {
     return { method: head.method, target: target.path, version: '1.1', headers };
   }
 
-  private rewriteResponse(head: ResponseHead): ResponseHead {
+  /** @internal */
+  rewriteResponse(head: ResponseHead): ResponseHead {
     const headers = withoutHopByHop(head.headers);
     if (head.status === 101) keepUpgrade(headers, head.headers);
     if (this.options.via && head.status >= 200) appendVia(headers, `${head.version} ${this.options.via}`);
     return { ...head, headers };
+  }
+}
+
+/** Routes and rewrites each plain HTTP request head. */
+class RequestRewriter extends Stage {
+  constructor(
+    downstream: Subscriber<ProxyEvent>,
+    private readonly ctx: ConnectionContext,
+    private readonly plugin: HttpForwardPlugin,
+  ) {
+    super(downstream);
+  }
+
+  protected onEvent(event: ProxyEvent): void {
+    if (event.kind !== 'request-head' || event.head.method === 'CONNECT') return this.emit(event);
+    this.ctx.mode = 'http';
+    this.emit(requestHeadEvent(this.plugin.rewriteRequest(event.head, event.exchange), event.exchange));
+  }
+}
+
+/** Rewrites each relayed response head (not a CONNECT's 200, nor the proxy's own errors). */
+class ResponseRewriter extends Stage {
+  constructor(
+    downstream: Subscriber<ProxyEvent>,
+    private readonly plugin: HttpForwardPlugin,
+  ) {
+    super(downstream);
+  }
+
+  protected onEvent(event: ProxyEvent): void {
+    if (event.kind !== 'response-head' || event.exchange.isConnect || event.exchange.error) return this.emit(event);
+    this.emit(responseHeadEvent(this.plugin.rewriteResponse(event.head), event.exchange));
   }
 }
 
