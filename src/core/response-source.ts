@@ -145,6 +145,8 @@ export class ResponseSource {
   }
 
   private attach(socket: Duplex): void {
+    // A pipelined request's upstream may have gone while it waited its turn: its 'close' is past.
+    if (socket.destroyed) return this.upstreamFailed(aborted('upstream connection closed'));
     this.socket = socket;
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
