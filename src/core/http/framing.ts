@@ -1,4 +1,5 @@
 import { badRequest } from '../errors.js';
+import { contentLength } from './head-reader.js';
 import { getHeaderTokens, getHeaderValues, type RequestHead } from './head.js';
 
 /** How the body of a request is delimited (RFC 9112 §6.3). */
@@ -30,10 +31,6 @@ export function requestFraming(head: RequestHead): RequestFraming {
     return { kind: 'chunked' };
   }
   if (lengths.length === 0) return { kind: 'none' };
-  const values = new Set(lengths.flatMap((value) => value.split(',')).map((value) => value.trim()));
-  if (values.size !== 1) throw badRequest('conflicting Content-Length values');
-  const [value] = values as unknown as [string];
-  if (!/^\d{1,15}$/.test(value)) throw badRequest('invalid Content-Length');
-  const length = Number(value);
+  const length = contentLength(lengths, badRequest);
   return length === 0 ? { kind: 'none' } : { kind: 'length', length };
 }

@@ -4,8 +4,7 @@ import { Exchange } from '../exchange.js';
 import { ChunkedScanner } from './chunked-scanner.js';
 import { requestFraming } from './framing.js';
 import { parseRequestHead } from './head-parser.js';
-
-const HEAD_END = Buffer.from('\r\n\r\n');
+import { HeadReader } from './head-reader.js';
 
 type State =
   | { kind: 'head' }
@@ -33,19 +32,20 @@ export interface RequestParserOptions {
  */
 export class RequestParser {
   private state: State = { kind: 'head' };
-  private pending: Buffer | undefined;
-  private scanned = 0;
+  private readonly head: HeadReader;
   private exchange?: Exchange;
   private exchanges = 0;
 
   constructor(
     private readonly options: RequestParserOptions,
     private readonly emit: (event: ProxyEvent) => void,
-  ) {}
+  ) {
+    this.head = new HeadReader(options.maxHeaderBytes, badRequest, () => this.tooLarge());
+  }
 
   /** True while part of a request head has arrived but not all of it. */
   get inHead(): boolean {
-    return this.state.kind === 'head' && this.pending !== undefined;
+    return this.state.kind === 'head' && this.head.started;
   }
 
   /** True between a head and its message end (a body is being read). */
@@ -88,31 +88,12 @@ export class RequestParser {
     }
   }
 
-  /** Accumulates head bytes; returns the offset in `chunk` where the head's bytes ended. */
+  /** Reads head bytes; returns the offset in `chunk` where the head's bytes ended. */
   private readHead(chunk: Buffer, offset: number): number {
-    const input = offset === 0 ? chunk : chunk.subarray(offset);
-    const buffer = this.pending ? Buffer.concat([this.pending, input]) : input;
-    const previous = this.pending?.length ?? 0;
-    // Empty lines before a request line are ignored (RFC 9112 §2.2).
-    let start = 0;
-    while (buffer[start] === 0x0d && buffer[start + 1] === 0x0a) start += 2;
-    const end = buffer.indexOf(HEAD_END, Math.max(start, this.scanned - 3));
-    // A bare LF would otherwise leave us waiting for a CRLF CRLF that may never come.
-    for (let lf = buffer.indexOf(0x0a, Math.max(start, this.scanned)); lf >= 0 && (end < 0 || lf < end + 4); lf = buffer.indexOf(0x0a, lf + 1)) {
-      if (buffer[lf - 1] !== 0x0d) throw badRequest('bare LF in request head');
-    }
-    if (end < 0) {
-      if (buffer.length - start > this.options.maxHeaderBytes) throw this.tooLarge();
-      this.pending = start === buffer.length ? undefined : buffer.subarray(start);
-      this.scanned = this.pending ? this.pending.length : 0;
-      return chunk.length;
-    }
-    const headLength = end + HEAD_END.length - start;
-    if (headLength > this.options.maxHeaderBytes) throw this.tooLarge();
-    const head = parseRequestHead(buffer.toString('latin1', start, end));
+    const read = this.head.read(chunk, offset);
+    if (!read) return chunk.length;
+    const head = parseRequestHead(read.text);
     const framing = requestFraming(head);
-    this.pending = undefined;
-    this.scanned = 0;
     const exchange = new Exchange(++this.exchanges, head);
     this.exchange = exchange;
     this.emit(requestHeadEvent(head, exchange));
@@ -131,8 +112,7 @@ export class RequestParser {
       case 'none':
         this.endMessage();
     }
-    // Bytes of `chunk` consumed: everything up to the end of the head.
-    return offset + (end + HEAD_END.length - previous);
+    return read.next;
   }
 
   private endMessage(): void {

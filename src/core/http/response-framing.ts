@@ -1,4 +1,5 @@
 import { ProxyError } from '../errors.js';
+import { contentLength } from './head-reader.js';
 import { parseFieldLine } from './head-parser.js';
 import { getHeaderTokens, getHeaderValues, type HeaderField } from './head.js';
 import { isFieldValue, isToken } from './syntax.js';
@@ -93,10 +94,6 @@ function bodyFraming(head: ResponseHead): ResponseFraming {
     return codings[codings.length - 1] === 'chunked' ? { kind: 'chunked' } : { kind: 'close' };
   }
   if (lengths.length === 0) return { kind: 'close' };
-  const values = new Set(lengths.flatMap((value) => value.split(',')).map((value) => value.trim()));
-  if (values.size !== 1) throw badResponse('conflicting Content-Length values');
-  const [value] = values as unknown as [string];
-  if (!/^\d{1,15}$/.test(value)) throw badResponse('invalid Content-Length');
-  const length = Number(value);
+  const length = contentLength(lengths, badResponse);
   return length === 0 ? { kind: 'none' } : { kind: 'length', length };
 }

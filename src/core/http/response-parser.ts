@@ -1,8 +1,7 @@
 import type { ProxyError } from '../errors.js';
 import { ChunkedScanner } from './chunked-scanner.js';
+import { HeadReader } from './head-reader.js';
 import { badResponse, parseResponseHead, responseFraming, type ResponseFraming, type ResponseHead } from './response-framing.js';
-
-const HEAD_END = Buffer.from('\r\n\r\n');
 
 /** What a {@link ResponseParser} reports. */
 export type ResponseParserEvent =
@@ -40,15 +39,16 @@ type State =
  */
 export class ResponseParser {
   private state: State = { kind: 'head' };
-  private pending: Buffer | undefined;
-  private scanned = 0;
+  private readonly head: HeadReader;
   private anyByte = false;
   private anyHead = false;
 
   constructor(
     private readonly options: ResponseParserOptions,
     private readonly emit: (event: ResponseParserEvent) => void,
-  ) {}
+  ) {
+    this.head = new HeadReader(options.maxHeaderBytes, badResponse, () => this.tooLarge());
+  }
 
   /** Whether the final response has ended (for a tunnel: its head has been read). */
   get done(): boolean {
@@ -116,7 +116,7 @@ export class ResponseParser {
       case 'tunnel':
         return;
       case 'head':
-        if (this.pending === undefined && !this.anyHead) throw badResponse('upstream closed the connection before responding');
+        if (!this.head.started && !this.anyHead) throw badResponse('upstream closed the connection before responding');
         throw badResponse('upstream closed inside a response head');
       case 'length':
       case 'chunked':
@@ -128,33 +128,14 @@ export class ResponseParser {
     if (end > start) this.emit({ kind: 'data', chunk: start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end) });
   }
 
-  /** Accumulates head bytes; returns the offset in `chunk` where the head's bytes ended. */
+  /** Reads head bytes; returns the offset in `chunk` where the head's bytes ended. */
   private readHead(chunk: Buffer, offset: number): number {
-    const input = offset === 0 ? chunk : chunk.subarray(offset);
-    const buffer = this.pending ? Buffer.concat([this.pending, input]) : input;
-    const previous = this.pending?.length ?? 0;
-    // Empty lines before a status line are skipped, as for requests (RFC 9112 §2.2).
-    let start = 0;
-    while (buffer[start] === 0x0d && buffer[start + 1] === 0x0a) start += 2;
-    const end = buffer.indexOf(HEAD_END, Math.max(start, this.scanned - 3));
-    // A bare LF would otherwise leave us waiting for a CRLF CRLF that may never come.
-    for (let lf = buffer.indexOf(0x0a, Math.max(start, this.scanned)); lf >= 0 && (end < 0 || lf < end + 4); lf = buffer.indexOf(0x0a, lf + 1)) {
-      if (buffer[lf - 1] !== 0x0d) throw badResponse('bare LF in response head');
-    }
-    if (end < 0) {
-      if (buffer.length - start > this.options.maxHeaderBytes) throw this.tooLarge();
-      this.pending = start === buffer.length ? undefined : buffer.subarray(start);
-      this.scanned = this.pending ? this.pending.length : 0;
-      return offset + input.length;
-    }
-    const headLength = end + HEAD_END.length - start;
-    if (headLength > this.options.maxHeaderBytes) throw this.tooLarge();
-    const head = parseResponseHead(buffer.toString('latin1', start, end));
+    const read = this.head.read(chunk, offset);
+    if (!read) return chunk.length;
+    const head = parseResponseHead(read.text);
     const { requestMethod, upgradeRequested } = this.options;
     const framing = responseFraming(head, requestMethod, upgradeRequested);
     const interim = head.status < 200 && head.status !== 101;
-    this.pending = undefined;
-    this.scanned = 0;
     this.anyHead = true;
     this.emit({ kind: 'response-head', head, framing, interim });
     if (!interim) {
@@ -176,8 +157,7 @@ export class ResponseParser {
           this.endMessage();
       }
     }
-    // Bytes of `chunk` consumed: everything up to the end of the head.
-    return offset + (end + HEAD_END.length - previous);
+    return read.next;
   }
 
   private endMessage(): void {
