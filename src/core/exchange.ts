@@ -18,6 +18,13 @@ export class Exchange {
   upstream?: Duplex;
   /** Gives the upstream back once the exchange is over; set by whoever supplied it (the pool). */
   release?: (socket: Duplex, reusable: boolean) => void;
+  /**
+   * Opens a fresh upstream to retry this request on; set by the plugin that supplied a reused
+   * (pooled) one, which an origin may have closed just as the request was written to it.
+   */
+  redial?: (done: (error: ProxyError | undefined, socket?: Duplex) => void) => void;
+  /** The request's bytes as sent, kept while it can be replayed (reused upstream, no body). */
+  replay?: Buffer;
   /** Set by a plugin that refuses or fails the request: the client gets this error, in order. */
   error?: ProxyError;
   /** The final response head, once it arrived. */

@@ -58,13 +58,18 @@ export class RequestSink extends Subscriber<ProxyEvent> {
           return;
         }
         if (!exchange.isConnect) {
+          const bytes = serializeRequestHead(event.head);
+          // On a pooled upstream the origin may close just as this arrives: keep it to replay.
+          if (exchange.reused) exchange.replay = bytes;
           corkForThisTick(exchange.upstream!); // the head and the body bytes of the same read go out together
-          this.write(exchange.upstream!, serializeRequestHead(event.head));
+          this.write(exchange.upstream!, bytes);
         }
         return;
       }
       case 'data':
-        if (this.current?.upstream) this.write(this.current.upstream, event.chunk);
+        if (!this.current?.upstream) return;
+        this.current.replay = undefined; // a body is not kept, so such a request is never replayed
+        this.write(this.current.upstream, event.chunk);
         return;
       case 'message-end':
         event.exchange.requestSent = true;

@@ -9,6 +9,10 @@ import { getHeaderTokens } from './http/head.js';
 import type { ResponseHead } from './http/response-framing.js';
 import { ResponseParser, type ResponseParserEvent } from './http/response-parser.js';
 import { errorResponseParts } from './respond.js';
+import { guardErrors } from './source.js';
+
+/** Methods a proxy may send again after a connection failure (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 const ESTABLISHED: ResponseHead = { version: '1.1', status: 200, reason: 'Connection Established', headers: [] };
 
@@ -217,6 +221,7 @@ export class ResponseSource {
     const reusable =
       !extraBytes && exchange.requestSent && upstreamKeepsAlive(response) && !socket.destroyed && !socket.readableEnded;
     exchange.timings.ended = performance.now();
+    exchange.replay = undefined;
     this.release(exchange, socket, reusable);
     this.current = undefined;
     this.parser = undefined;
@@ -249,6 +254,7 @@ export class ResponseSource {
     const exchange = this.current!;
     const socket = this.detach();
     socket?.destroy();
+    if (this.canRetry(exchange)) return this.retry(exchange);
     if (this.headSent) {
       this.subscriber?.error(error); // the response has begun: nothing to do but close abruptly
       return;
@@ -257,6 +263,29 @@ export class ResponseSource {
     const answer =
       failure.code === 'ERR_PROXY_BAD_RESPONSE' ? failure : new ProxyError('ERR_PROXY_UPSTREAM_CONNECT', `upstream failed before responding: ${failure.message}`);
     this.answerWithError(answer, exchange);
+  }
+
+  /**
+   * A pooled upstream that closed before a byte of response most likely timed out idle just as
+   * the request arrived: an idempotent request without a body is sent again, once, on a fresh
+   * connection (RFC 9110 §9.2.2).
+   */
+  private canRetry(exchange: Exchange): boolean {
+    return (
+      !this.headSent && !this.parser?.started && exchange.reused && exchange.requestSent && !!exchange.replay && !!exchange.redial && IDEMPOTENT.has(exchange.request.method)
+    );
+  }
+
+  private retry(exchange: Exchange): void {
+    const replay = exchange.replay!;
+    exchange.replay = undefined;
+    exchange.redial!((error, socket) => {
+      if (this.completed || this.subscriber?.closed || this.current !== exchange) return void socket?.destroy();
+      if (error || !socket) return this.answerWithError(toProxyError(error), exchange);
+      guardErrors(socket);
+      socket.write(replay);
+      this.start(exchange);
+    });
   }
 
   /** Emits an error response in the place of `exchange`'s response, then closes the client. */

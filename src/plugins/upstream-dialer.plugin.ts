@@ -149,6 +149,14 @@ class DialStage extends Stage {
     exchange.timings.connected = performance.now();
     const { pool } = this.plugin;
     exchange.release = exchange.isConnect ? undefined : (released, reusable) => pool.give(target, released, reusable);
+    exchange.redial = reused
+      ? (done) => {
+          this.plugin.dial(target, (error, fresh) => {
+            if (fresh) this.use(exchange, target, fresh, false);
+            done(error, fresh);
+          });
+        }
+      : undefined;
   }
 
   private dialled(exchange: Exchange, target: Target, error: ProxyError | undefined, socket?: Duplex): void {
