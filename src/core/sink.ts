@@ -5,9 +5,9 @@ import type { ProxyEvent } from './events.js';
 import type { FlowControl } from './flow-control.js';
 import { encodeEvent } from './pipeline.js';
 
-/** Who a sink reports to: the connection that owns both sinks (methods, no per-sink closures). */
+/** Who the client sink reports to: the connection (methods, so no closures per connection). */
 export interface SinkOwner {
-  /** The chain completed: the owner decides between a half-close and an error answer. */
+  /** The chain completed: the owner half-closes the client. */
   sinkCompleted(sink: SocketSink): void;
   /** The chain errored, or the socket is gone while data still flows. */
   sinkFailed(sink: SocketSink, error: unknown): void;
@@ -16,13 +16,11 @@ export interface SinkOwner {
 }
 
 /**
- * The end of a chain: encodes events to bytes and writes them to a socket, carrying
- * backpressure back to the source: when `write()` returns false the source is held paused
- * (reason `sink`) until the socket drains. The socket may be attached after subscription (the
- * inbound chain runs before the upstream is dialled).
+ * The end of the outbound chain: encodes events to bytes and writes them to the client socket,
+ * carrying backpressure back to the source: when `write()` returns false the source is held
+ * paused (reason `sink`) until the socket drains.
  */
 export class SocketSink extends Subscriber<ProxyEvent> {
-  private socket?: Writable;
   private waitingForDrain = false;
   private readonly onDrain = () => {
     this.waitingForDrain = false;
@@ -32,31 +30,21 @@ export class SocketSink extends Subscriber<ProxyEvent> {
   constructor(
     private readonly flow: FlowControl,
     private readonly owner: SinkOwner,
-    socket?: Writable,
+    private readonly socket: Writable,
   ) {
     super();
-    this.socket = socket;
-  }
-
-  /** Sets the socket the sink writes to. */
-  attach(socket: Writable): void {
-    this.socket = socket;
   }
 
   /** Half-closes the socket (FIN) once what was written is flushed. */
   end(): void {
     const { socket } = this;
-    if (socket && !socket.destroyed && !socket.writableEnded) socket.end();
+    if (!socket.destroyed && !socket.writableEnded) socket.end();
   }
 
   protected override _next(event: ProxyEvent): void {
     const chunk = encodeEvent(event);
     if (chunk.length === 0) return;
     const { socket } = this;
-    if (!socket) {
-      this.owner.sinkFailed(this, new ProxyError('ERR_PROXY_INTERNAL', 'data reached the end of the chain before an upstream was attached'));
-      return;
-    }
     if (socket.destroyed) {
       // Never drop bytes silently: the connection must learn its peer is gone.
       this.owner.sinkFailed(this, new ProxyError('ERR_PROXY_ABORTED', 'destination closed while data was still flowing'));
