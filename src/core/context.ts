@@ -2,6 +2,9 @@ import type { Duplex } from 'node:stream';
 import { ProxyError } from './errors.js';
 import { FlowControl } from './flow-control.js';
 
+/** Pipelined requests a client may have waiting for responses before its reads pause. */
+export const MAX_IN_FLIGHT = 32;
+
 /** The abort reason of every closed connection (one shared value: no stack captured per close). */
 const CLOSED = new ProxyError('ERR_PROXY_ABORTED', 'connection closed');
 
@@ -71,6 +74,20 @@ export class ConnectionContext {
       if (this.closed) this.controller.abort(CLOSED);
     }
     return this.controller.signal;
+  }
+
+  /**
+   * Counts a request that went upstream (or was refused) and awaits its response. Past
+   * {@link MAX_IN_FLIGHT} pipelined requests the client is held (reason `pipeline`), so one client
+   * cannot open an unbounded number of upstream connections.
+   */
+  exchangeStarted(): void {
+    if (++this.inFlight >= MAX_IN_FLIGHT) this.inboundFlow.hold('pipeline');
+  }
+
+  /** Counts a response relayed to its end (or answered with an error). */
+  exchangeEnded(): void {
+    if (--this.inFlight < MAX_IN_FLIGHT) this.inboundFlow.release('pipeline');
   }
 
   /** Called by the lifecycle once every socket has closed. */

@@ -47,7 +47,7 @@ export class RequestSink extends Subscriber<ProxyEvent> {
       case 'request-head': {
         const exchange = event.exchange;
         this.current = exchange;
-        this.ctx.inFlight++;
+        this.ctx.exchangeStarted();
         if (!exchange.error && !exchange.upstream) {
           exchange.error = new ProxyError('ERR_PROXY_INTERNAL', 'no plugin attached an upstream to this request');
         }

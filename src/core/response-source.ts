@@ -225,7 +225,7 @@ export class ResponseSource {
     this.release(exchange, socket, reusable);
     this.current = undefined;
     this.parser = undefined;
-    this.ctx.inFlight--;
+    this.ctx.exchangeEnded();
     this.subscriber!.next(messageEndEvent(exchange));
     if (exchange.closeClient) return this.closeAfterThis();
     this.advance();
@@ -302,7 +302,7 @@ export class ResponseSource {
     subscriber.next(dataEvent(body));
     subscriber.next(messageEndEvent(answered));
     this.current = undefined;
-    if (exchange) this.ctx.inFlight--;
+    if (exchange) this.ctx.exchangeEnded();
     this.closeAfterThis();
   }
 

@@ -48,3 +48,33 @@ test('a request pipelined after one with Connection: close is not forwarded', as
     await origin.close();
   }
 });
+
+test('a client pipelining more than 32 requests waits: at most 32 are in flight upstream at once', async (t) => {
+  // The origin holds every answer until released, so requests pile up in flight.
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const origin = await startKeepAliveOrigin(async (request) => {
+    await released;
+    return ok(`A ${request.target}`);
+  });
+  const proxy = await startProxy();
+  const client = await openClient(proxy.port);
+  const total = 40;
+  try {
+    // One request per write, spaced, so each arrives in its own read.
+    for (let i = 0; i < total; i++) {
+      client.socket.write(get(origin.port, `/${i}`));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    t.is(origin.lines.length, 32, 'the 33rd request waits for a response');
+    release();
+    for (let i = 0; i < total; i++) t.is((await client.reader.next()).body, `A /${i}`);
+    t.is(origin.lines.length, total);
+  } finally {
+    release();
+    client.socket.destroy();
+    await proxy.close();
+    await origin.close();
+  }
+});
