@@ -19,9 +19,9 @@ export abstract class Stage extends Subscriber<ProxyEvent> {
   /** Called once when the stage is torn down, whatever the reason (free timers, cancel work). */
   protected onFinalize(): void {}
 
-  /** Sends an event on down the chain. */
+  /** Sends an event on down the chain (nothing, once the stage is torn down). */
   protected emit(event: ProxyEvent): void {
-    this.destination.next(event);
+    if (!this.closed) this.destination.next(event);
   }
 
   /** Completes downstream and tears the stage down (also after the source completed). */

@@ -169,7 +169,7 @@ class DialStage extends Stage {
     // The head that waited goes on; later queued requests (pipelined) need an upstream each, so
     // they go through onEvent again, and may start the next dial and queue what follows.
     this.emit(waiting[0]!);
-    for (let i = 1; i < waiting.length; i++) {
+    for (let i = 1; i < waiting.length && !this.closed; i++) {
       if (this.dialling()) {
         this.queue!.push(...waiting.slice(i));
         return;
