@@ -22,7 +22,7 @@ export { PluginOptions, type ProxyPlugin, type PluginClass, type PluginManifest,
 export { resolvePlugins, type PluginEntry, type PluginSpec } from './core/registry.js';
 export { loadConfig, parseConfig } from './core/config.js';
 export { pluginsJsonSchema } from './core/schema.js';
-export { Stage, stage } from './core/stage.js';
+export { Stage, GateStage, stage } from './core/stage.js';
 export { getHeader, getHeaderValues, getHeaderTokens, serializeRequestHead, type HeaderField, type RequestHead } from './core/http/head.js';
 export { BUILT_IN_PLUGINS, DEFAULT_CHAIN } from './plugins/index.js';
 export * from './plugins/index.js';

@@ -38,13 +38,16 @@ export class ProxyError extends Error {
   readonly status: number;
   /** Whether `message` may be shown to the client (internal errors hide it). */
   readonly expose: boolean;
+  /** Extra response fields, e.g. `Proxy-Authenticate` for 407 or `Retry-After` for 429. */
+  readonly headers: readonly (readonly [string, string])[];
 
-  constructor(code: ProxyErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ProxyErrorCode, message: string, options?: { cause?: unknown; headers?: readonly (readonly [string, string])[] }) {
     super(message, options);
     this.name = 'ProxyError';
     this.code = code;
     this.status = ERROR_TABLE[code].status;
     this.expose = code !== 'ERR_PROXY_INTERNAL';
+    this.headers = options?.headers ?? [];
   }
 }
 

@@ -25,6 +25,8 @@ export class Exchange {
   redial?: (done: (error: ProxyError | undefined, socket?: Duplex) => void) => void;
   /** The request's bytes as sent, kept while it can be replayed (reused upstream, no body). */
   replay?: Buffer;
+  /** The authenticated proxy user, set by an authentication plugin (`proxy-auth`). */
+  user?: string;
   /** Set by a plugin that refuses or fails the request: the client gets this error, in order. */
   error?: ProxyError;
   /** The final response head, once it arrived. */

@@ -12,6 +12,7 @@ export function errorResponseParts(error: ProxyError): { head: ResponseHead; bod
   const { reason } = ERROR_TABLE[error.code];
   const body = Buffer.from(`${error.expose ? error.message : reason}\n`);
   const headers: HeaderField[] = [
+    ...error.headers.map(([name, value]): HeaderField => [name, value]),
     ['Content-Type', 'text/plain; charset=utf-8'],
     ['Content-Length', String(body.length)],
     ['Connection', 'close'],

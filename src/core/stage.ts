@@ -1,5 +1,7 @@
 import { Observable, Subscriber, type MonoTypeOperatorFunction } from 'rxjs';
-import type { ProxyEvent } from './events.js';
+import type { ConnectionContext } from './context.js';
+import { toProxyError } from './errors.js';
+import type { ProxyEvent, RequestHeadEvent } from './events.js';
 
 /**
  * Base class for a stateful pipeline stage: one object per connection, state in fields and work
@@ -60,4 +62,70 @@ export abstract class Stage extends Subscriber<ProxyEvent> {
 /** Makes an operator from a stage: each subscription (each connection) gets a new one. */
 export function stage(create: (downstream: Subscriber<ProxyEvent>) => Stage): MonoTypeOperatorFunction<ProxyEvent> {
   return (source) => new Observable<ProxyEvent>((downstream) => source.subscribe(create(downstream)));
+}
+
+/**
+ * A stage that runs a check on each request head — sync or async (a password hash, a DNS
+ * lookup, a token bucket that must wait) — before the request goes on. While an async check
+ * runs, the client is held paused (reason `gate`) and the events that follow queue behind it
+ * (bounded by that pause). A check that throws or rejects refuses that request: its exchange
+ * gets the error and the client is answered in that request's place.
+ */
+export abstract class GateStage extends Stage {
+  private queue?: ProxyEvent[];
+  private sourceDone = false;
+
+  constructor(
+    downstream: Subscriber<ProxyEvent>,
+    protected readonly ctx: ConnectionContext,
+  ) {
+    super(downstream);
+  }
+
+  /** Checks one request; return nothing to pass at once, a promise to make it wait. */
+  protected abstract check(event: RequestHeadEvent): void | Promise<void>;
+
+  protected onEvent(event: ProxyEvent): void {
+    if (this.queue) return void this.queue.push(event);
+    if (event.kind !== 'request-head' || event.exchange.error) return this.emit(event);
+    let pending: void | Promise<void> = undefined;
+    try {
+      pending = this.check(event);
+    } catch (error) {
+      event.exchange.error = toProxyError(error);
+    }
+    if (!pending) return this.emit(event);
+    this.queue = [event];
+    this.ctx.inboundFlow.hold('gate');
+    pending.then(
+      () => this.settled(),
+      (error: unknown) => {
+        event.exchange.error = toProxyError(error);
+        this.settled();
+      },
+    );
+  }
+
+  protected override onComplete(): void {
+    if (this.queue) this.sourceDone = true;
+    else this.finish();
+  }
+
+  private settled(): void {
+    if (this.closed) return;
+    const waiting = this.queue!;
+    this.queue = undefined;
+    this.emit(waiting[0]!);
+    // Later requests in the queue are checked in turn, and may make it wait again.
+    for (let i = 1; i < waiting.length && !this.closed; i++) {
+      if (this.queue) {
+        (this.queue as ProxyEvent[]).push(...waiting.slice(i));
+        return;
+      }
+      this.onEvent(waiting[i]!);
+    }
+    if (this.queue) return;
+    if (this.sourceDone) this.finish();
+    this.ctx.inboundFlow.release('gate');
+  }
 }
