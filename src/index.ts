@@ -18,7 +18,7 @@ export { Exchange } from './core/exchange.js';
 export type { ResponseHead } from './core/http/response-framing.js';
 export { FlowControl } from './core/flow-control.js';
 export { Logger, StreamLogger, SilentLogger, type LogFields } from './core/logger.js';
-export { PluginOptions, type ProxyPlugin, type PluginClass, type PluginManifest, type JsonSchema } from './core/plugin.js';
+export { PluginOptions, PluginBaseDir, type ProxyPlugin, type PluginClass, type PluginManifest, type JsonSchema } from './core/plugin.js';
 export { resolvePlugins, type PluginEntry, type PluginSpec } from './core/registry.js';
 export { loadConfig, parseConfig } from './core/config.js';
 export { pluginsJsonSchema } from './core/schema.js';

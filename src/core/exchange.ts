@@ -27,6 +27,8 @@ export class Exchange {
   replay?: Buffer;
   /** The authenticated proxy user, set by an authentication plugin (`proxy-auth`). */
   user?: string;
+  /** Name of the plugin that answered in the upstream's place (set with `error` by that plugin). */
+  answeredBy?: string;
   /** Set by a plugin that refuses or fails the request: the client gets this error, in order. */
   error?: ProxyError;
   /** The final response head, once it arrived. */

@@ -46,3 +46,6 @@ export interface PluginClass<P extends ProxyPlugin = ProxyPlugin> {
 
 /** Token under which each plugin's validated options are registered in its own child container. */
 export const PluginOptions: InjectionToken<unknown> = Symbol('PluginOptions');
+
+/** Token for the folder a plugin's relative paths (an htpasswd file, a log file) start from: the config file's. */
+export const PluginBaseDir: InjectionToken<string> = Symbol('PluginBaseDir');

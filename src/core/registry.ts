@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { DependencyContainer } from 'tsyringe';
 import { ProxyError } from './errors.js';
-import { PluginOptions, type PluginClass, type ProxyPlugin } from './plugin.js';
+import { PluginBaseDir, PluginOptions, type PluginClass, type ProxyPlugin } from './plugin.js';
 
 /** One entry of plugins.json: a built-in name, or a user's module, with options. */
 export interface PluginEntry {
@@ -122,6 +122,7 @@ function construct(cls: PluginClass, rawOptions: unknown, where: string, options
   const pluginOptions = validateOptions(cls, rawOptions, where);
   const child = options.container.createChildContainer();
   child.register(PluginOptions, { useValue: pluginOptions });
+  child.register(PluginBaseDir, { useValue: options.baseDir });
   let plugin: ProxyPlugin;
   try {
     plugin = child.resolve(cls);
