@@ -22,6 +22,8 @@ export interface HttpLoadOptions {
   concurrency: number;
   seconds: number;
   tmp: string;
+  /** Extra request fields (e.g. Proxy-Authorization); keep-alive load through wrk only. */
+  headers?: Record<string, string>;
 }
 
 const WRK = process.env.BENCH_LOADGEN === 'node' ? undefined : which('wrk');
@@ -94,6 +96,9 @@ export async function keepAliveLoad(proxyPort: number | undefined, originPort: n
   const args = ['-t2', `-c${concurrency}`, `-d${seconds}s`, '--timeout', '5s', '--latency'];
   if (proxyPort === undefined) return parseWrk(await run(WRK, [...args, `http://127.0.0.1:${originPort}/`], limit), seconds);
   const lua = path.join(tmp, `wrk-keepalive-${originPort}.lua`);
-  writeFileSync(lua, `wrk.method = "GET"\nwrk.path = "http://127.0.0.1:${originPort}/"\nwrk.headers["Host"] = "127.0.0.1:${originPort}"\n`);
+  const extra = Object.entries(options.headers ?? {})
+    .map(([name, value]) => `wrk.headers["${name}"] = "${value}"\n`)
+    .join('');
+  writeFileSync(lua, `wrk.method = "GET"\nwrk.path = "http://127.0.0.1:${originPort}/"\nwrk.headers["Host"] = "127.0.0.1:${originPort}"\n${extra}`);
   return parseWrk(await run(WRK, [...args, '-s', lua, `http://127.0.0.1:${proxyPort}/`], limit), seconds);
 }

@@ -39,6 +39,11 @@ export function startProxyline(tmp: string, full: boolean, probe = false): Promi
   return nodeProxy(name, path.join(DIST, 'src/cli.js'), ['--host', '127.0.0.1', '--port', '0', '--config', config, '--grace-period', '0'], tmp, probe);
 }
 
+/** proxyline with a given plugins.json. */
+export function startProxylineWith(name: string, config: string, tmp: string): Promise<Proxy> {
+  return nodeProxy(name, path.join(DIST, 'src/cli.js'), ['--host', '127.0.0.1', '--port', '0', '--config', config, '--grace-period', '0'], tmp, false);
+}
+
 export function startBaseline(tmp: string, probe = false): Promise<Proxy> {
   return nodeProxy('baseline', path.join(DIST, 'bench/baseline.js'), ['--port', '0'], tmp, probe);
 }

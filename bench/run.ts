@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { GENERATOR, httpLoad, KEEPALIVE_GENERATOR, type HttpLoad } from './http-load.js';
 import { idleTunnels, type IdleResult } from './idle.js';
 import { keepAliveSection } from './keepalive.js';
+import { productionSection, type ProductionResult } from './production.js';
 import { cpuMs, killAll, startChild, stopChild } from './procs.js';
 import { startBaseline, startProxyline, startTinyproxy, which, type Proxy } from './proxies.js';
 import { table, targets, type Target } from './report.js';
@@ -97,6 +98,19 @@ async function bench(tmp: string): Promise<void> {
 
   // 4. Keep-alive requests/s, latency added over direct, upstream connections per 1,000 requests.
   const ka = await keepAliveSection(ports, { concurrency: CONFIG.keepAliveConcurrency, seconds: CONFIG.keepAliveSeconds, warmupSeconds: CONFIG.keepAliveWarmupSeconds, tmp }, log);
+
+  // 5. What the production chain costs against the default chain.
+  let production: Awaited<ReturnType<typeof productionSection>> | undefined;
+  let productionSkipped: string | undefined;
+  try {
+    production = await productionSection(
+      ports,
+      { bytes: CONFIG.tunnelBytes, timeoutMs: CONFIG.tunnelTimeoutMs, seconds: CONFIG.keepAliveSeconds, concurrency: CONFIG.keepAliveConcurrency, tmp },
+      log,
+    );
+  } catch (error) {
+    productionSkipped = (error as Error).message;
+  }
   await stopChild(origin);
 
   const per = <T>(data: Record<string, T>, pick: (value: T) => number | undefined) =>
@@ -154,6 +168,22 @@ async function bench(tmp: string): Promise<void> {
     { label: 'socket errors', values: per(ka.results, (k) => k.errors) },
   ], kaRatios));
 
+  if (production) {
+    const cols = ['default chain', 'production chain'];
+    const runs = production;
+    const pick = (f: (r: ProductionResult) => number) => ({ 'default chain': f(runs.default), 'production chain': f(runs.production) });
+    say(table('5. Production chain (proxy-auth, destination-policy, rate-limit, access-log, metrics) against the default chain, one run each', cols, [
+      { label: 'tunnel client→origin MB/s', values: pick((r) => r.up.mbps), ratio: true },
+      { label: 'tunnel origin→client MB/s', values: pick((r) => r.down.mbps), ratio: true },
+      { label: 'keep-alive requests/s (2xx)', values: pick((r) => r.keepAlive.rps), ratio: true },
+      { label: 'keep-alive p50 ms', values: pick((r) => r.keepAlive.p50Ms ?? NaN), digits: 2, ratio: true },
+      { label: 'proxy CPU µs per request', values: pick((r) => r.keepAlive.proxyCpuUsPerRequest), ratio: true },
+      { label: 'non-2xx responses', values: pick((r) => r.keepAlive.non2xx) },
+    ], [['production chain', 'default chain']]));
+  } else {
+    say(`5. Production chain: skipped: ${productionSkipped}`);
+  }
+
   const pl = 'proxyline';
   const base = 'baseline';
   const goals: Target[] = [];
@@ -189,8 +219,12 @@ async function bench(tmp: string): Promise<void> {
       ? { name: 'upstream connections per 1,000 kept-alive requests ≤ 1', measured: `${k[pl]!.connectionsPer1000.toFixed(1)} (${k[pl]!.originConnections} for ${k[pl]!.ok + k[pl]!.non2xx} requests)`, pass: k[pl]!.connectionsPer1000 <= 1 }
       : { name: 'upstream connections per 1,000 kept-alive requests ≤ 1', measured: 'not measured', pass: false },
   );
+  if (production) {
+    const cost = 1 - production.production.keepAlive.rps / production.default.keepAlive.rps;
+    goals.push({ name: 'production chain costs < 15 % of keep-alive requests/s', measured: `${(cost * 100).toFixed(1)} %`, pass: cost < 0.15 && production.production.keepAlive.non2xx === 0 });
+  }
   say(targets(goals));
-  say(JSON.stringify({ config: CONFIG, generator: GENERATOR, keepAliveGenerator: KEEPALIVE_GENERATOR, proxies: columns, throughput, http, idle, keepAlive: { proxies: ka.columns, skipped: ka.skipped, results: ka.results, directRuns: ka.directRuns }, targets: goals }));
+  say(JSON.stringify({ config: CONFIG, generator: GENERATOR, keepAliveGenerator: KEEPALIVE_GENERATOR, proxies: columns, throughput, http, idle, keepAlive: { proxies: ka.columns, skipped: ka.skipped, results: ka.results, directRuns: ka.directRuns }, production: production ?? { skipped: productionSkipped }, targets: goals }));
 }
 
 const watchdog = setTimeout(() => {

@@ -7,8 +7,8 @@ export interface Tunnel {
   leftover: Buffer;
 }
 
-/** CONNECTs to 127.0.0.1:`targetPort` through the proxy on `proxyPort`; resolves on a 200. */
-export function openTunnel(proxyPort: number, targetPort: number, timeoutMs = 10_000): Promise<Tunnel> {
+/** CONNECTs to 127.0.0.1:`targetPort` through the proxy on `proxyPort`; resolves on a 200. `extraHeaders`: CRLF-terminated lines. */
+export function openTunnel(proxyPort: number, targetPort: number, timeoutMs = 10_000, extraHeaders = ''): Promise<Tunnel> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: '127.0.0.1', port: proxyPort, noDelay: true });
     let head = Buffer.alloc(0);
@@ -20,7 +20,7 @@ export function openTunnel(proxyPort: number, targetPort: number, timeoutMs = 10
     const timer = setTimeout(() => fail(`no response within ${timeoutMs} ms`), timeoutMs);
     socket.on('error', (error) => fail(error.message));
     socket.on('close', () => fail('closed before a response'));
-    socket.on('connect', () => socket.write(`CONNECT 127.0.0.1:${targetPort} HTTP/1.1\r\nHost: 127.0.0.1:${targetPort}\r\n\r\n`));
+    socket.on('connect', () => socket.write(`CONNECT 127.0.0.1:${targetPort} HTTP/1.1\r\nHost: 127.0.0.1:${targetPort}\r\n${extraHeaders}\r\n`));
     const onData = (chunk: Buffer) => {
       head = Buffer.concat([head, chunk]);
       const end = head.indexOf('\r\n\r\n');
