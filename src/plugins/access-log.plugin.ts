@@ -1,0 +1,205 @@
+import { openSync } from 'node:fs';
+import path from 'node:path';
+import pino from 'pino';
+import type { MonoTypeOperatorFunction, Subscriber } from 'rxjs';
+import { inject, injectable } from 'tsyringe';
+import { stateKey, type ConnectionContext } from '../core/context.js';
+import type { ProxyError } from '../core/errors.js';
+import type { ProxyEvent } from '../core/events.js';
+import type { Exchange } from '../core/exchange.js';
+import { getHeader } from '../core/http/head.js';
+import { PluginBaseDir, PluginOptions, type PluginManifest, type ProxyPlugin } from '../core/plugin.js';
+import { Stage, stage } from '../core/stage.js';
+
+/** Options of `access-log`. */
+export interface AccessLogOptions {
+  /** `json`: one JSON object per line; `common`: Common Log Format; `combined`: CLF with referer and user-agent. */
+  format: 'json' | 'common' | 'combined';
+  /** File the records are appended to (relative to the config file's folder); absent: stdout. */
+  path?: string;
+}
+
+/** One access-log record, as the `json` format writes it. */
+export interface AccessRecord {
+  /** When the request head arrived (ISO 8601). */
+  time: string;
+  /** Client IP address. */
+  client: string;
+  /** The authenticated proxy user, or null. */
+  user: string | null;
+  /** Request method; null for a failure outside any request. */
+  method: string | null;
+  /** The request target as the client sent it (absolute URL, or host:port for CONNECT). */
+  target: string | null;
+  /** The final response status (the error's status when the proxy answered); null when none was sent. */
+  status: number | null;
+  /** Bytes towards the upstream and towards the client, as counted by `byte-counter`. */
+  bytesIn: number;
+  bytesOut: number;
+  /** Milliseconds (one decimal) from the request head to the upstream being ready, to its first byte, to the end. */
+  connectMs: number | null;
+  firstByteMs: number | null;
+  totalMs: number;
+  /** Whether the upstream connection came from the pool. */
+  reused: boolean;
+  /** The plugin that answered in the upstream's place, if one did. */
+  answeredBy?: string;
+  /** The error code, when the request or the connection failed. */
+  error?: string;
+}
+
+/** The connection's outbound tap, so that `onClose` finds the exchange a tunnel (or a cut response) left open. */
+const Tap = stateKey<AccessTap>('access-log.tap');
+
+/**
+ * Writes one access-log record per HTTP request when its response ends, one per tunnel
+ * (CONNECT, or an upgrade answered 101) when the connection closes, and one for a connection
+ * that failed outside any request: as JSON lines, or in Common / Combined Log Format. Records go
+ * through a non-blocking pino destination (SonicBoom) to a file or stdout, flushed on dispose.
+ * Byte counts come from `byte-counter`: list `access-log` before it (the outbound direction runs
+ * in reverse, so byte-counter has then counted every event before the response's end reaches
+ * this plugin); after it also works as long as no plugin between them holds outbound events back.
+ */
+@injectable()
+export class AccessLogPlugin implements ProxyPlugin {
+  static readonly manifest: PluginManifest = {
+    name: 'access-log',
+    optionsSchema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        format: {
+          enum: ['json', 'common', 'combined'],
+          default: 'json',
+          description: 'json: one JSON object per line; common: Common Log Format; combined: CLF plus "referer" "user-agent".',
+        },
+        path: {
+          type: 'string',
+          minLength: 1,
+          description: 'File to append records to, relative to the config file\'s folder; absent: stdout.',
+        },
+      },
+    },
+  };
+  readonly name = AccessLogPlugin.manifest.name;
+  private readonly out: ReturnType<typeof pino.destination>;
+  private disposed = false;
+
+  constructor(
+    @inject(PluginOptions) private readonly options: AccessLogOptions,
+    @inject(PluginBaseDir) baseDir: string,
+  ) {
+    // Opened here, synchronously: a file that cannot be opened stops start-up, and the
+    // destination is ready from the first record.
+    const fd = options.path === undefined ? 1 : openSync(path.resolve(baseDir, options.path), 'a');
+    this.out = pino.destination({ dest: fd, sync: false });
+  }
+
+  outbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
+    return stage((downstream) => new AccessTap(downstream, ctx, this));
+  }
+
+  onClose(ctx: ConnectionContext, error?: ProxyError): void {
+    const open = ctx.get(Tap)?.relaying;
+    if (open) this.log(ctx, open, error);
+    else if (error) this.log(ctx, undefined, error);
+  }
+
+  /** Flushes what is buffered and closes the file (stdout stays open). */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    try {
+      this.out.flushSync();
+    } catch {
+      // Nothing more can be done at shutdown; end() below still writes what it can.
+    }
+    this.out.end();
+  }
+
+  /** Writes the record of `exchange` (or of the connection, when it failed outside any request). */
+  log(ctx: ConnectionContext, exchange: Exchange | undefined, error?: ProxyError): void {
+    if (this.disposed) return;
+    const record = accessRecord(ctx, exchange, error, performance.now());
+    this.out.write(this.options.format === 'json' ? JSON.stringify(record) + '\n' : this.clf(record, exchange));
+  }
+
+  private clf(record: AccessRecord, exchange: Exchange | undefined): string {
+    const request = exchange && record.method ? `${record.method} ${record.target} HTTP/${exchange.request.version}` : '-';
+    let line = `${record.client} - ${record.user === null ? '-' : escape(record.user).replaceAll(' ', '\\x20')} [${clfTime(record.time)}] "${escape(request)}" ${record.status ?? '-'} ${record.bytesOut}`;
+    if (this.options.format === 'combined') {
+      const headers = exchange?.request.headers ?? [];
+      line += ` "${escape(getHeader(headers, 'referer') ?? '-')}" "${escape(getHeader(headers, 'user-agent') ?? '-')}"`;
+    }
+    return line + '\n';
+  }
+}
+
+/** Follows the response being relayed and logs each HTTP exchange when its response ends. */
+class AccessTap extends Stage {
+  /** The exchange whose response is being relayed (a tunnel's, once it became one). */
+  relaying?: Exchange;
+
+  constructor(
+    downstream: Subscriber<ProxyEvent>,
+    private readonly ctx: ConnectionContext,
+    private readonly plugin: AccessLogPlugin,
+  ) {
+    super(downstream);
+    ctx.set(Tap, this);
+  }
+
+  protected onEvent(event: ProxyEvent): void {
+    if (event.kind === 'response-head') this.relaying = event.exchange;
+    else if (event.kind === 'message-end') {
+      this.relaying = undefined;
+      this.plugin.log(this.ctx, event.exchange);
+    }
+    this.emit(event);
+  }
+}
+
+/** The record of one exchange, or of a connection that failed outside any request. */
+function accessRecord(ctx: ConnectionContext, exchange: Exchange | undefined, error: ProxyError | undefined, now: number): AccessRecord {
+  const failure = exchange?.error ?? error;
+  // The core answers a failure outside any request with a stand-in exchange numbered 0.
+  const request = exchange && exchange.id > 0 ? exchange : undefined;
+  const startedAt = exchange?.startedAt ?? ctx.startedAt;
+  const status = exchange?.response?.status ?? (failure && failure.status > 0 ? failure.status : null);
+  const record: AccessRecord = {
+    time: new Date(performance.timeOrigin + startedAt).toISOString(),
+    client: ctx.clientAddress.address,
+    user: exchange?.user ?? null,
+    method: request?.request.method ?? null,
+    target: request?.request.target ?? null,
+    status,
+    bytesIn: exchange ? exchange.bytes.inbound : ctx.bytes.inbound,
+    bytesOut: exchange ? exchange.bytes.outbound : ctx.bytes.outbound,
+    connectMs: ms(exchange?.timings.connected, startedAt),
+    firstByteMs: ms(exchange?.timings.firstByte, startedAt),
+    totalMs: ms(exchange?.timings.ended ?? now, startedAt)!,
+    reused: exchange?.reused ?? false,
+  };
+  if (exchange?.answeredBy) record.answeredBy = exchange.answeredBy;
+  if (failure) record.error = failure.code;
+  return record;
+}
+
+/** Milliseconds from `start` to `mark`, with one decimal; null when the mark was never reached. */
+function ms(mark: number | undefined, start: number): number | null {
+  return mark === undefined ? null : Math.round((mark - start) * 10) / 10;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** `26/Nov/2026:15:40:02 +0000` (UTC) from an ISO time. */
+function clfTime(iso: string): string {
+  const d = new Date(iso);
+  return `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
+}
+
+/** Escapes `"`, `\` and control or non-ASCII characters as Apache does (`\"`, `\\`, `\xHH`). */
+function escape(text: string): string {
+  return text.replace(/["\\]|[^\x20-\x7e]/g, (c) => (c === '"' || c === '\\' ? `\\${c}` : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}

@@ -1,0 +1,336 @@
+// The access-log plugin on real loopback sockets: one record per request (at its response's end),
+// one per tunnel (at close), one for a failure outside any request; JSON, common and combined
+// formats; the file is flushed when the proxy closes (dispose); relative paths start at the config.
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { tap } from 'rxjs';
+import { container } from 'tsyringe';
+import { ProxyError } from '../../src/core/errors.js';
+import { Logger, SilentLogger } from '../../src/core/logger.js';
+import type { ProxyPlugin } from '../../src/core/plugin.js';
+import { createProxyFromConfig } from '../../src/proxy.js';
+import type { AccessRecord } from '../../src/plugins/access-log.plugin.js';
+import { exchange, get, ok, openClient, startKeepAliveOrigin } from '../helpers/keep-alive.js';
+import { rawExchange, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
+import { pollUntil } from '../helpers/wire.js';
+
+const ROUTING = ['head-parser', 'connect-handler', 'http-forward'];
+
+/** A temporary folder, removed by the caller. */
+const tempDir = () => mkdtempSync(path.join(os.tmpdir(), 'access-log-'));
+
+/** The file's complete lines once it has `count` of them (bounded wait: a last async write may land just after dispose). */
+async function lines(file: string, count: number): Promise<string[]> {
+  const read = () => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
+  await pollUntil(() => read().length >= count, 80);
+  return read();
+}
+
+const records = async (file: string, count: number) => (await lines(file, count)).map((line) => JSON.parse(line) as AccessRecord);
+
+/** A port on 127.0.0.1 that nothing listens on (taken, then freed). */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function assertDurations(t: import('ava').ExecutionContext, record: AccessRecord): void {
+  for (const key of ['connectMs', 'firstByteMs', 'totalMs'] as const) {
+    const value = record[key];
+    t.is(typeof value, 'number', `${key} in ${JSON.stringify(record)}`);
+    t.true(value! >= 0, `${key} in ${JSON.stringify(record)}`);
+    t.is(Math.round(value! * 10) / 10, value!, `${key} has at most one decimal`);
+  }
+  t.true(record.firstByteMs! >= record.connectMs!, JSON.stringify(record));
+  t.true(record.totalMs >= record.firstByteMs!, JSON.stringify(record));
+}
+
+for (const [where, chain] of [
+  ['after byte-counter', [...ROUTING, 'upstream-dialer', 'byte-counter', 'access-log']],
+  ['before byte-counter', [...ROUTING, 'access-log', 'upstream-dialer', 'byte-counter']],
+] as const) {
+  test(`two requests on one kept-alive connection: two JSON records with exact bytes (access-log ${where})`, async (t) => {
+    const dir = tempDir();
+    const file = path.join(dir, 'access.log');
+    const replies: Record<string, string> = { '/one': ok('a'.repeat(3000)), '/two': ok('b'.repeat(7000)) };
+    const origin = await startKeepAliveOrigin((request) => replies[request.target] ?? ok('?'));
+    const proxy = await startProxy({
+      plugins: chain.map((name) => (name === 'access-log' ? { name, options: { path: file } } : name)),
+    });
+    const client = await openClient(proxy.port);
+    const post = (target: string, size: number) =>
+      `POST http://127.0.0.1:${origin.port}${target} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nContent-Length: ${size}\r\n\r\n${'q'.repeat(size)}`;
+    try {
+      t.is((await exchange(client, post('/one', 1000))).body.length, 3000);
+      t.is((await exchange(client, get(origin.port, '/two'))).body.length, 7000);
+      client.socket.end();
+      await client.reader.waitEnd();
+    } finally {
+      client.socket.destroy();
+      await proxy.close();
+      await origin.close();
+    }
+    try {
+      const [one, two, ...rest] = await records(file, 2);
+      t.is(rest.length, 0);
+      t.like(one, { client: '127.0.0.1', user: null, method: 'POST', target: `http://127.0.0.1:${origin.port}/one`, status: 200, reused: false });
+      t.like(two, { client: '127.0.0.1', user: null, method: 'GET', target: `http://127.0.0.1:${origin.port}/two`, status: 200, reused: true });
+      // Counted after the routing plugins: exactly what the origin received and sent.
+      t.is(one!.bytesIn + two!.bytesIn, origin.received[0]!.length);
+      t.true(one!.bytesIn > 1000 && two!.bytesIn < 1000, JSON.stringify([one, two]));
+      t.is(one!.bytesOut, replies['/one']!.length);
+      t.is(two!.bytesOut, replies['/two']!.length);
+      t.is(one!.answeredBy, undefined);
+      t.is(one!.error, undefined);
+      assertDurations(t, one!);
+      assertDurations(t, two!);
+      t.true(Math.abs(Date.parse(one!.time) - Date.now()) < 60_000, one!.time);
+      t.true(Date.parse(one!.time) <= Date.parse(two!.time));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+test('a CONNECT tunnel: one record when the connection closes, method CONNECT, status 200', async (t) => {
+  const dir = tempDir();
+  const file = path.join(dir, 'access.log');
+  const origin = await startRawOrigin((socket) => socket.pipe(socket));
+  const proxy = await startProxy({ plugins: [...ROUTING, 'upstream-dialer', 'byte-counter', { name: 'access-log', options: { path: file } }] });
+  const client = await openClient(proxy.port);
+  const authority = `127.0.0.1:${origin.port}`;
+  try {
+    client.socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
+    t.is((await client.reader.next({ method: 'HEAD' })).status, 200);
+    client.socket.write('ping-through-tunnel');
+    t.true(await pollUntil(() => client.reader.pending === 'ping-through-tunnel', 120), 'the tunnel echoes');
+    t.is(await lines(file, 0).then((l) => l.length), 0, 'nothing logged while the tunnel is open');
+    client.socket.end();
+    t.true(await client.reader.waitEnd());
+    t.true(await pollUntil(() => proxy.server.connections === 0, 120));
+  } finally {
+    client.socket.destroy();
+    await proxy.close();
+    await origin.close();
+  }
+  try {
+    const all = await records(file, 1);
+    t.is(all.length, 1, JSON.stringify(all));
+    const [record] = all;
+    t.like(record, { method: 'CONNECT', target: authority, status: 200, reused: false });
+    t.true(record!.bytesIn >= 'ping-through-tunnel'.length, JSON.stringify(record));
+    t.true(record!.bytesOut >= 'ping-through-tunnel'.length, JSON.stringify(record));
+    t.is(record!.error, undefined);
+    t.is(typeof record!.totalMs, 'number');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an upgrade answered 101: one record at close, status 101, with the tunnel bytes', async (t) => {
+  const dir = tempDir();
+  const file = path.join(dir, 'access.log');
+  // The origin answers 101 to the head, then echoes every byte.
+  const origin = await startRawOrigin((socket) => {
+    let buffer = '';
+    const onData = (chunk: Buffer) => {
+      buffer += chunk.toString('latin1');
+      if (!buffer.includes('\r\n\r\n')) return;
+      socket.off('data', onData);
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+      socket.pipe(socket);
+    };
+    socket.on('data', onData);
+  });
+  const proxy = await startProxy({ plugins: [...ROUTING, 'upstream-dialer', 'byte-counter', { name: 'access-log', options: { path: file } }] });
+  const client = await openClient(proxy.port);
+  const payload = 'x'.repeat(5000);
+  try {
+    client.socket.write(get(origin.port, '/ws', 'Upgrade: websocket\r\nConnection: Upgrade\r\n'));
+    t.is((await client.reader.next()).status, 101);
+    client.socket.write(payload);
+    t.true(await pollUntil(() => client.reader.pending.length >= payload.length, 120), 'the tunnel echoes');
+    client.socket.end();
+    t.true(await client.reader.waitEnd());
+    t.true(await pollUntil(() => proxy.server.connections === 0, 120));
+  } finally {
+    client.socket.destroy();
+    await proxy.close();
+    await origin.close();
+  }
+  try {
+    const all = await records(file, 1);
+    t.is(all.length, 1, JSON.stringify(all));
+    t.like(all[0], { method: 'GET', target: `http://127.0.0.1:${origin.port}/ws`, status: 101 });
+    t.true(all[0]!.bytesIn >= payload.length && all[0]!.bytesOut >= payload.length, JSON.stringify(all[0]));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a request refused by a policy plugin: status 403, answeredBy and the error code; no upstream contacted', async (t) => {
+  const dir = tempDir();
+  const file = path.join(dir, 'access.log');
+  const origin = await startHttpOrigin((_request, response) => response.end('should not be reached'));
+  const policy: ProxyPlugin = {
+    name: 'test-policy',
+    inbound: () =>
+      tap((event) => {
+        if (event.kind !== 'request-head') return;
+        event.exchange.error = new ProxyError('ERR_PROXY_FORBIDDEN', 'not allowed');
+        event.exchange.answeredBy = 'test-policy';
+        event.exchange.user = 'alice';
+      }),
+  };
+  const proxy = await startProxy({ plugins: [...ROUTING, policy, 'upstream-dialer', 'byte-counter', { name: 'access-log', options: { path: file } }] });
+  try {
+    const answer = await rawExchange(proxy.port, get(origin.port, '/secret'), { end: true });
+    t.regex(answer, /^HTTP\/1\.1 403 /);
+    t.is(origin.connections, 0);
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+  try {
+    const [record, ...rest] = await records(file, 1);
+    t.is(rest.length, 0);
+    t.like(record, {
+      method: 'GET',
+      target: `http://127.0.0.1:${origin.port}/secret`,
+      status: 403,
+      user: 'alice',
+      answeredBy: 'test-policy',
+      error: 'ERR_PROXY_FORBIDDEN',
+      connectMs: null,
+      firstByteMs: null,
+    });
+    t.true(record!.bytesOut > 0, 'the error response was counted');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a failed dial: status 502 and the error code', async (t) => {
+  const dir = tempDir();
+  const file = path.join(dir, 'access.log');
+  const port = await closedPort();
+  const proxy = await startProxy({ plugins: [...ROUTING, 'upstream-dialer', 'byte-counter', { name: 'access-log', options: { path: file } }] });
+  try {
+    t.regex(await rawExchange(proxy.port, get(port, '/'), { end: true }), /^HTTP\/1\.1 502 /);
+  } finally {
+    await proxy.close();
+  }
+  try {
+    const [record] = await records(file, 1);
+    t.like(record, { method: 'GET', target: `http://127.0.0.1:${port}/`, status: 502, error: 'ERR_PROXY_UPSTREAM_CONNECT', connectMs: null });
+    t.is(record!.answeredBy, undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a malformed request: a record without method or target, status 400', async (t) => {
+  const dir = tempDir();
+  const file = path.join(dir, 'access.log');
+  const proxy = await startProxy({ plugins: [...ROUTING, 'upstream-dialer', 'byte-counter', { name: 'access-log', options: { path: file } }] });
+  try {
+    t.regex(await rawExchange(proxy.port, 'GET\x01 / HTTP/1.1\r\n\r\n', { end: true }), /^HTTP\/1\.1 400 /);
+  } finally {
+    await proxy.close();
+  }
+  try {
+    const [record, ...rest] = await records(file, 1);
+    t.is(rest.length, 0);
+    t.like(record, { method: null, target: null, status: 400, error: 'ERR_PROXY_BAD_REQUEST', user: null });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('common and combined formats: user -, time, quoted request line, status, bytes, referer and user-agent', async (t) => {
+  const dir = tempDir();
+  const common = path.join(dir, 'common.log');
+  const combined = path.join(dir, 'combined.log');
+  const origin = await startKeepAliveOrigin(() => ok('hello'));
+  const proxy = await startProxy({
+    plugins: [
+      ...ROUTING,
+      'upstream-dialer',
+      'byte-counter',
+      { name: 'access-log', options: { format: 'common', path: common } },
+      { name: 'access-log', options: { format: 'combined', path: combined } },
+    ],
+  });
+  const client = await openClient(proxy.port);
+  try {
+    t.is((await exchange(client, get(origin.port, '/a?b=1', 'Referer: http://ref.example/x\r\nUser-Agent: test "agent"/1.0\r\n'))).body, 'hello');
+    t.is((await exchange(client, get(origin.port, '/plain'))).body, 'hello');
+    client.socket.end();
+    await client.reader.waitEnd();
+  } finally {
+    client.socket.destroy();
+    await proxy.close();
+    await origin.close();
+  }
+  try {
+    const size = ok('hello').length;
+    const target = `http://127.0.0.1:${origin.port}`;
+    const time = String.raw`\[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} \+0000\]`;
+    const [c1, c2] = await lines(common, 2);
+    t.regex(c1!, new RegExp(String.raw`^127\.0\.0\.1 - - ${time} "GET ${target}/a\?b=1 HTTP/1\.1" 200 ${size}$`));
+    t.regex(c2!, new RegExp(String.raw`^127\.0\.0\.1 - - ${time} "GET ${target}/plain HTTP/1\.1" 200 ${size}$`));
+    const [m1, m2] = await lines(combined, 2);
+    t.regex(m1!, new RegExp(String.raw`^127\.0\.0\.1 - - ${time} "GET ${target}/a\?b=1 HTTP/1\.1" 200 ${size} "http://ref\.example/x" "test \\"agent\\"/1\.0"$`));
+    t.regex(m2!, new RegExp(String.raw`^127\.0\.0\.1 - - ${time} "GET ${target}/plain HTTP/1\.1" 200 ${size} "-" "-"$`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a relative path starts at the config file\'s folder', async (t) => {
+  const dir = tempDir();
+  const origin = await startKeepAliveOrigin(() => ok('hi'));
+  try {
+    const config = path.join(dir, 'plugins.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        plugins: [...ROUTING.map((name) => ({ name })), { name: 'upstream-dialer' }, { name: 'byte-counter' }, { name: 'access-log', options: { path: 'logs.jsonl' } }],
+      }),
+    );
+    const services = container.createChildContainer();
+    services.registerInstance(Logger, new SilentLogger());
+    const server = await createProxyFromConfig(config, { container: services, host: '127.0.0.1', port: 0, gracePeriodMs: 0 });
+    const { port } = await server.listen();
+    try {
+      t.regex(await rawExchange(port, get(origin.port, '/rel'), { end: true }), /^HTTP\/1\.1 200 /);
+    } finally {
+      await server.close(0);
+    }
+    t.false(existsSync(path.join(process.cwd(), 'logs.jsonl')), 'not relative to the working directory');
+    const [record] = await records(path.join(dir, 'logs.jsonl'), 1);
+    t.like(record, { method: 'GET', target: `http://127.0.0.1:${origin.port}/rel`, status: 200 });
+  } finally {
+    await origin.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a path that cannot be opened stops start-up with a configuration error', async (t) => {
+  const dir = tempDir();
+  try {
+    const error = await t.throwsAsync(
+      startProxy({ plugins: [...ROUTING, 'upstream-dialer', { name: 'access-log', options: { path: path.join(dir, 'missing', 'access.log') } }] }),
+    );
+    t.is((error as ProxyError).code, 'ERR_PROXY_CONFIG');
+    t.regex(error!.message, /access-log.*ENOENT/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
