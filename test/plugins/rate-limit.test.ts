@@ -9,7 +9,7 @@ import { MemoryRateLimitStore } from '../../src/plugins/rate-limit.plugin.js';
 import type { PluginSpec } from '../../src/core/registry.js';
 import { TcpListener } from '../../src/transports/tcp-listener.js';
 import type { Listener, PeerAddress } from '../../src/transports/listener.js';
-import { startHttpOrigin, startProxy } from '../helpers/net.js';
+import { openTunnel, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
 import { exchange, get, header, openClient, ResponseReader, type WireResponse } from '../helpers/keep-alive.js';
 
 const chain = (options: Record<string, unknown>): PluginSpec[] => [
@@ -276,6 +276,44 @@ test('bytesPerSecond limits uploads: the client is held while over budget, and e
     t.true(received?.equals(body), 'the origin got every byte in order');
     // 256 KiB less the 32 KiB bucket and one last chunk of at most 64 KiB: 160 KiB at 128 KiB/s.
     t.true(ms >= 1200, `took ${ms.toFixed(0)} ms`);
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('bytesPerSecond limits CONNECT tunnels both ways; closing mid-way leaves nothing held', async (t) => {
+  const origin = await startRawOrigin((socket) => socket.pipe(socket)); // echo
+  const proxy = await startProxy({ plugins: chain({ bytesPerSecond: 64 * KiB, burst: 16 * KiB }) });
+  try {
+    const sent = pattern(128 * KiB);
+    const { socket, head } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
+    try {
+      t.regex(head, /^HTTP\/1\.1 200 /);
+      const started = performance.now();
+      const chunks: Buffer[] = [];
+      let length = 0;
+      const echoed = new Promise<void>((resolve, reject) => {
+        socket.on('data', (chunk: Buffer) => {
+          chunks.push(chunk);
+          length += chunk.length;
+          if (length >= sent.length) resolve();
+        });
+        socket.on('close', () => reject(new Error(`closed after ${length} bytes`)));
+      });
+      socket.write(sent);
+      await echoed;
+      const ms = performance.now() - started;
+      t.true(Buffer.concat(chunks).equals(sent), 'the echo is intact');
+      // Upstream-bound: 128 KiB less the 16 KiB bucket and one last read of at most 64 KiB, at 64 KiB/s.
+      t.true(ms >= 700, `took ${ms.toFixed(0)} ms`);
+      // Over budget again, then gone: the connection closes with its timers and holds.
+      socket.write(sent);
+    } finally {
+      socket.destroy();
+    }
+    for (let i = 0; i < 100 && proxy.server.connections > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    t.is(proxy.server.connections, 0);
   } finally {
     await proxy.close();
     await origin.close();
