@@ -5,16 +5,33 @@ import { ConnectHandlerPlugin } from './connect-handler.plugin.js';
 import { HeadParserPlugin } from './head-parser.plugin.js';
 import { HttpForwardPlugin } from './http-forward.plugin.js';
 import { LoggerPlugin } from './logger.plugin.js';
+import { RateLimitPlugin } from './rate-limit.plugin.js';
 import { UpstreamDialerPlugin } from './upstream-dialer.plugin.js';
 
-/** The built-in plugins, by the name plugins.json uses. */
+/** The built-in plugins, by the name plugins.json uses: the core chain, then the production set. */
 export const BUILT_IN_PLUGINS: ReadonlyMap<string, PluginClass> = new Map(
-  [HeadParserPlugin, ConnectHandlerPlugin, HttpForwardPlugin, UpstreamDialerPlugin, ByteCounterPlugin, LoggerPlugin, AccessLogPlugin].map(
-    (plugin) => [plugin.manifest.name, plugin as PluginClass],
-  ),
+  [
+    HeadParserPlugin,
+    ConnectHandlerPlugin,
+    HttpForwardPlugin,
+    UpstreamDialerPlugin,
+    ByteCounterPlugin,
+    LoggerPlugin,
+    RateLimitPlugin,
+    AccessLogPlugin,
+  ].map((plugin) => [plugin.manifest.name, plugin as PluginClass]),
 );
 
 /** The default chain (the repository's plugins.json lists the same). */
 export const DEFAULT_CHAIN = ['head-parser', 'connect-handler', 'http-forward', 'upstream-dialer', 'byte-counter', 'logger'];
 
-export { AccessLogPlugin, ByteCounterPlugin, ConnectHandlerPlugin, HeadParserPlugin, HttpForwardPlugin, LoggerPlugin, UpstreamDialerPlugin };
+export {
+  AccessLogPlugin,
+  ByteCounterPlugin,
+  ConnectHandlerPlugin,
+  HeadParserPlugin,
+  HttpForwardPlugin,
+  LoggerPlugin,
+  RateLimitPlugin,
+  UpstreamDialerPlugin,
+};
