@@ -5,6 +5,7 @@ import { ConnectHandlerPlugin } from './connect-handler.plugin.js';
 import { HeadParserPlugin } from './head-parser.plugin.js';
 import { HttpForwardPlugin } from './http-forward.plugin.js';
 import { LoggerPlugin } from './logger.plugin.js';
+import { ProxyAuthPlugin } from './proxy-auth.plugin.js';
 import { RateLimitPlugin } from './rate-limit.plugin.js';
 import { UpstreamDialerPlugin } from './upstream-dialer.plugin.js';
 
@@ -17,6 +18,7 @@ export const BUILT_IN_PLUGINS: ReadonlyMap<string, PluginClass> = new Map(
     UpstreamDialerPlugin,
     ByteCounterPlugin,
     LoggerPlugin,
+    ProxyAuthPlugin,
     RateLimitPlugin,
     AccessLogPlugin,
   ].map((plugin) => [plugin.manifest.name, plugin as PluginClass]),
@@ -32,6 +34,7 @@ export {
   HeadParserPlugin,
   HttpForwardPlugin,
   LoggerPlugin,
+  ProxyAuthPlugin,
   RateLimitPlugin,
   UpstreamDialerPlugin,
 };
