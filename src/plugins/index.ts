@@ -2,6 +2,7 @@ import type { PluginClass } from '../core/plugin.js';
 import { AccessLogPlugin } from './access-log.plugin.js';
 import { ByteCounterPlugin } from './byte-counter.plugin.js';
 import { ConnectHandlerPlugin } from './connect-handler.plugin.js';
+import { DestinationPolicyPlugin } from './destination-policy.plugin.js';
 import { HeadParserPlugin } from './head-parser.plugin.js';
 import { HttpForwardPlugin } from './http-forward.plugin.js';
 import { LoggerPlugin } from './logger.plugin.js';
@@ -19,6 +20,7 @@ export const BUILT_IN_PLUGINS: ReadonlyMap<string, PluginClass> = new Map(
     ByteCounterPlugin,
     LoggerPlugin,
     ProxyAuthPlugin,
+    DestinationPolicyPlugin,
     RateLimitPlugin,
     AccessLogPlugin,
   ].map((plugin) => [plugin.manifest.name, plugin as PluginClass]),
@@ -31,6 +33,7 @@ export {
   AccessLogPlugin,
   ByteCounterPlugin,
   ConnectHandlerPlugin,
+  DestinationPolicyPlugin,
   HeadParserPlugin,
   HttpForwardPlugin,
   LoggerPlugin,
