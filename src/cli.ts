@@ -2,7 +2,11 @@
 // reflect-metadata must be loaded before tsyringe, so it is the first import of the entry point.
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
+import { Registry } from 'prom-client';
+import { container } from 'tsyringe';
+import { createAdminServer, type AdminServer } from './admin.js';
 import { ProxyError } from './core/errors.js';
+import { MetricsRegistry } from './plugins/metrics.plugin.js';
 import { createProxyFromConfig } from './proxy.js';
 
 const HELP = `Usage: proxyline [options]
@@ -10,13 +14,17 @@ const HELP = `Usage: proxyline [options]
 An HTTP/1.1 forward proxy built from the plugins listed in plugins.json.
 
 Options:
-  --host <address>      address to listen on (default 127.0.0.1)
-  --port <port>         port to listen on; 0 takes a free port (default 8080)
-  --config <file>       plugins.json to load (default ./plugins.json)
-  --grace-period <ms>   on SIGINT/SIGTERM, how long open connections may finish (default 10000)
-  -h, --help            show this help
+  --host <address>        address to listen on (default 127.0.0.1)
+  --port <port>           port to listen on; 0 takes a free port (default 8080)
+  --config <file>         plugins.json to load (default ./plugins.json)
+  --grace-period <ms>     on SIGINT/SIGTERM, how long open connections may finish (default 10000)
+  --admin-port <port>     serve GET /metrics (Prometheus text, from the metrics plugin) and
+                          GET /healthz on this port; 0 takes a free port (default: none)
+  --admin-host <address>  address of the admin listener (default 127.0.0.1)
+  -h, --help              show this help
 
-When ready it prints "proxyline listening on http://HOST:PORT".
+When ready it prints "proxyline listening on http://HOST:PORT", then, with --admin-port,
+"proxyline admin on http://HOST:PORT".
 Exit codes: 0 after a clean shutdown, 2 for invalid flags or configuration, 1 otherwise.
 `;
 
@@ -33,6 +41,11 @@ function integer(name: string, text: string, min: number, max: number): number {
   return Number(text);
 }
 
+function url(address: { host: string; port: number }): string {
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+  return `http://${host}:${address.port}`;
+}
+
 async function main(): Promise<void> {
   let values;
   try {
@@ -42,6 +55,8 @@ async function main(): Promise<void> {
         port: { type: 'string', default: '8080' },
         config: { type: 'string', default: './plugins.json' },
         'grace-period': { type: 'string', default: '10000' },
+        'admin-port': { type: 'string' },
+        'admin-host': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -56,10 +71,18 @@ async function main(): Promise<void> {
   }
   const port = integer('port', values.port, 0, 65535);
   const gracePeriodMs = integer('grace-period', values['grace-period'], 0, 3_600_000);
+  const adminPort = values['admin-port'] === undefined ? undefined : integer('admin-port', values['admin-port'], 0, 65535);
+  if (values['admin-host'] !== undefined && adminPort === undefined) usageError('--admin-host: expected --admin-port too, found it missing');
+  const adminHost = values['admin-host'] ?? '127.0.0.1';
+
+  // The registry the metrics plugin records into, and the admin listener serves.
+  const services = container.createChildContainer();
+  const registry = new Registry();
+  services.registerInstance(MetricsRegistry, registry);
 
   let server;
   try {
-    server = await createProxyFromConfig(values.config, { host: values.host, port, gracePeriodMs });
+    server = await createProxyFromConfig(values.config, { host: values.host, port, gracePeriodMs, container: services });
   } catch (error) {
     if (error instanceof ProxyError && error.code === 'ERR_PROXY_CONFIG') usageError(error.message);
     throw error;
@@ -70,14 +93,25 @@ async function main(): Promise<void> {
   } catch (error) {
     usageError(`cannot listen on ${values.host}:${port}: ${(error as Error).message}`);
   }
-  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
-  process.stdout.write(`proxyline listening on http://${host}:${address.port}\n`);
+  let admin: AdminServer | undefined;
+  let adminAddress;
+  if (adminPort !== undefined) {
+    admin = createAdminServer(registry, { host: adminHost, port: adminPort });
+    try {
+      adminAddress = await admin.listen();
+    } catch (error) {
+      await server.close(0);
+      usageError(`cannot listen on ${adminHost}:${adminPort} (admin): ${(error as Error).message}`);
+    }
+  }
+  process.stdout.write(`proxyline listening on ${url(address)}\n`);
+  if (adminAddress) process.stdout.write(`proxyline admin on ${url(adminAddress)}\n`);
 
   let stopping = false;
   const stop = () => {
     if (stopping) return;
     stopping = true;
-    server.close().then(
+    Promise.all([server.close(), admin?.close()]).then(
       () => process.exit(0),
       () => process.exit(1),
     );

@@ -26,6 +26,8 @@ export { Stage, GateStage, stage } from './core/stage.js';
 export { getHeader, getHeaderValues, getHeaderTokens, serializeRequestHead, type HeaderField, type RequestHead } from './core/http/head.js';
 export { BUILT_IN_PLUGINS, DEFAULT_CHAIN } from './plugins/index.js';
 export * from './plugins/index.js';
+export { MetricsRegistry } from './plugins/metrics.plugin.js';
+export { AdminServer, createAdminServer, type AdminServerOptions } from './admin.js';
 export { Dialer } from './transports/dialer.js';
 export { TcpDialer } from './transports/tcp-dialer.js';
 export { TcpListener } from './transports/tcp-listener.js';

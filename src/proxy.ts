@@ -1,9 +1,11 @@
+import { Registry } from 'prom-client';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import { loadConfig } from './core/config.js';
 import { Logger, StreamLogger } from './core/logger.js';
 import { resolvePlugins, type PluginSpec } from './core/registry.js';
 import { ProxyServer } from './core/server.js';
 import { BUILT_IN_PLUGINS, DEFAULT_CHAIN } from './plugins/index.js';
+import { MetricsRegistry } from './plugins/metrics.plugin.js';
 import { Dialer } from './transports/dialer.js';
 import type { Listener } from './transports/listener.js';
 import { TcpDialer } from './transports/tcp-dialer.js';
@@ -17,7 +19,7 @@ export interface ProxyOptions {
   host?: string;
   /** Port to listen on; 0 takes a free one (default 8080). */
   port?: number;
-  /** Container to resolve services from; register your own Logger or Dialer there first. */
+  /** Container to resolve services from; register your own Logger, Dialer or MetricsRegistry there first. */
   container?: DependencyContainer;
   /** Folder that plugin `module` paths are relative to (default: the working directory). */
   baseDir?: string;
@@ -37,6 +39,7 @@ export async function createProxy(options: ProxyOptions = {}): Promise<ProxyServ
   const container = (options.container ?? rootContainer).createChildContainer();
   if (!container.isRegistered(Logger, true)) container.registerInstance(Logger, new StreamLogger());
   if (!container.isRegistered(Dialer, true)) container.registerInstance(Dialer, new TcpDialer());
+  if (!container.isRegistered(MetricsRegistry, true)) container.registerInstance(MetricsRegistry, new Registry());
   const plugins = await resolvePlugins(options.plugins ?? DEFAULT_CHAIN, {
     catalog: BUILT_IN_PLUGINS,
     container,

@@ -6,6 +6,7 @@ import { DestinationPolicyPlugin } from './destination-policy.plugin.js';
 import { HeadParserPlugin } from './head-parser.plugin.js';
 import { HttpForwardPlugin } from './http-forward.plugin.js';
 import { LoggerPlugin } from './logger.plugin.js';
+import { MetricsPlugin } from './metrics.plugin.js';
 import { ProxyAuthPlugin } from './proxy-auth.plugin.js';
 import { RateLimitPlugin } from './rate-limit.plugin.js';
 import { UpstreamDialerPlugin } from './upstream-dialer.plugin.js';
@@ -23,6 +24,7 @@ export const BUILT_IN_PLUGINS: ReadonlyMap<string, PluginClass> = new Map(
     DestinationPolicyPlugin,
     RateLimitPlugin,
     AccessLogPlugin,
+    MetricsPlugin,
   ].map((plugin) => [plugin.manifest.name, plugin as PluginClass]),
 );
 
@@ -37,6 +39,7 @@ export {
   HeadParserPlugin,
   HttpForwardPlugin,
   LoggerPlugin,
+  MetricsPlugin,
   ProxyAuthPlugin,
   RateLimitPlugin,
   UpstreamDialerPlugin,

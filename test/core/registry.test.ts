@@ -1,18 +1,21 @@
 import 'reflect-metadata';
 import path from 'node:path';
 import test from 'ava';
+import { Registry } from 'prom-client';
 import { container } from 'tsyringe';
 import { ProxyError } from '../../src/core/errors.js';
 import { Logger, SilentLogger } from '../../src/core/logger.js';
 import type { ProxyPlugin } from '../../src/core/plugin.js';
 import { resolvePlugins, type PluginSpec } from '../../src/core/registry.js';
 import { BUILT_IN_PLUGINS, DEFAULT_CHAIN, HeadParserPlugin } from '../../src/plugins/index.js';
+import { MetricsRegistry } from '../../src/plugins/metrics.plugin.js';
 import { Dialer } from '../../src/transports/dialer.js';
 import { TcpDialer } from '../../src/transports/tcp-dialer.js';
 
 const services = container.createChildContainer();
 services.registerInstance(Logger, new SilentLogger());
 services.registerInstance(Dialer, new TcpDialer());
+services.registerInstance(MetricsRegistry, new Registry());
 const baseDir = path.join(process.cwd(), 'test/fixtures/plugins');
 const resolve = (specs: PluginSpec[]) => resolvePlugins(specs, { catalog: BUILT_IN_PLUGINS, container: services, baseDir, source: 'plugins.json' });
 
