@@ -257,8 +257,28 @@ class PolicyGate extends GateStage {
     super(downstream, ctx);
   }
 
+  /** The last destination this connection was allowed to, and where it was pinned. */
+  private lastKey?: string;
+  private lastPinned?: Target;
+
   protected check(event: RequestHeadEvent): void | Promise<void> {
-    return this.plugin.check(event.exchange);
+    const { exchange } = event;
+    const target = exchange.target;
+    // Kept-alive requests mostly repeat their destination: reuse the decision and the pinned
+    // address (the same one that was checked, so nothing can rebind under us).
+    const key = target && `${exchange.isConnect ? 'C' : 'H'}${target.host}:${target.port}`;
+    if (key !== undefined && key === this.lastKey) {
+      exchange.target = this.lastPinned;
+      return;
+    }
+    const result = this.plugin.check(exchange);
+    if (result === undefined) return this.remember(key, exchange.target);
+    return result.then(() => this.remember(key, exchange.target));
+  }
+
+  private remember(key: string | undefined, pinned: Target | undefined): void {
+    this.lastKey = key;
+    this.lastPinned = pinned;
   }
 }
 

@@ -94,11 +94,24 @@ class ProxyMetrics {
       });
   }
 
+  /** Label children bound once per status class: `labels()` per request would hash a label set each time. */
+  private readonly classes = new Map<number, Counter.Internal>();
+
+  private requestsByClass(status: number): Counter.Internal {
+    const hundreds = Math.floor(status / 100);
+    let child = this.classes.get(hundreds);
+    if (!child) {
+      child = this.requests.labels(`${hundreds}xx`);
+      this.classes.set(hundreds, child);
+    }
+    return child;
+  }
+
   /** Records one request whose response ended (or whose tunnel closed). */
   recordExchange(exchange: Exchange): void {
     const now = performance.now();
     const status = exchange.response?.status;
-    if (status !== undefined) this.requests.inc({ status_class: `${Math.floor(status / 100)}xx` });
+    if (status !== undefined) this.requestsByClass(status).inc();
     this.durationSeconds.observe((now - exchange.startedAt) / 1000);
     const { connected } = exchange.timings;
     if (connected !== undefined && !exchange.reused) this.connectSeconds.observe((connected - exchange.startedAt) / 1000);

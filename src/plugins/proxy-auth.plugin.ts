@@ -7,7 +7,8 @@ import { inject, injectable } from 'tsyringe';
 import type { ConnectionContext } from '../core/context.js';
 import { ProxyError } from '../core/errors.js';
 import type { ProxyEvent, RequestHeadEvent } from '../core/events.js';
-import { getHeaderValues, type HeaderField } from '../core/http/head.js';
+import type { Exchange } from '../core/exchange.js';
+import { getHeader, getHeaderValues, type HeaderField } from '../core/http/head.js';
 import { PluginBaseDir, PluginOptions, type PluginManifest, type ProxyPlugin } from '../core/plugin.js';
 import { GateStage, stage } from '../core/stage.js';
 
@@ -189,19 +190,31 @@ class AuthGate extends GateStage {
     super(downstream, ctx);
   }
 
+  /** The credentials this connection last proved, and whose they are: kept-alive requests repeat them. */
+  private lastCredentials?: string;
+  private lastUser?: string;
+
   protected check(event: RequestHeadEvent): void | Promise<void> {
     const { exchange } = event;
     // The head as received: http-forward, if earlier in the chain, has removed the field already.
-    const result = this.plugin.authenticate(exchange.request.headers);
-    if (typeof result === 'string') {
-      exchange.user = result;
+    const header = getHeader(exchange.request.headers, 'proxy-authorization');
+    if (header !== undefined && header === this.lastCredentials && getHeaderValues(exchange.request.headers, 'proxy-authorization').length === 1) {
+      exchange.user = this.lastUser;
       return;
     }
+    const result = this.plugin.authenticate(exchange.request.headers);
+    if (typeof result === 'string') return this.accept(exchange, header!, result);
     if (result === undefined) throw this.refuse(event);
     return result.then((user) => {
       if (user === undefined) throw this.refuse(event);
-      exchange.user = user;
+      this.accept(exchange, header!, user);
     });
+  }
+
+  private accept(exchange: Exchange, credentials: string, user: string): void {
+    exchange.user = user;
+    this.lastCredentials = credentials;
+    this.lastUser = user;
   }
 
   private refuse(event: RequestHeadEvent): ProxyError {

@@ -147,7 +147,7 @@ test('CONNECT with credentials gets 200 Connection Established and a working tun
   }
 });
 
-test('two requests on one kept-alive connection both pass; the second is a cache hit', async (t) => {
+test('two requests on one kept-alive connection both pass with one bcrypt check; other credentials are checked again', async (t) => {
   const origin = await helloOrigin();
   // The plugin as an instance, so the test can see how each check was answered.
   const auth = new ProxyAuthPlugin({ realm: 'proxyline', users: { alice: ALICE } }, process.cwd());
@@ -165,7 +165,9 @@ test('two requests on one kept-alive connection both pass; the second is a cache
     const second = await exchange(client, get(origin.port, '/2', basic('alice', 'wonderland')));
     t.is(first.status, 200);
     t.is(second.status, 200);
-    t.deepEqual(answers, ['bcrypt', 'alice'], 'the second request was answered from the cache');
+    t.deepEqual(answers, ['bcrypt'], 'bcrypt ran once: the second request reused the credentials this connection proved');
+    const third = await exchange(client, get(origin.port, '/3', basic('alice', 'wrong')));
+    t.is(third.status, 407, 'other credentials on the same connection are checked again');
     t.false(client.reader.isEnded, 'the connection stays open');
     t.deepEqual(origin.lines, ['GET /1 HTTP/1.1', 'GET /2 HTTP/1.1']);
   } finally {
