@@ -69,7 +69,8 @@ class HeadParserStage extends Stage {
   }
 
   protected onEvent(event: ProxyEvent): void {
-    if (event.kind !== 'data') return this.emit(event);
+    // In a tunnel the event goes on as it came: no parsing, and no second event per chunk.
+    if (event.kind !== 'data' || this.parser.isTunnel) return this.emit(event);
     this.activity++;
     this.parser.push(event.chunk);
   }

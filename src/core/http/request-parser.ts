@@ -134,6 +134,11 @@ export class RequestParser {
     for (const chunk of held) this.push(chunk);
   }
 
+  /** True once every byte is tunnel data (after CONNECT, or a 101). */
+  get isTunnel(): boolean {
+    return this.state.kind === 'tunnel';
+  }
+
   /** True while bytes are held waiting for an upgrade decision. */
   get awaitingUpgrade(): boolean {
     return this.state.kind === 'await-upgrade';
