@@ -5,21 +5,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
+import { CLI, runCli } from '../helpers/cli.js';
 
-const CLI = path.join(process.cwd(), 'dist/src/cli.js');
-
-/** Runs the CLI to its exit (killed after 20 s as a safety net); returns code and output. */
-async function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
+const run = runCli;
 
 test('--help documents every flag', async (t) => {
   const { code, stdout } = await run(['--help']);
