@@ -2,11 +2,10 @@
 // reflect-metadata must be loaded before tsyringe, so it is the first import of the entry point.
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
-import { Registry } from 'prom-client';
 import { container } from 'tsyringe';
-import { createAdminServer, type AdminServer } from './admin.js';
+import type { AdminServer } from './admin.js';
 import { ProxyError } from './core/errors.js';
-import { MetricsRegistry } from './plugins/metrics.plugin.js';
+import { MetricsRegistry } from './plugins/metrics-registry.js';
 import { createProxyFromConfig } from './proxy.js';
 
 const HELP = `Usage: proxyline [options]
@@ -75,10 +74,11 @@ async function main(): Promise<void> {
   if (values['admin-host'] !== undefined && adminPort === undefined) usageError('--admin-host: expected --admin-port too, found it missing');
   const adminHost = values['admin-host'] ?? '127.0.0.1';
 
-  // The registry the metrics plugin records into, and the admin listener serves.
+  // The registry the metrics plugin records into, and the admin listener serves. prom-client is
+  // loaded only with an admin listener (or by the metrics plugin itself): see PLUGIN_CATALOG.
   const services = container.createChildContainer();
-  const registry = new Registry();
-  services.registerInstance(MetricsRegistry, registry);
+  const registry = adminPort === undefined ? undefined : new (await import('prom-client')).Registry();
+  if (registry) services.registerInstance(MetricsRegistry, registry);
 
   let server;
   try {
@@ -95,7 +95,8 @@ async function main(): Promise<void> {
   }
   let admin: AdminServer | undefined;
   let adminAddress;
-  if (adminPort !== undefined) {
+  if (registry && adminPort !== undefined) {
+    const { createAdminServer } = await import('./admin.js');
     admin = createAdminServer(registry, { host: adminHost, port: adminPort });
     try {
       adminAddress = await admin.listen();

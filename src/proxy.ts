@@ -1,15 +1,18 @@
-import { Registry } from 'prom-client';
-import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import { createRequire } from 'node:module';
+import { container as rootContainer, instanceCachingFactory, type DependencyContainer } from 'tsyringe';
 import { loadConfig } from './core/config.js';
 import { Logger, StreamLogger } from './core/logger.js';
 import { resolvePlugins, type PluginSpec } from './core/registry.js';
 import { ProxyServer } from './core/server.js';
-import { BUILT_IN_PLUGINS, DEFAULT_CHAIN } from './plugins/index.js';
-import { MetricsRegistry } from './plugins/metrics.plugin.js';
+import { DEFAULT_CHAIN, PLUGIN_CATALOG } from './plugins/index.js';
+import { MetricsRegistry } from './plugins/metrics-registry.js';
 import { Dialer } from './transports/dialer.js';
 import type { Listener } from './transports/listener.js';
 import { TcpDialer } from './transports/tcp-dialer.js';
 import { TcpListener } from './transports/tcp-listener.js';
+
+/** prom-client, loaded on first use (it is CommonJS, so a synchronous require serves a factory). */
+const loadPromClient = () => createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
 
 /** How to compose a proxy in code. Every field has a default. */
 export interface ProxyOptions {
@@ -39,9 +42,12 @@ export async function createProxy(options: ProxyOptions = {}): Promise<ProxyServ
   const container = (options.container ?? rootContainer).createChildContainer();
   if (!container.isRegistered(Logger, true)) container.registerInstance(Logger, new StreamLogger());
   if (!container.isRegistered(Dialer, true)) container.registerInstance(Dialer, new TcpDialer());
-  if (!container.isRegistered(MetricsRegistry, true)) container.registerInstance(MetricsRegistry, new Registry());
+  if (!container.isRegistered(MetricsRegistry, true)) {
+    // Created (and prom-client loaded) only when something asks for it: the metrics plugin.
+    container.register(MetricsRegistry, { useFactory: instanceCachingFactory(() => new (loadPromClient().Registry)()) });
+  }
   const plugins = await resolvePlugins(options.plugins ?? DEFAULT_CHAIN, {
-    catalog: BUILT_IN_PLUGINS,
+    catalog: PLUGIN_CATALOG,
     container,
     baseDir: options.baseDir ?? process.cwd(),
     source: options.source ?? 'plugins',

@@ -5,7 +5,7 @@ import { Ajv } from 'ajv';
 import { parseConfig } from '../src/core/config.js';
 import { ProxyError } from '../src/core/errors.js';
 import { pluginsJsonSchema } from '../src/core/schema.js';
-import { BUILT_IN_PLUGINS } from '../src/plugins/index.js';
+import { BUILT_IN_PLUGINS } from '../src/plugins/all.js';
 import { ROOT } from './helpers/net.js';
 
 const readJson = (file: string): unknown => JSON.parse(readFileSync(path.join(ROOT, file), 'utf8'));

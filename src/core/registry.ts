@@ -18,10 +18,13 @@ export interface PluginEntry {
 /** What a plugin list given in code may hold: names, entries, classes (with options) or instances. */
 export type PluginSpec = string | PluginEntry | PluginClass | { plugin: PluginClass; options?: unknown } | ProxyPlugin;
 
+/** Built-in plugins by name: a class, or a loader that imports it when a chain names it. */
+export type PluginCatalog = ReadonlyMap<string, PluginClass | (() => Promise<PluginClass>)>;
+
 /** Where plugin specs are resolved from. */
 export interface RegistryOptions {
   /** Built-in plugins by name. */
-  catalog: ReadonlyMap<string, PluginClass>;
+  catalog: PluginCatalog;
   /** Container holding the services; each plugin gets a child of it. */
   container: DependencyContainer;
   /** Folder that `module` paths are relative to. */
@@ -72,12 +75,12 @@ function describe(spec: PluginSpec): string {
 }
 
 async function resolveOne(spec: PluginSpec, where: string, options: RegistryOptions) {
-  if (typeof spec === 'string') return construct(builtIn(spec, where, options), undefined, where, options);
+  if (typeof spec === 'string') return construct(await builtIn(spec, where, options), undefined, where, options);
   if (typeof spec === 'function') return construct(checkClass(spec, where), undefined, where, options);
   if ('plugin' in spec && typeof spec.plugin === 'function') return construct(checkClass(spec.plugin, where), spec.options, where, options);
   if (isInstance(spec)) return { plugin: spec, where };
   const entry = spec as PluginEntry;
-  const cls = entry.module ? await load(entry, where, options) : builtIn(entry.name, where, options);
+  const cls = entry.module ? await load(entry, where, options) : await builtIn(entry.name, where, options);
   return construct(cls, entry.options, where, options);
 }
 
@@ -85,13 +88,13 @@ function isInstance(spec: object): spec is ProxyPlugin {
   return 'inbound' in spec || 'outbound' in spec || 'onClose' in spec;
 }
 
-function builtIn(name: string, where: string, options: RegistryOptions): PluginClass {
-  const cls = options.catalog.get(name);
-  if (!cls) {
+async function builtIn(name: string, where: string, options: RegistryOptions): Promise<PluginClass> {
+  const entry = options.catalog.get(name);
+  if (!entry) {
     const known = [...options.catalog.keys()].join(', ');
     throw configError(`${where} name: expected a built-in plugin (${known}) or a "module", found "${name}"`);
   }
-  return cls;
+  return 'manifest' in entry ? entry : entry();
 }
 
 async function load(entry: PluginEntry, where: string, options: RegistryOptions): Promise<PluginClass> {

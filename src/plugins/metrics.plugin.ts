@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { MonoTypeOperatorFunction, Subscriber } from 'rxjs';
-import { inject, injectable, type InjectionToken } from 'tsyringe';
+import { inject, injectable } from 'tsyringe';
 import type { ConnectionContext } from '../core/context.js';
 import type { ProxyError } from '../core/errors.js';
 import type { ProxyEvent } from '../core/events.js';
@@ -9,13 +9,10 @@ import { requestHeadLength } from '../core/http/head.js';
 import { responseHeadLength } from '../core/http/response-head.js';
 import type { PluginManifest, ProxyPlugin } from '../core/plugin.js';
 import { Stage, stage } from '../core/stage.js';
+import { MetricsRegistry } from './metrics-registry.js';
 
-/**
- * Token for the prom-client `Registry` the `metrics` plugin records into and the admin listener
- * serves. `createProxy` registers a new one where the container has none; register your own to
- * scrape it (or to share it with your application's metrics).
- */
-export const MetricsRegistry: InjectionToken<Registry> = Symbol('MetricsRegistry');
+export { MetricsRegistry };
+
 
 /** Upstream connect times, in seconds: loopback (sub-millisecond) to a slow far-away origin. */
 const CONNECT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

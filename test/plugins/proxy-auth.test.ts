@@ -9,7 +9,7 @@ import { ProxyError } from '../../src/core/errors.js';
 import { Logger, SilentLogger } from '../../src/core/logger.js';
 import type { ProxyPlugin } from '../../src/core/plugin.js';
 import { resolvePlugins } from '../../src/core/registry.js';
-import { BUILT_IN_PLUGINS } from '../../src/plugins/index.js';
+import { BUILT_IN_PLUGINS } from '../../src/plugins/all.js';
 import { CREDENTIALS_CACHE_SIZE, ProxyAuthPlugin } from '../../src/plugins/proxy-auth.plugin.js';
 import { createProxyFromConfig } from '../../src/proxy.js';
 import { exchange, get, header, ok, openClient, startKeepAliveOrigin, type WireResponse } from '../helpers/keep-alive.js';
