@@ -1,8 +1,8 @@
 import type { MonoTypeOperatorFunction, Observable } from 'rxjs';
 import type { ConnectionContext } from './context.js';
 import type { ProxyEvent } from './events.js';
-import { serializeRequestHead } from './http/head.js';
-import { forClient, serializeResponseHead } from './http/response-head.js';
+import { requestHeadLength, serializeRequestHead } from './http/head.js';
+import { forClient, responseHeadLength, serializeResponseHead } from './http/response-head.js';
 import type { ProxyPlugin } from './plugin.js';
 
 /** Applies operators in order (`pipe` with a runtime-length list). */
@@ -33,5 +33,19 @@ export function encodeEvent(event: ProxyEvent): Buffer {
       return serializeResponseHead(forClient(event.head, event.exchange));
     case 'message-end':
       return EMPTY;
+  }
+}
+
+/** The bytes an event puts on the wire (heads as serialized, without building them; markers 0). */
+export function wireLength(event: ProxyEvent): number {
+  switch (event.kind) {
+    case 'data':
+      return event.chunk.length;
+    case 'request-head':
+      return requestHeadLength(event.head);
+    case 'response-head':
+      return responseHeadLength(event.head);
+    case 'message-end':
+      return 0;
   }
 }

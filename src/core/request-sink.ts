@@ -68,7 +68,7 @@ export class RequestSink extends Subscriber<ProxyEvent> {
       }
       case 'data':
         if (!this.current?.upstream) return;
-        this.current.replay = undefined; // a body is not kept, so such a request is never replayed
+        if (this.current.replay) this.current.replay = undefined; // a body is not kept: never replayed
         this.write(this.current.upstream, event.chunk);
         return;
       case 'message-end':

@@ -3,8 +3,7 @@ import { injectable } from 'tsyringe';
 import type { ByteCounts, ConnectionContext } from '../core/context.js';
 import type { ProxyEvent } from '../core/events.js';
 import type { Exchange } from '../core/exchange.js';
-import { requestHeadLength } from '../core/http/head.js';
-import { responseHeadLength } from '../core/http/response-head.js';
+import { wireLength } from '../core/pipeline.js';
 import type { PluginManifest, ProxyPlugin } from '../core/plugin.js';
 import { Stage, stage } from '../core/stage.js';
 
@@ -43,19 +42,8 @@ class Counter extends Stage {
   }
 
   protected onEvent(event: ProxyEvent): void {
-    let bytes = 0;
-    switch (event.kind) {
-      case 'request-head':
-        this.exchange = event.exchange;
-        bytes = requestHeadLength(event.head);
-        break;
-      case 'response-head':
-        this.exchange = event.exchange;
-        bytes = responseHeadLength(event.head);
-        break;
-      case 'data':
-        bytes = event.chunk.length;
-    }
+    if (event.kind === 'request-head' || event.kind === 'response-head') this.exchange = event.exchange;
+    const bytes = wireLength(event);
     this.ctx.bytes[this.direction] += bytes;
     if (this.exchange) this.exchange.bytes[this.direction] += bytes;
     this.emit(event);

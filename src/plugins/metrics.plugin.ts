@@ -5,8 +5,7 @@ import type { ConnectionContext } from '../core/context.js';
 import type { ProxyError } from '../core/errors.js';
 import type { ProxyEvent } from '../core/events.js';
 import type { Exchange } from '../core/exchange.js';
-import { requestHeadLength } from '../core/http/head.js';
-import { responseHeadLength } from '../core/http/response-head.js';
+import { wireLength } from '../core/pipeline.js';
 import type { PluginManifest, ProxyPlugin } from '../core/plugin.js';
 import { Stage, stage } from '../core/stage.js';
 import { MetricsRegistry } from './metrics-registry.js';
@@ -171,8 +170,8 @@ class InboundMeter extends Stage {
   }
 
   protected onEvent(event: ProxyEvent): void {
-    if (event.kind === 'data') this.bytes.inc(event.chunk.length);
-    else if (event.kind === 'request-head') this.bytes.inc(requestHeadLength(event.head));
+    const bytes = wireLength(event);
+    if (bytes > 0) this.bytes.inc(bytes);
     this.emit(event);
   }
 }
@@ -195,12 +194,10 @@ class OutboundMeter extends Stage {
   }
 
   protected onEvent(event: ProxyEvent): void {
+    const bytes = wireLength(event);
+    if (bytes > 0) this.bytes.inc(bytes);
     switch (event.kind) {
-      case 'data':
-        this.bytes.inc(event.chunk.length);
-        break;
       case 'response-head':
-        this.bytes.inc(responseHeadLength(event.head));
         // Interim responses (100, 103) are not the answer; a 101 is (a tunnel follows).
         if (event.head.status >= 200 || event.head.status === 101) this.relaying = event.exchange;
         break;

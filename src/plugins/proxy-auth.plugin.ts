@@ -8,7 +8,7 @@ import type { ConnectionContext } from '../core/context.js';
 import { ProxyError } from '../core/errors.js';
 import type { ProxyEvent, RequestHeadEvent } from '../core/events.js';
 import type { Exchange } from '../core/exchange.js';
-import { getHeader, getHeaderValues, type HeaderField } from '../core/http/head.js';
+import { getHeaderValues, type HeaderField } from '../core/http/head.js';
 import { PluginBaseDir, PluginOptions, type PluginManifest, type ProxyPlugin } from '../core/plugin.js';
 import { GateStage, stage } from '../core/stage.js';
 
@@ -197,8 +197,9 @@ class AuthGate extends GateStage {
   protected check(event: RequestHeadEvent): void | Promise<void> {
     const { exchange } = event;
     // The head as received: http-forward, if earlier in the chain, has removed the field already.
-    const header = getHeader(exchange.request.headers, 'proxy-authorization');
-    if (header !== undefined && header === this.lastCredentials && getHeaderValues(exchange.request.headers, 'proxy-authorization').length === 1) {
+    const values = getHeaderValues(exchange.request.headers, 'proxy-authorization');
+    const header = values.length === 1 ? values[0] : undefined;
+    if (header !== undefined && header === this.lastCredentials) {
       exchange.user = this.lastUser;
       return;
     }
