@@ -6,7 +6,7 @@ import type { ProxyEvent } from './events.js';
 import type { Exchange } from './exchange.js';
 import { serializeRequestHead } from './http/head.js';
 import type { ResponseSource } from './response-source.js';
-import { corkForThisTick } from './sink.js';
+import { HeadCoalescer } from './sink.js';
 import { guardErrors } from './source.js';
 
 /** Who the request sink reports to (the connection). */
@@ -32,6 +32,8 @@ export class RequestSink extends Subscriber<ProxyEvent> {
     this.waitingForDrain = false;
     this.ctx.inboundFlow.release('sink');
   };
+
+  private readonly heads = new HeadCoalescer((socket, chunk) => this.write(socket as Duplex, chunk));
 
   constructor(
     private readonly ctx: ConnectionContext,
@@ -61,17 +63,17 @@ export class RequestSink extends Subscriber<ProxyEvent> {
           const bytes = serializeRequestHead(event.head);
           // On a pooled upstream the origin may close just as this arrives: keep it to replay.
           if (exchange.reused) exchange.replay = bytes;
-          corkForThisTick(exchange.upstream!); // the head and the body bytes of the same read go out together
-          this.write(exchange.upstream!, bytes);
+          this.heads.hold(exchange.upstream!, bytes); // joined to the body bytes of the same read
         }
         return;
       }
       case 'data':
         if (!this.current?.upstream) return;
         if (this.current.replay) this.current.replay = undefined; // a body is not kept: never replayed
-        this.write(this.current.upstream, event.chunk);
+        this.heads.data(this.current.upstream, event.chunk);
         return;
       case 'message-end':
+        this.heads.flush();
         event.exchange.requestSent = true;
         if (event.exchange.closeClient) this.discarding = true;
         return;
@@ -81,6 +83,7 @@ export class RequestSink extends Subscriber<ProxyEvent> {
   }
 
   protected override _complete(): void {
+    this.heads.flush();
     this.owner.inboundEnded();
     this.unsubscribe();
   }

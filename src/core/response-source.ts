@@ -9,6 +9,7 @@ import { getHeaderTokens } from './http/head.js';
 import type { ResponseHead } from './http/response-framing.js';
 import { ResponseParser, type ResponseParserEvent } from './http/response-parser.js';
 import { errorResponseParts } from './respond.js';
+import { setOwner, type SocketOwner } from './socket-owner.js';
 import { guardErrors } from './source.js';
 
 /** Methods a proxy may send again after a connection failure (RFC 9110 §9.2.2). */
@@ -34,7 +35,7 @@ function upstreamKeepsAlive(head: ResponseHead): boolean {
  * response in its place, after which the client connection closes. When a response ends, its
  * upstream goes back to whoever supplied it, reusable only if nothing about it is in doubt.
  */
-export class ResponseSource {
+export class ResponseSource implements SocketOwner {
   readonly events: Observable<ProxyEvent>;
   private subscriber?: Subscriber<ProxyEvent>;
   private readonly queue: (Exchange | ProxyError)[] = [];
@@ -47,9 +48,6 @@ export class ResponseSource {
   private tunnel = false;
   private dechunk = false;
   private completed = false;
-  private readonly onData = (chunk: Buffer) => this.read(chunk);
-  private readonly onEnd = () => this.upstreamEnded();
-  private readonly onClose = () => this.upstreamFailed(aborted('upstream connection closed'));
 
   constructor(
     private readonly ctx: ConnectionContext,
@@ -152,22 +150,33 @@ export class ResponseSource {
     // A pipelined request's upstream may have gone while it waited its turn: its 'close' is past.
     if (socket.destroyed) return this.upstreamFailed(aborted('upstream connection closed'));
     this.socket = socket;
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('close', this.onClose);
+    setOwner(socket, this);
     this.ctx.outboundFlow.retarget(socket);
   }
 
+  /** Stops reading `socket` for this connection; whoever gets it next (the pool) reads it. */
   private detach(): Duplex | undefined {
     const socket = this.socket;
     if (!socket) return undefined;
-    socket.off('data', this.onData);
-    socket.off('end', this.onEnd);
-    socket.off('close', this.onClose);
-    socket.pause();
+    setOwner(socket, undefined);
     this.ctx.outboundFlow.retarget(undefined);
     this.socket = undefined;
     return socket;
+  }
+
+  /** @internal (SocketOwner) */
+  ownedData(_socket: Duplex, chunk: Buffer): void {
+    this.read(chunk);
+  }
+
+  /** @internal (SocketOwner) */
+  ownedEnd(): void {
+    this.upstreamEnded();
+  }
+
+  /** @internal (SocketOwner) */
+  ownedClose(): void {
+    this.upstreamFailed(aborted('upstream connection closed'));
   }
 
   private read(chunk: Buffer): void {

@@ -16,6 +16,64 @@ export interface SinkOwner {
 }
 
 /**
+ * Holds a message head until the bytes that follow it in the same pipeline run, then writes both
+ * as one buffer: a kept-alive response (head + body read together) costs one plain write, not a
+ * cork, a buffered pair and a writev. Bytes that do not follow in this run (a bodiless message,
+ * a body still on its way) leave the head to be written when the run ends (a microtask). Used by
+ * both sinks; `write` is the sink's own, so its backpressure applies to the joined buffer.
+ */
+export class HeadCoalescer {
+  private socket?: Writable;
+  private head?: Buffer;
+
+  constructor(private readonly write: (socket: Writable, chunk: Buffer) => void) {}
+
+  /** Holds `head` for `socket` (after any head still held for another socket). */
+  hold(socket: Writable, head: Buffer): void {
+    if (this.head && this.socket !== socket) this.flush();
+    if (this.head) {
+      this.head = Buffer.concat([this.head, head]); // an interim (1xx) head and the final one
+      return;
+    }
+    this.socket = socket;
+    this.head = head;
+    if (due.length === 0) queueMicrotask(flushDue);
+    due.push(this);
+  }
+
+  /** Writes `chunk` to `socket`, joined to the head held for it if there is one. */
+  data(socket: Writable, chunk: Buffer): void {
+    const head = this.head;
+    if (head) {
+      if (this.socket === socket && chunk.length <= JOIN_LIMIT) {
+        this.head = this.socket = undefined;
+        return this.write(socket, Buffer.concat([head, chunk], head.length + chunk.length));
+      }
+      this.flush();
+    }
+    this.write(socket, chunk);
+  }
+
+  /** Writes the held head now, if any (a message ended, the sink completes). */
+  flush(): void {
+    const { head, socket } = this;
+    if (!head) return;
+    this.head = this.socket = undefined;
+    this.write(socket!, head);
+  }
+}
+
+/** Larger body chunks are written after the head rather than copied behind it. */
+const JOIN_LIMIT = 16 * 1024;
+
+let due: HeadCoalescer[] = [];
+const flushDue = () => {
+  const flushing = due;
+  due = [];
+  for (const coalescer of flushing) coalescer.flush();
+};
+
+/**
  * The end of the outbound chain: encodes events to bytes and writes them to the client socket,
  * carrying backpressure back to the source: when `write()` returns false the source is held
  * paused (reason `sink`) until the socket drains.
@@ -27,6 +85,8 @@ export class SocketSink extends Subscriber<ProxyEvent> {
     this.flow.release('sink');
   };
 
+  private readonly heads = new HeadCoalescer((socket, chunk) => this.write(socket, chunk));
+
   constructor(
     private readonly flow: FlowControl,
     private readonly owner: SinkOwner,
@@ -37,22 +97,33 @@ export class SocketSink extends Subscriber<ProxyEvent> {
 
   /** Half-closes the socket (FIN) once what was written is flushed. */
   end(): void {
+    this.heads.flush();
     const { socket } = this;
     if (!socket.destroyed && !socket.writableEnded) socket.end();
   }
 
   protected override _next(event: ProxyEvent): void {
+    if (event.kind === 'message-end') return this.heads.flush();
     const chunk = encodeEvent(event);
     if (chunk.length === 0) return;
-    const { socket } = this;
-    if (socket.destroyed) {
+    if (this.socket.destroyed) {
       // Never drop bytes silently: the connection must learn its peer is gone.
       this.owner.sinkFailed(this, new ProxyError('ERR_PROXY_ABORTED', 'destination closed while data was still flowing'));
       return;
     }
     this.owner.sinkWriting(this);
-    // A head is usually followed by body bytes from the same read: send them in one write.
-    if (event.kind === 'response-head' || event.kind === 'request-head') corkForThisTick(socket);
+    if (event.kind === 'data') this.heads.data(this.socket, chunk);
+    else this.heads.hold(this.socket, chunk);
+  }
+
+  protected override _complete(): void {
+    this.heads.flush();
+    this.owner.sinkCompleted(this);
+    this.unsubscribe();
+  }
+
+  private write(socket: Writable, chunk: Buffer): void {
+    if (socket.destroyed) return; // the connection hears of it through 'close'
     if (!socket.write(chunk) && !this.waitingForDrain) {
       this.waitingForDrain = true;
       this.flow.hold('sink');
@@ -60,31 +131,8 @@ export class SocketSink extends Subscriber<ProxyEvent> {
     }
   }
 
-  protected override _complete(): void {
-    this.owner.sinkCompleted(this);
-    this.unsubscribe();
-  }
-
   protected override _error(error: unknown): void {
     this.owner.sinkFailed(this, error);
     this.unsubscribe();
   }
-}
-
-const corked = new Set<Writable>();
-const uncorkAll = () => {
-  for (const socket of corked) socket.uncork();
-  corked.clear();
-};
-
-/**
- * Batches the writes one input chunk causes (a head and its body) into one system call: the
- * socket is corked when a head is written and uncorked in a microtask, once the synchronous
- * pipeline run for that chunk is over. Only heads cork: tunnel and body bytes go straight out.
- */
-export function corkForThisTick(socket: Writable): void {
-  if (corked.has(socket)) return;
-  if (corked.size === 0) queueMicrotask(uncorkAll);
-  corked.add(socket);
-  socket.cork();
 }

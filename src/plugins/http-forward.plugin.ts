@@ -3,7 +3,7 @@ import { inject, injectable } from 'tsyringe';
 import type { ConnectionContext } from '../core/context.js';
 import { requestHeadEvent, responseHeadEvent, type ProxyEvent } from '../core/events.js';
 import type { Exchange } from '../core/exchange.js';
-import { getHeaderValues, type HeaderField, type RequestHead } from '../core/http/head.js';
+import { isField, type HeaderField, type RequestHead } from '../core/http/head.js';
 import { withoutHopByHop } from '../core/http/hop-by-hop.js';
 import type { ResponseHead } from '../core/http/response-framing.js';
 import { parseAbsoluteHttpTarget } from '../core/http/target.js';
@@ -53,10 +53,15 @@ export class HttpForwardPlugin implements ProxyPlugin {
     const target = parseAbsoluteHttpTarget(head.target);
     exchange.target = { host: target.host, port: target.port };
     // RFC 9112 §3.2.2: with an absolute-form target the URL's authority replaces Host.
-    const headers: HeaderField[] = withoutHopByHop(head.headers).map(([name, value]) =>
-      name.toLowerCase() === 'host' ? [name, target.authority] : [name, value],
-    );
-    if (getHeaderValues(headers, 'host').length === 0) headers.unshift(['Host', target.authority]);
+    const headers = withoutHopByHop(head.headers);
+    let hasHost = false;
+    for (let i = 0; i < headers.length; i++) {
+      const [name, value] = headers[i]!;
+      if (!isField(name, 'host')) continue;
+      hasHost = true;
+      if (value !== target.authority) headers[i] = [name, target.authority];
+    }
+    if (!hasHost) headers.unshift(['Host', target.authority]);
     if (exchange.upgradeRequested) keepUpgrade(headers, head.headers);
     // Via names the protocol version the message was received with (RFC 9110 §7.6.3).
     if (this.options.via) appendVia(headers, `${head.version} ${this.options.via}`);
@@ -106,7 +111,7 @@ class ResponseRewriter extends Stage {
 
 /** Puts back the Upgrade field and a `Connection: upgrade` for a protocol switch. */
 function keepUpgrade(headers: HeaderField[], original: readonly HeaderField[]): void {
-  for (const field of original) if (field[0].toLowerCase() === 'upgrade') headers.push(field);
+  for (const field of original) if (isField(field[0], 'upgrade')) headers.push(field);
   headers.push(['Connection', 'Upgrade']);
 }
 
@@ -114,7 +119,7 @@ function keepUpgrade(headers: HeaderField[], original: readonly HeaderField[]): 
 function appendVia(headers: HeaderField[], entry: string): void {
   for (let i = headers.length - 1; i >= 0; i--) {
     const [name, value] = headers[i] as HeaderField;
-    if (name.toLowerCase() === 'via') {
+    if (isField(name, 'via')) {
       headers[i] = [name, `${value}, ${entry}`];
       return;
     }

@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { Target } from '../core/context.js';
+import { setOwner, type SocketOwner } from '../core/socket-owner.js';
 
 /** Limits of an {@link UpstreamPool}. */
 export interface UpstreamPoolOptions {
@@ -9,53 +10,73 @@ export interface UpstreamPoolOptions {
   idleTimeoutMs: number;
 }
 
-interface Idle {
-  socket: Duplex;
-  timer: NodeJS.Timeout;
-  drop: () => void;
+/** One idle connection; as its socket's owner, it drops it on any event. */
+class IdleUpstream implements SocketOwner {
+  /** `performance.now()` when it became idle. */
+  readonly since = performance.now();
+
+  constructor(
+    private readonly pool: UpstreamPool,
+    readonly key: string,
+    readonly socket: Duplex,
+  ) {}
+
+  // An idle upstream has nothing to say: data, a FIN or a close all mean it is unusable.
+  ownedData(): void {
+    this.pool.drop(this);
+  }
+
+  ownedEnd(): void {
+    this.pool.drop(this);
+  }
+
+  ownedClose(): void {
+    this.pool.drop(this);
+  }
 }
 
 /**
  * Kept-alive upstream connections per origin, shared by every client connection. A connection
  * comes back only after its response was read to the end; while idle, any byte, FIN or error
- * from the upstream, or the idle timeout, closes it. The most recently used is handed out first.
+ * from the upstream closes it. The most recently used is handed out first. Expiry is a sweep
+ * (every quarter of the idle timeout, at most every second) rather than a timer per connection,
+ * since connections come and go once per request; `take` never hands out an expired one.
  */
 export class UpstreamPool {
-  private readonly idle = new Map<string, Idle[]>();
+  private readonly idle = new Map<string, IdleUpstream[]>();
+  private sweeper?: NodeJS.Timeout;
 
   constructor(private readonly options: UpstreamPoolOptions) {}
 
   /** An idle connection to `target`, taken out of the pool, or undefined. */
   take(target: Target): Duplex | undefined {
-    const list = this.idle.get(key(target));
-    const entry = list?.pop();
+    const id = key(target);
+    const list = this.idle.get(id);
+    if (!list) return undefined;
+    const fresh = performance.now() - this.options.idleTimeoutMs;
+    let entry: IdleUpstream | undefined;
+    while ((entry = list.pop()) && entry.since < fresh) close(entry);
+    if (list.length === 0) this.idle.delete(id);
     if (!entry) return undefined;
-    if (list!.length === 0) this.idle.delete(key(target));
-    this.forget(entry);
+    setOwner(entry.socket, undefined);
     return entry.socket;
   }
 
   /** Gives a connection back: kept when reusable and there is room, closed otherwise. */
   give(target: Target, socket: Duplex, reusable: boolean): void {
     const id = key(target);
-    const list = this.idle.get(id) ?? [];
-    if (!reusable || socket.destroyed || list.length >= this.options.maxIdlePerOrigin) {
+    const list = this.idle.get(id);
+    if (!reusable || socket.destroyed || (list?.length ?? 0) >= this.options.maxIdlePerOrigin) {
       socket.destroy();
       return;
     }
-    const drop = () => {
-      this.remove(id, entry);
-      socket.destroy();
-    };
-    const entry: Idle = { socket, timer: setTimeout(drop, this.options.idleTimeoutMs), drop };
-    entry.timer.unref();
-    // An idle upstream has nothing to say: data, a FIN or an error all mean it is unusable.
-    socket.on('data', drop);
-    socket.on('end', drop);
-    socket.on('close', drop);
-    socket.resume();
-    list.push(entry);
-    this.idle.set(id, list);
+    const entry = new IdleUpstream(this, id, socket);
+    setOwner(socket, entry);
+    // Reading is how a FIN or a stray byte is noticed; the last owner may have left it paused.
+    if (socket.isPaused()) socket.resume();
+    if (list) list.push(entry);
+    else this.idle.set(id, [entry]);
+    this.sweeper ??= this.startSweeper();
   }
 
   /** Idle connections held now, for one origin or in all. */
@@ -68,26 +89,51 @@ export class UpstreamPool {
 
   /** Closes every idle connection. */
   close(): void {
-    for (const list of [...this.idle.values()]) for (const entry of [...list]) entry.drop();
+    for (const list of this.idle.values()) for (const entry of list) close(entry);
     this.idle.clear();
+    this.stopSweeper();
   }
 
-  private remove(id: string, entry: Idle): void {
-    const list = this.idle.get(id);
-    if (!list) return;
-    const at = list.indexOf(entry);
-    if (at >= 0) list.splice(at, 1);
-    if (list.length === 0) this.idle.delete(id);
-    this.forget(entry);
+  /** Takes an idle connection out of the pool and closes it. @internal */
+  drop(entry: IdleUpstream): void {
+    const list = this.idle.get(entry.key);
+    const at = list ? list.indexOf(entry) : -1;
+    if (at < 0) return;
+    list!.splice(at, 1);
+    if (list!.length === 0) this.idle.delete(entry.key);
+    close(entry);
   }
 
-  private forget(entry: Idle): void {
-    clearTimeout(entry.timer);
-    entry.socket.off('data', entry.drop);
-    entry.socket.off('end', entry.drop);
-    entry.socket.off('close', entry.drop);
-    entry.socket.pause();
+  private startSweeper(): NodeJS.Timeout {
+    const every = Math.max(10, Math.min(1000, this.options.idleTimeoutMs / 4));
+    const timer = setInterval(() => this.sweep(), every);
+    timer.unref();
+    return timer;
   }
+
+  private stopSweeper(): void {
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  /** Closes the connections idle longer than the timeout: the oldest are first in each list. */
+  private sweep(): void {
+    const fresh = performance.now() - this.options.idleTimeoutMs;
+    for (const [id, list] of this.idle) {
+      let expired = 0;
+      while (expired < list.length && list[expired]!.since < fresh) expired++;
+      if (expired === 0) continue;
+      for (const entry of list.splice(0, expired)) close(entry);
+      if (list.length === 0) this.idle.delete(id);
+    }
+    if (this.idle.size === 0) this.stopSweeper();
+  }
+}
+
+/** Closes an idle connection that is already out of its list. */
+function close(entry: IdleUpstream): void {
+  setOwner(entry.socket, undefined);
+  entry.socket.destroy();
 }
 
 function key(target: Target): string {

@@ -1,6 +1,6 @@
 import { badRequest } from '../errors.js';
 import { contentLength } from './head-reader.js';
-import { getHeaderTokens, getHeaderValues, type RequestHead } from './head.js';
+import { getHeaderTokens, isField, type RequestHead } from './head.js';
 
 /** How the body of a request is delimited (RFC 9112 §6.3). */
 export type RequestFraming =
@@ -16,21 +16,30 @@ export type RequestFraming =
  * non-numeric Content-Length values, and more than one Host.
  */
 export function requestFraming(head: RequestHead): RequestFraming {
-  const hosts = getHeaderValues(head.headers, 'host');
-  if (hosts.length > 1) throw badRequest('more than one Host header');
-  if (hosts.length === 0 && head.version === '1.1') throw badRequest('missing Host header');
+  // One pass over the fields (this runs for every request); the rare cases look closer below.
+  let hosts = 0;
+  let lengths: string[] | undefined;
+  let hasTransferEncoding = false;
+  for (const [name, value] of head.headers) {
+    if (isField(name, 'host')) hosts++;
+    else if (isField(name, 'content-length')) (lengths ??= []).push(value);
+    else if (isField(name, 'transfer-encoding')) hasTransferEncoding = true;
+  }
+  if (hosts > 1) throw badRequest('more than one Host header');
+  if (hosts === 0 && head.version === '1.1') throw badRequest('missing Host header');
   if (head.method === 'CONNECT') return { kind: 'tunnel' };
 
-  const lengths = getHeaderValues(head.headers, 'content-length');
-  const codings = getHeaderTokens(head.headers, 'transfer-encoding');
-  const hasTransferEncoding = codings.length > 0 || getHeaderValues(head.headers, 'transfer-encoding').length > 0;
   if (hasTransferEncoding) {
-    if (lengths.length > 0) throw badRequest('both Content-Length and Transfer-Encoding');
+    if (lengths) throw badRequest('both Content-Length and Transfer-Encoding');
     if (head.version === '1.0') throw badRequest('Transfer-Encoding in an HTTP/1.0 request');
+    const codings = getHeaderTokens(head.headers, 'transfer-encoding');
     if (codings.length !== 1 || codings[0] !== 'chunked') throw badRequest('unsupported Transfer-Encoding');
-    return { kind: 'chunked' };
+    return CHUNKED;
   }
-  if (lengths.length === 0) return { kind: 'none' };
+  if (!lengths) return NONE;
   const length = contentLength(lengths, badRequest);
-  return length === 0 ? { kind: 'none' } : { kind: 'length', length };
+  return length === 0 ? NONE : { kind: 'length', length };
 }
+
+const NONE: RequestFraming = { kind: 'none' };
+const CHUNKED: RequestFraming = { kind: 'chunked' };

@@ -27,9 +27,15 @@ export function parseRequestHead(text: string): RequestHead {
 function splitLines(text: string): string[] {
   const lines = text.split('\r\n');
   for (const line of lines) {
-    if (line.includes('\n') || line.includes('\r')) throw badRequest('bare CR or LF in request head');
+    if (line.includes('\n')) throw badRequest('bare LF in request head');
+    if (line.includes('\r')) throw badRequest('bare CR in request head');
   }
   return lines;
+}
+
+/** SP or HTAB. */
+function isOws(code: number): boolean {
+  return code === 0x20 || code === 0x09;
 }
 
 /** One `name: value` line. */
@@ -41,7 +47,12 @@ export function parseFieldLine(line: string): HeaderField {
   if (!isToken(name)) {
     throw badRequest(/[ \t]$/.test(name) ? 'whitespace before a header colon' : 'malformed header name');
   }
-  const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+  // Optional whitespace around the value is not part of it (RFC 9112 §5.1).
+  let start = colon + 1;
+  let end = line.length;
+  while (start < end && isOws(line.charCodeAt(start))) start++;
+  while (end > start && isOws(line.charCodeAt(end - 1))) end--;
+  const value = line.slice(start, end);
   if (!isFieldValue(value)) throw badRequest(`invalid character in header ${name}`);
   return [name, value];
 }

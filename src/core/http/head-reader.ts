@@ -38,10 +38,12 @@ export class HeadReader {
     let start = 0;
     while (buffer[start] === CR && buffer[start + 1] === LF) start += 2;
     const end = buffer.indexOf(HEAD_END, Math.max(start, this.scanned - 3));
-    for (let lf = buffer.indexOf(LF, Math.max(start, this.scanned)); lf >= 0 && (end < 0 || lf < end + 4); lf = buffer.indexOf(LF, lf + 1)) {
-      if (buffer[lf - 1] !== CR) throw this.malformed('bare LF in head');
-    }
     if (end < 0) {
+      // A bare LF fails at once, not after a wait for a CRLF CRLF that may never come. A complete
+      // head needs no scan here: its parser refuses a bare CR or LF on every line.
+      for (let lf = buffer.indexOf(LF, Math.max(start, this.scanned)); lf >= 0; lf = buffer.indexOf(LF, lf + 1)) {
+        if (buffer[lf - 1] !== CR) throw this.malformed('bare LF in head');
+      }
       if (buffer.length - start > this.maxBytes) throw this.tooLarge();
       this.pending = start === buffer.length ? undefined : buffer.subarray(start);
       this.scanned = this.pending ? this.pending.length : 0;
@@ -59,9 +61,20 @@ export class HeadReader {
  * values (comma lists included) identical and all digits, else the message is ambiguous.
  */
 export function contentLength(values: readonly string[], fail: (message: string) => ProxyError): number {
+  if (values.length === 1 && isDigits(values[0]!)) return Number(values[0]); // the usual case
   const distinct = new Set(values.flatMap((value) => value.split(',')).map((value) => value.trim()));
   if (distinct.size !== 1) throw fail('conflicting Content-Length values');
   const [value] = distinct as unknown as [string];
-  if (!/^\d{1,15}$/.test(value)) throw fail('invalid Content-Length');
+  if (!isDigits(value)) throw fail('invalid Content-Length');
   return Number(value);
+}
+
+/** 1 to 15 decimal digits (so the number is exact as a double). */
+function isDigits(value: string): boolean {
+  if (value.length === 0 || value.length > 15) return false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
 }

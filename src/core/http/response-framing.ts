@@ -1,7 +1,7 @@
 import { ProxyError } from '../errors.js';
 import { contentLength } from './head-reader.js';
 import { parseFieldLine } from './head-parser.js';
-import { getHeaderTokens, getHeaderValues, type HeaderField } from './head.js';
+import { getHeaderTokens, isField, type HeaderField } from './head.js';
 import { isFieldValue, isToken } from './syntax.js';
 
 /** A parsed HTTP/1.x response head. */
@@ -40,15 +40,10 @@ const STATUS_LINE = /^HTTP\/(\d)\.(\d) (\d{3})(?: (.*))?$/s;
 export function parseResponseHead(text: string): ResponseHead {
   const lines = text.split('\r\n');
   for (const line of lines) {
-    if (line.includes('\n') || line.includes('\r')) throw badResponse('bare CR or LF in response head');
+    if (line.includes('\n')) throw badResponse('bare LF in response head');
+    if (line.includes('\r')) throw badResponse('bare CR in response head');
   }
-  const match = STATUS_LINE.exec(lines[0] ?? '');
-  if (!match) throw badResponse('malformed status line');
-  const [, major, minor, code, reason = ''] = match as unknown as [string, string, string, string, string | undefined];
-  if (major !== '1' || (minor !== '0' && minor !== '1')) throw badResponse(`unsupported HTTP version ${major}.${minor}`);
-  const status = Number(code);
-  if (status < 100) throw badResponse(`invalid status code ${code}`);
-  if (!isFieldValue(reason)) throw badResponse('invalid character in reason phrase');
+  const { version, status, reason } = parseStatusLine(lines[0]!);
   const headers: HeaderField[] = [];
   for (let i = 1; i < lines.length; i++) {
     try {
@@ -57,7 +52,19 @@ export function parseResponseHead(text: string): ResponseHead {
       throw error instanceof ProxyError ? badResponse(error.message) : error;
     }
   }
-  return { version: minor === '1' ? '1.1' : '1.0', status, reason, headers };
+  return { version, status, reason, headers };
+}
+
+/** Version, status and reason of a status line. */
+function parseStatusLine(line: string): Pick<ResponseHead, 'version' | 'status' | 'reason'> {
+  const match = STATUS_LINE.exec(line);
+  if (!match) throw badResponse('malformed status line');
+  const [, major, minor, code, reason = ''] = match as unknown as [string, string, string, string, string | undefined];
+  if (major !== '1' || (minor !== '0' && minor !== '1')) throw badResponse(`unsupported HTTP version ${major}.${minor}`);
+  const status = Number(code);
+  if (status < 100) throw badResponse(`invalid status code ${code}`);
+  if (!isFieldValue(reason)) throw badResponse('invalid character in reason phrase');
+  return { version: minor === '1' ? '1.1' : '1.0', status, reason };
 }
 
 /**
@@ -82,10 +89,14 @@ export function responseFraming(head: ResponseHead, requestMethod: string, upgra
 
 /** Framing from Transfer-Encoding and Content-Length alone, validated. */
 function bodyFraming(head: ResponseHead): ResponseFraming {
-  const lengths = getHeaderValues(head.headers, 'content-length');
-  const encodings = getHeaderValues(head.headers, 'transfer-encoding');
-  if (encodings.length > 0) {
-    if (lengths.length > 0) throw badResponse('both Content-Length and Transfer-Encoding');
+  let lengths: string[] | undefined;
+  let hasTransferEncoding = false;
+  for (const [name, value] of head.headers) {
+    if (isField(name, 'content-length')) (lengths ??= []).push(value);
+    else if (isField(name, 'transfer-encoding')) hasTransferEncoding = true;
+  }
+  if (hasTransferEncoding) {
+    if (lengths) throw badResponse('both Content-Length and Transfer-Encoding');
     if (head.version === '1.0') throw badResponse('Transfer-Encoding in an HTTP/1.0 response');
     const codings = getHeaderTokens(head.headers, 'transfer-encoding').map((coding) => coding.split(';')[0]!.trim());
     if (codings.length === 0 || !codings.every(isToken)) throw badResponse('malformed Transfer-Encoding');
@@ -93,7 +104,7 @@ function bodyFraming(head: ResponseHead): ResponseFraming {
     if (chunked > 1) throw badResponse('chunked applied more than once');
     return codings[codings.length - 1] === 'chunked' ? { kind: 'chunked' } : { kind: 'close' };
   }
-  if (lengths.length === 0) return { kind: 'close' };
+  if (!lengths) return { kind: 'close' };
   const length = contentLength(lengths, badResponse);
   return length === 0 ? { kind: 'none' } : { kind: 'length', length };
 }

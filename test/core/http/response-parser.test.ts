@@ -376,7 +376,7 @@ const malformed: [string, string, string, Partial<ResponseParserOptions>?][] = [
   ['obs-fold', 'HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\n\r\n', 'obsolete line folding'],
   ['header without colon', 'HTTP/1.1 200 OK\r\nX-A\r\n\r\n', 'without a colon'],
   ['NUL in a value', 'HTTP/1.1 200 OK\r\nX-A: a\x00b\r\n\r\n', 'invalid character'],
-  ['bare CR in a value', 'HTTP/1.1 200 OK\r\nX-A: a\rb\r\n\r\n', 'bare CR or LF'],
+  ['bare CR in a value', 'HTTP/1.1 200 OK\r\nX-A: a\rb\r\n\r\n', 'bare CR'],
   ['bare LF line ending', 'HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n', 'bare LF'],
   ['bare LF head end', 'HTTP/1.1 200 OK\r\nContent-Length: 0\n\n', 'bare LF'],
   ['bare LF before the status line', '\nHTTP/1.1 200 OK\r\n\r\n', 'bare LF'],
