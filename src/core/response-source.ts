@@ -40,7 +40,10 @@ export class ResponseSource implements SocketOwner {
   private subscriber?: Subscriber<ProxyEvent>;
   private readonly queue: (Exchange | ProxyError)[] = [];
   private current?: Exchange;
+  /** The parser of the response being read (none for a CONNECT tunnel). */
   private parser?: ResponseParser;
+  /** The last parser, kept for the next response. */
+  private spareParser?: ResponseParser;
   private socket?: Duplex;
   private headSent = false;
   private responseEnded = false;
@@ -128,10 +131,10 @@ export class ResponseSource implements SocketOwner {
       this.subscriber!.next(responseHeadEvent(ESTABLISHED, next));
     } else {
       this.dechunk = next.request.version === '1.0';
-      this.parser = new ResponseParser(
-        { maxHeaderBytes: this.maxHeaderBytes, requestMethod: next.request.method, upgradeRequested: next.upgradeRequested, dechunk: this.dechunk },
-        (event) => this.parsed(event),
-      );
+      const options = { maxHeaderBytes: this.maxHeaderBytes, requestMethod: next.request.method, upgradeRequested: next.upgradeRequested, dechunk: this.dechunk };
+      if (this.spareParser) this.spareParser.reset(options);
+      this.parser = this.spareParser ?? new ResponseParser(options, (event) => this.parsed(event));
+      this.spareParser = undefined;
     }
     this.attach(socket);
   }
@@ -233,6 +236,7 @@ export class ResponseSource implements SocketOwner {
     exchange.replay = undefined;
     this.release(exchange, socket, reusable);
     this.current = undefined;
+    this.spareParser = this.parser; // it read this response to its end: the next one can reuse it
     this.parser = undefined;
     this.ctx.exchangeEnded();
     this.subscriber!.next(messageEndEvent(exchange));

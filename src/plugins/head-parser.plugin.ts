@@ -47,9 +47,14 @@ export class HeadParserPlugin implements ProxyPlugin {
 
 class HeadParserStage extends Stage {
   private readonly parser: RequestParser;
+  /** Until the first request head: the headers timeout. */
   private timer?: NodeJS.Timeout;
+  /** One per connection, refreshed after each request rather than cleared and created anew. */
+  private idleTimer?: NodeJS.Timeout;
   /** Data events seen; the idle timer compares it instead of being re-armed per chunk. */
   private activity = 0;
+  /** `activity` when the idle timer was last armed. */
+  private activityWhenArmed = 0;
 
   constructor(
     downstream: Subscriber<ProxyEvent>,
@@ -83,14 +88,18 @@ class HeadParserStage extends Stage {
 
   protected override onFinalize(): void {
     clearTimeout(this.timer);
+    clearTimeout(this.idleTimer);
   }
 
   private parsed(event: ProxyEvent): void {
     if (event.kind === 'request-head') {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    } else if (event.kind === 'message-end' && !event.exchange.isConnect && !event.exchange.upgradeRequested) {
-      this.armIdleTimer();
+      if (this.timer) {
+        clearTimeout(this.timer);
+        this.timer = undefined;
+      }
+    } else if (event.kind === 'message-end') {
+      if (event.exchange.isConnect || event.exchange.upgradeRequested) this.stopIdleTimer();
+      else this.armIdleTimer();
     }
     this.emit(event);
   }
@@ -99,13 +108,25 @@ class HeadParserStage extends Stage {
   private armIdleTimer(): void {
     const { keepAliveTimeoutMs } = this.options;
     if (keepAliveTimeoutMs === 0) return;
-    const seen = this.activity;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      if (this.activity !== seen || this.ctx.inFlight > 0) return this.armIdleTimer();
-      this.finish(); // as if the client had sent FIN: responses due are sent, then the connection closes
-    }, keepAliveTimeoutMs);
-    this.timer.unref();
+    this.activityWhenArmed = this.activity;
+    if (this.idleTimer) {
+      this.idleTimer.refresh();
+      return;
+    }
+    this.idleTimer = setTimeout(() => this.idleTimeout(), keepAliveTimeoutMs);
+    this.idleTimer.unref();
+  }
+
+  /** A cleared timer cannot be refreshed: the next arming creates a new one. */
+  private stopIdleTimer(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  private idleTimeout(): void {
+    // Bytes came, or a response is still due: not idle; wait a whole period again.
+    if (this.activity !== this.activityWhenArmed || this.ctx.inFlight > 0) return this.armIdleTimer();
+    this.finish(); // as if the client had sent FIN: responses due are sent, then the connection closes
   }
 
   /** After an upgrade request the client is held until the response decides (101 or not). */

@@ -21,6 +21,12 @@ export class HeadReader {
     private readonly tooLarge: () => ProxyError,
   ) {}
 
+  /** Forgets any partial head (the reader is used again for another message). */
+  reset(): void {
+    this.pending = undefined;
+    this.scanned = 0;
+  }
+
   /** True while part of a head has arrived but not all of it. */
   get started(): boolean {
     return this.pending !== undefined;

@@ -44,10 +44,22 @@ export class ResponseParser {
   private anyHead = false;
 
   constructor(
-    private readonly options: ResponseParserOptions,
+    private options: ResponseParserOptions,
     private readonly emit: (event: ResponseParserEvent) => void,
   ) {
     this.head = new HeadReader(options.maxHeaderBytes, badResponse, () => this.tooLarge());
+  }
+
+  /**
+   * Starts over for the next response on a kept-alive connection (same `maxHeaderBytes`): one
+   * parser per client connection instead of one per response.
+   */
+  reset(options: ResponseParserOptions): void {
+    this.options = options;
+    this.state = { kind: 'head' };
+    this.anyByte = false;
+    this.anyHead = false;
+    this.head.reset();
   }
 
   /** Whether the final response has ended (for a tunnel: its head has been read). */
