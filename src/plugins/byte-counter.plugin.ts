@@ -32,20 +32,31 @@ export class ByteCounterPlugin implements ProxyPlugin {
 /** Adds each event's wire size to the connection's and its exchange's tally of one direction. */
 class Counter extends Stage {
   private exchange?: Exchange;
+  private readonly inbound: boolean;
 
   constructor(
     downstream: Subscriber<ProxyEvent>,
     private readonly ctx: ConnectionContext,
-    private readonly direction: keyof ByteCounts,
+    direction: keyof ByteCounts,
   ) {
     super(downstream);
+    // A flag rather than a computed key: this runs for every event of every request.
+    this.inbound = direction === 'inbound';
   }
 
   protected onEvent(event: ProxyEvent): void {
     if (event.kind === 'request-head' || event.kind === 'response-head') this.exchange = event.exchange;
     const bytes = wireLength(event);
-    this.ctx.bytes[this.direction] += bytes;
-    if (this.exchange) this.exchange.bytes[this.direction] += bytes;
+    if (bytes > 0) {
+      const { ctx, exchange } = this;
+      if (this.inbound) {
+        ctx.bytes.inbound += bytes;
+        if (exchange) exchange.bytes.inbound += bytes;
+      } else {
+        ctx.bytes.outbound += bytes;
+        if (exchange) exchange.bytes.outbound += bytes;
+      }
+    }
     this.emit(event);
   }
 }

@@ -34,16 +34,20 @@ export function getHeaderValues(headers: readonly HeaderField[], name: string): 
 }
 
 /** Comma-separated tokens of every value of a header, lower-cased (e.g. Connection options). */
-export function getHeaderTokens(headers: readonly HeaderField[], name: string): string[] {
-  const tokens: string[] = [];
-  for (const value of getHeaderValues(headers, name)) {
+export function getHeaderTokens(headers: readonly HeaderField[], name: string): readonly string[] {
+  const lower = name.toLowerCase();
+  let tokens: string[] | undefined;
+  for (const [key, value] of headers) {
+    if (!isField(key, lower)) continue;
     for (const part of value.split(',')) {
       const token = part.trim().toLowerCase();
-      if (token !== '') tokens.push(token);
+      if (token !== '') (tokens ??= []).push(token);
     }
   }
-  return tokens;
+  return tokens ?? NO_TOKENS; // most heads have no Connection field: no array for them
 }
+
+const NO_TOKENS: readonly string[] = Object.freeze([]);
 
 /** Serializes a request head to the bytes sent upstream. */
 export function serializeRequestHead(head: RequestHead): Buffer {
