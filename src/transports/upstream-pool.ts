@@ -45,12 +45,14 @@ class IdleUpstream implements SocketOwner {
 export class UpstreamPool {
   private readonly idle = new Map<string, IdleUpstream[]>();
   private sweeper?: NodeJS.Timeout;
+  /** The last origin's key, kept: most requests go where the one before went. */
+  private last: { host: string; port: number; key: string } = { host: '', port: 0, key: ':0' };
 
   constructor(private readonly options: UpstreamPoolOptions) {}
 
   /** An idle connection to `target`, taken out of the pool, or undefined. */
   take(target: Target): Duplex | undefined {
-    const id = key(target);
+    const id = this.key(target);
     const list = this.idle.get(id);
     if (!list) return undefined;
     const fresh = performance.now() - this.options.idleTimeoutMs;
@@ -64,7 +66,7 @@ export class UpstreamPool {
 
   /** Gives a connection back: kept when reusable and there is room, closed otherwise. */
   give(target: Target, socket: Duplex, reusable: boolean): void {
-    const id = key(target);
+    const id = this.key(target);
     const list = this.idle.get(id);
     if (!reusable || socket.destroyed || (list?.length ?? 0) >= this.options.maxIdlePerOrigin) {
       socket.destroy();
@@ -81,7 +83,7 @@ export class UpstreamPool {
 
   /** Idle connections held now, for one origin or in all. */
   size(target?: Target): number {
-    if (target) return this.idle.get(key(target))?.length ?? 0;
+    if (target) return this.idle.get(this.key(target))?.length ?? 0;
     let total = 0;
     for (const list of this.idle.values()) total += list.length;
     return total;
@@ -102,6 +104,13 @@ export class UpstreamPool {
     list!.splice(at, 1);
     if (list!.length === 0) this.idle.delete(entry.key);
     close(entry);
+  }
+
+  /** `host:port`, the pool's key for an origin. */
+  private key(target: Target): string {
+    const { last } = this;
+    if (target.host !== last.host || target.port !== last.port) this.last = { host: target.host, port: target.port, key: `${target.host}:${target.port}` };
+    return this.last.key;
   }
 
   private startSweeper(): NodeJS.Timeout {
@@ -134,8 +143,4 @@ export class UpstreamPool {
 function close(entry: IdleUpstream): void {
   setOwner(entry.socket, undefined);
   entry.socket.destroy();
-}
-
-function key(target: Target): string {
-  return `${target.host}:${target.port}`;
 }

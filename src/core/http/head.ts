@@ -39,6 +39,11 @@ export function getHeaderTokens(headers: readonly HeaderField[], name: string): 
   let tokens: string[] | undefined;
   for (const [key, value] of headers) {
     if (!isField(key, lower)) continue;
+    if (!value.includes(',')) {
+      const token = value.trim().toLowerCase(); // one token, the usual case: no split array
+      if (token !== '') (tokens ??= []).push(token);
+      continue;
+    }
     for (const part of value.split(',')) {
       const token = part.trim().toLowerCase();
       if (token !== '') (tokens ??= []).push(token);
