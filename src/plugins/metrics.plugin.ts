@@ -56,6 +56,10 @@ class ProxyMetrics {
         labelNames: ['direction'],
         registers,
       });
+    // Requests and bytes are counted in plain numbers and handed to prom-client when scraped
+    // (`collect`, also on metrics found already registered): a labelled inc hashes its label
+    // set, once per request and per chunk otherwise.
+    for (const metric of [this.requests, this.bytes] as unknown as { collect?: () => void }[]) metric.collect ??= () => this.flush();
     this.connectSeconds =
       existing<Histogram>('proxyline_upstream_connect_seconds') ??
       new Histogram({
@@ -90,24 +94,29 @@ class ProxyMetrics {
       });
   }
 
-  /** Label children bound once per status class: `labels()` per request would hash a label set each time. */
-  private readonly classes = new Map<number, Counter.Internal>();
+  /** Bytes counted since the last scrape, inbound and outbound. */
+  pendingInbound = 0;
+  pendingOutbound = 0;
+  /** Requests since the last scrape, by status class (index 1–9 for 1xx–9xx). */
+  private readonly pendingClasses: number[] = new Array<number>(10).fill(0);
 
-  private requestsByClass(status: number): Counter.Internal {
-    const hundreds = Math.floor(status / 100);
-    let child = this.classes.get(hundreds);
-    if (!child) {
-      child = this.requests.labels(`${hundreds}xx`);
-      this.classes.set(hundreds, child);
+  /** Hands what was counted since the last scrape to prom-client. */
+  private flush(): void {
+    if (this.pendingInbound > 0) this.bytes.inc({ direction: 'inbound' }, this.pendingInbound);
+    if (this.pendingOutbound > 0) this.bytes.inc({ direction: 'outbound' }, this.pendingOutbound);
+    this.pendingInbound = this.pendingOutbound = 0;
+    const classes = this.pendingClasses;
+    for (let hundreds = 1; hundreds < classes.length; hundreds++) {
+      if (classes[hundreds]! > 0) this.requests.inc({ status_class: `${hundreds}xx` }, classes[hundreds]);
+      classes[hundreds] = 0;
     }
-    return child;
   }
 
   /** Records one request whose response ended (or whose tunnel closed). */
   recordExchange(exchange: Exchange): void {
     const now = performance.now();
     const status = exchange.response?.status;
-    if (status !== undefined) this.requestsByClass(status).inc();
+    if (status !== undefined) this.pendingClasses[Math.floor(status / 100)]!++;
     this.durationSeconds.observe((now - exchange.startedAt) / 1000);
     const { connected } = exchange.timings;
     if (connected !== undefined && !exchange.reused) this.connectSeconds.observe((connected - exchange.startedAt) / 1000);
@@ -162,16 +171,15 @@ export class MetricsPlugin implements ProxyPlugin {
 
 /** Counts the bytes of requests (and of tunnels) passing this place in the chain. */
 class InboundMeter extends Stage {
-  private readonly bytes: Counter.Internal;
-
-  constructor(downstream: Subscriber<ProxyEvent>, metrics: ProxyMetrics) {
+  constructor(
+    downstream: Subscriber<ProxyEvent>,
+    private readonly metrics: ProxyMetrics,
+  ) {
     super(downstream);
-    this.bytes = metrics.bytes.labels('inbound');
   }
 
   protected onEvent(event: ProxyEvent): void {
-    const bytes = wireLength(event);
-    if (bytes > 0) this.bytes.inc(bytes);
+    this.metrics.pendingInbound += wireLength(event);
     this.emit(event);
   }
 }
@@ -181,7 +189,6 @@ class InboundMeter extends Stage {
  * ends — a tunnel (CONNECT, 101), or one cut off — is recorded when the connection closes.
  */
 class OutboundMeter extends Stage {
-  private readonly bytes: Counter.Internal;
   /** The exchange whose final response head went by and whose end has not. */
   private relaying?: Exchange;
 
@@ -190,12 +197,10 @@ class OutboundMeter extends Stage {
     private readonly metrics: ProxyMetrics,
   ) {
     super(downstream);
-    this.bytes = metrics.bytes.labels('outbound');
   }
 
   protected onEvent(event: ProxyEvent): void {
-    const bytes = wireLength(event);
-    if (bytes > 0) this.bytes.inc(bytes);
+    this.metrics.pendingOutbound += wireLength(event);
     switch (event.kind) {
       case 'response-head':
         // Interim responses (100, 103) are not the answer; a 101 is (a tunnel follows).

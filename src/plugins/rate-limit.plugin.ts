@@ -185,19 +185,58 @@ export class RateLimitPlugin implements ProxyPlugin {
     return Math.max(1, this.options.burst ?? rate);
   }
 
-  /** Takes a request token: undefined when allowed, else the 429 to answer. @internal */
-  takeRequest(ctx: ConnectionContext, exchange: Exchange): ProxyError | undefined {
+  /** Takes a request token from the bucket `key`: undefined when allowed, else the 429 to answer. @internal */
+  takeRequest(key: string): ProxyError | undefined {
     const rate = this.options.requestsPerSecond;
     if (rate === undefined) return undefined;
-    const wait = this.store.take(`${this.scopeKey(ctx, exchange)}:requests`, 1, rate, this.countBurst(rate), performance.now());
+    const wait = this.store.take(key, 1, rate, this.countBurst(rate), performance.now());
     return wait > 0 ? rateLimited(wait) : undefined;
   }
 
-  /** Charges bytes in one direction; returns the ms to hold the source (0: none). @internal */
-  chargeBytes(ctx: ConnectionContext, exchange: Exchange | undefined, direction: 'in' | 'out', bytes: number): number {
+  /** Charges bytes to the bucket `key`; returns the ms to hold the source (0: none). @internal */
+  chargeBytes(key: string, bytes: number): number {
     const rate = this.options.bytesPerSecond!;
     const burst = this.options.burst ?? rate;
-    return this.store.take(`${this.scopeKey(ctx, exchange)}:bytes:${direction}`, bytes, rate, burst, performance.now(), true);
+    return this.store.take(key, bytes, rate, burst, performance.now(), true);
+  }
+}
+
+/**
+ * The bucket keys of one connection's direction, built again only when the scope's subject
+ * changes (the user, from one request to the next): a fresh key string per event would be
+ * built and hashed once for every chunk.
+ */
+class BucketKeys {
+  private user?: string;
+  private scope?: string;
+  private requestsKey = '';
+  private bytesKey = '';
+
+  constructor(
+    private readonly plugin: RateLimitPlugin,
+    private readonly ctx: ConnectionContext,
+    private readonly direction: 'in' | 'out',
+  ) {}
+
+  /** `<scope>:requests`. */
+  requests(exchange: Exchange | undefined): string {
+    this.update(exchange);
+    return this.requestsKey;
+  }
+
+  /** `<scope>:bytes:<direction>`. */
+  bytes(exchange: Exchange | undefined): string {
+    this.update(exchange);
+    return this.bytesKey;
+  }
+
+  private update(exchange: Exchange | undefined): void {
+    const user = exchange?.user;
+    if (this.scope !== undefined && user === this.user) return;
+    this.user = user;
+    this.scope = this.plugin.scopeKey(this.ctx, exchange);
+    this.requestsKey = `${this.scope}:requests`;
+    this.bytesKey = `${this.scope}:bytes:${this.direction}`;
   }
 }
 
@@ -214,15 +253,17 @@ class ByteLimiter extends Stage {
   private exchange?: Exchange;
   private timer?: NodeJS.Timeout;
   private resumeAt = 0;
+  protected readonly keys: BucketKeys;
 
   constructor(
     downstream: Subscriber<ProxyEvent>,
     protected readonly ctx: ConnectionContext,
     protected readonly plugin: RateLimitPlugin,
     private readonly flow: FlowControl,
-    private readonly direction: 'in' | 'out',
+    direction: 'in' | 'out',
   ) {
     super(downstream);
+    this.keys = new BucketKeys(plugin, ctx, direction);
   }
 
   protected onEvent(event: ProxyEvent): void {
@@ -238,7 +279,7 @@ class ByteLimiter extends Stage {
   }
 
   private charge(bytes: number): void {
-    const wait = this.plugin.chargeBytes(this.ctx, this.exchange, this.direction, bytes);
+    const wait = this.plugin.chargeBytes(this.keys.bytes(this.exchange), bytes);
     if (wait <= 0) return;
     this.resumeAt = Math.max(this.resumeAt, performance.now() + wait);
     if (this.timer) return;
@@ -274,7 +315,7 @@ class InboundLimiter extends ByteLimiter {
 
   protected override onEvent(event: ProxyEvent): void {
     if (event.kind === 'request-head' && !event.exchange.error) {
-      const error = this.refusedFor > 0 ? rateLimited(this.refusedFor) : this.plugin.takeRequest(this.ctx, event.exchange);
+      const error = this.refusedFor > 0 ? rateLimited(this.refusedFor) : this.plugin.takeRequest(this.keys.requests(event.exchange));
       if (error) {
         event.exchange.error = error;
         event.exchange.answeredBy = this.plugin.name;

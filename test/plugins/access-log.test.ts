@@ -12,7 +12,7 @@ import { ProxyError } from '../../src/core/errors.js';
 import { Logger, SilentLogger } from '../../src/core/logger.js';
 import type { ProxyPlugin } from '../../src/core/plugin.js';
 import { createProxyFromConfig } from '../../src/proxy.js';
-import type { AccessRecord } from '../../src/plugins/access-log.plugin.js';
+import { isoTime, jsonLine, type AccessRecord } from '../../src/plugins/access-log.plugin.js';
 import { exchange, get, ok, openClient, startKeepAliveOrigin } from '../helpers/keep-alive.js';
 import { rawExchange, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
 import { pollUntil } from '../helpers/wire.js';
@@ -332,5 +332,34 @@ test('a path that cannot be opened stops start-up with a configuration error', a
     t.regex(error!.message, /access-log.*ENOENT/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('jsonLine writes exactly what JSON.stringify would, escapes included', (t) => {
+  const base: AccessRecord = {
+    time: '2026-11-26T15:40:02.123Z',
+    client: '::1',
+    user: null,
+    method: 'GET',
+    target: 'http://a.example/x?q="1"\\',
+    status: 200,
+    bytesIn: 120,
+    bytesOut: 1234,
+    connectMs: 0.4,
+    firstByteMs: null,
+    totalMs: 12.5,
+    reused: true,
+  };
+  const records: AccessRecord[] = [
+    base,
+    { ...base, user: 'ana "the" \u00e9\u2028', method: null, target: null, status: null, connectMs: null, reused: false, error: 'ERR_PROXY_ABORTED' },
+    { ...base, status: 407, answeredBy: 'proxy-auth', error: 'ERR_PROXY_AUTH_REQUIRED' },
+  ];
+  for (const record of records) t.is(jsonLine(record), JSON.stringify(record) + '\n');
+});
+
+test('isoTime formats like Date#toISOString, across second boundaries', (t) => {
+  for (const ms of [0, 5, 999.9, 1000, 1764171602123.7, 1764171602999, 1764171603000, 1764171603042, 1764171602001]) {
+    t.is(isoTime(ms), new Date(ms).toISOString(), String(ms));
   }
 });
