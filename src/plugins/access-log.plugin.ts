@@ -82,9 +82,16 @@ export class AccessLogPlugin implements ProxyPlugin {
     },
   };
   readonly name = AccessLogPlugin.manifest.name;
-  private readonly out: ReturnType<typeof pino.destination>;
+  private readonly out: BufferDestination;
   private disposed = false;
   private readonly flusher: NodeJS.Timeout;
+  /**
+   * Records not yet handed to the destination, encoded into a buffer as they come. Batching
+   * here rather than with SonicBoom's `minLength` and strings: SonicBoom measures its pending
+   * string's byte length on every write, flattening and scanning a growing string per record.
+   */
+  private batch = Buffer.allocUnsafe(BATCH_BYTES);
+  private used = 0;
 
   constructor(
     @inject(PluginOptions) private readonly options: AccessLogOptions,
@@ -93,8 +100,8 @@ export class AccessLogPlugin implements ProxyPlugin {
     // Opened here, synchronously: a file that cannot be opened stops start-up, and the
     // destination is ready from the first record.
     const fd = options.path === undefined ? 1 : openSync(path.resolve(baseDir, options.path), 'a');
-    // Records are batched (16 KiB, or each second) instead of one write per request.
-    this.out = pino.destination({ dest: fd, sync: false, minLength: 16 * 1024, maxWrite: 64 * 1024 });
+    // Records are batched (BATCH_CHARS, or each second) instead of one write per request.
+    this.out = pino.destination({ dest: fd, sync: false, contentMode: 'buffer' }) as unknown as BufferDestination;
     this.flusher = setInterval(() => this.flush(), 1000);
     this.flusher.unref();
   }
@@ -114,6 +121,7 @@ export class AccessLogPlugin implements ProxyPlugin {
     if (this.disposed) return;
     this.disposed = true;
     clearInterval(this.flusher);
+    this.handOver();
     try {
       this.out.flushSync();
     } catch {
@@ -124,6 +132,7 @@ export class AccessLogPlugin implements ProxyPlugin {
 
   /** Writes out what the batch holds (a destination still opening is left for the next tick). */
   private flush(): void {
+    this.handOver();
     try {
       this.out.flush();
     } catch {
@@ -135,7 +144,20 @@ export class AccessLogPlugin implements ProxyPlugin {
   log(ctx: ConnectionContext, exchange: Exchange | undefined, error?: ProxyError): void {
     if (this.disposed) return;
     const record = accessRecord(ctx, exchange, error, performance.now());
-    this.out.write(this.options.format === 'json' ? jsonLine(record) : this.clf(record, exchange));
+    const line = this.options.format === 'json' ? jsonLine(record) : this.clf(record, exchange);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: make sure the line fits before writing it.
+    if (this.used + line.length * 3 > this.batch.length) this.handOver();
+    if (line.length * 3 > this.batch.length) return void this.out.write(Buffer.from(line));
+    this.used += this.batch.write(line, this.used);
+    if (this.used >= BATCH_FULL) this.handOver();
+  }
+
+  /** Gives the batch to the destination, which writes it asynchronously, in order. */
+  private handOver(): void {
+    if (this.used === 0) return;
+    this.out.write(this.batch.subarray(0, this.used));
+    this.batch = Buffer.allocUnsafe(BATCH_BYTES);
+    this.used = 0;
   }
 
   private clf(record: AccessRecord, exchange: Exchange | undefined): string {
@@ -148,6 +170,18 @@ export class AccessLogPlugin implements ProxyPlugin {
     return line + '\n';
   }
 }
+
+/** A SonicBoom in buffer mode (its typings know only strings). */
+interface BufferDestination {
+  write(chunk: Buffer): boolean;
+  flush(): void;
+  flushSync(): void;
+  end(): void;
+}
+
+/** Size of a batch buffer, and the fill at which it is handed over. */
+const BATCH_BYTES = 64 * 1024;
+const BATCH_FULL = 16 * 1024;
 
 /** Follows the response being relayed and logs each HTTP exchange when its response ends. */
 class AccessTap extends Stage {
@@ -213,9 +247,13 @@ export function jsonLine(record: AccessRecord): string {
   return line + '}\n';
 }
 
+/** Characters JSON.stringify escapes: `"`, `\\`, controls, and (lone) surrogates. */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
 /** A string (or null) as JSON. */
 function json(text: string | null): string {
-  return text === null ? 'null' : JSON.stringify(text);
+  if (text === null) return 'null';
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
 }
 
 /** The last second formatted, since most records of a busy proxy share it with the one before. */
