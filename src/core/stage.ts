@@ -23,7 +23,17 @@ export abstract class Stage extends Subscriber<ProxyEvent> {
 
   /** Sends an event on down the chain (nothing, once the stage is torn down). */
   protected emit(event: ProxyEvent): void {
-    if (!this.closed) this.destination.next(event);
+    if (this.closed) return;
+    // Stage to stage, skip Subscriber.next: one dynamic call per hop instead of two, for every
+    // event through every plugin.
+    const destination = this.destination;
+    if (destination instanceof Stage) destination.receive(event);
+    else destination.next(event);
+  }
+
+  /** `next` for a stage upstream of this one (same checks as Subscriber.next, then `_next`). */
+  private receive(event: ProxyEvent): void {
+    if (!this.isStopped) this._next(event);
   }
 
   /** Completes downstream and tears the stage down (also after the source completed). */
