@@ -1,6 +1,6 @@
 import { ProxyError } from '../errors.js';
 import { contentLength } from './head-reader.js';
-import { parseFieldLine } from './head-parser.js';
+import { checkLineEndings, parseFields } from './fields.js';
 import { getHeaderTokens, isField, type HeaderField } from './head.js';
 import { isFieldValue, isToken } from './syntax.js';
 
@@ -38,20 +38,11 @@ const STATUS_LINE = /^HTTP\/(\d)\.(\d) (\d{3})(?: (.*))?$/s;
  * control characters, or a malformed status line are errors (502).
  */
 export function parseResponseHead(text: string): ResponseHead {
-  const lines = text.split('\r\n');
-  for (const line of lines) {
-    if (line.includes('\n')) throw badResponse('bare LF in response head');
-    if (line.includes('\r')) throw badResponse('bare CR in response head');
-  }
-  const { version, status, reason } = parseStatusLine(lines[0]!);
-  const headers: HeaderField[] = [];
-  for (let i = 1; i < lines.length; i++) {
-    try {
-      headers.push(parseFieldLine(lines[i] as string));
-    } catch (error) {
-      throw error instanceof ProxyError ? badResponse(error.message) : error;
-    }
-  }
+  const lineEnd = text.indexOf('\r\n');
+  const statusLine = lineEnd < 0 ? text : text.slice(0, lineEnd);
+  checkLineEndings(statusLine, badResponse, 'response head');
+  const { version, status, reason } = parseStatusLine(statusLine);
+  const headers = lineEnd < 0 ? [] : parseFields(text, lineEnd + 2, badResponse, 'response head');
   return { version, status, reason, headers };
 }
 

@@ -1,5 +1,6 @@
 /** Character classes of RFC 9110 §5.6.2 (tchar) and §5.5 (field-vchar), as lookup tables. */
-const TCHAR = new Uint8Array(256);
+/** 1 for each tchar (RFC 9110 §5.6.2), by character code. */
+export const TCHAR = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
 for (let c = 0x30; c <= 0x39; c++) TCHAR[c] = 1;
 for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = 1;
