@@ -30,7 +30,7 @@ const CONFIG = {
   /** Keep-alive runs per chain in section 5, taking turns; each chain keeps its best. */
   productionRounds: env('BENCH_PRODUCTION_ROUNDS', 3),
   /** The whole run is stopped after this long, whatever it is doing. */
-  watchdogMs: env('BENCH_WATCHDOG_MS', 240_000),
+  watchdogMs: env('BENCH_WATCHDOG_MS', 480_000),
 };
 
 const say = (text: string) => process.stdout.write(`${text}\n`);
