@@ -21,10 +21,15 @@ const USER = 'bench';
 const PASSWORD = 'bench-password';
 const AUTHORIZATION = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
 
-/** plugins.json of the production chain, allowing loopback (where the bench's origins are). */
-function productionConfig(tmp: string, connectPort: number): string {
-  const file = path.join(tmp, 'plugins.production.json');
-  const plugins = [
+/** The production plugins, which the default chain does not have. */
+export const PRODUCTION_PLUGINS = ['proxy-auth', 'destination-policy', 'rate-limit', 'access-log', 'metrics'];
+
+/** `Proxy-Authorization` of the production chain's one user. */
+export const PRODUCTION_AUTHORIZATION = AUTHORIZATION;
+
+/** The production chain's entries (loopback allowed; limits far above any load). */
+export function productionPlugins(tmp: string, connectPort: number): { name: string; options?: object }[] {
+  return [
     { name: 'head-parser' },
     { name: 'connect-handler' },
     { name: 'http-forward' },
@@ -36,7 +41,12 @@ function productionConfig(tmp: string, connectPort: number): string {
     { name: 'access-log', options: { format: 'json', path: path.join(tmp, 'access.log') } },
     { name: 'metrics' },
   ];
-  writeFileSync(file, JSON.stringify({ plugins }, null, 2));
+}
+
+/** plugins.json of the production chain. */
+function productionConfig(tmp: string, connectPort: number): string {
+  const file = path.join(tmp, 'plugins.production.json');
+  writeFileSync(file, JSON.stringify({ plugins: productionPlugins(tmp, connectPort) }, null, 2));
   return file;
 }
 

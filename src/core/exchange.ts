@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { ByteCounts, Target } from './context.js';
 import type { ProxyError } from './errors.js';
-import { getHeaderTokens, getHeaderValues, type RequestHead } from './http/head.js';
+import { getHeader, getHeaderTokens, type RequestHead } from './http/head.js';
 import type { ResponseHead } from './http/response-framing.js';
 
 /**
@@ -54,7 +54,7 @@ export class Exchange {
     readonly request: RequestHead,
   ) {
     const connection = getHeaderTokens(request.headers, 'connection');
-    this.upgradeRequested = getHeaderValues(request.headers, 'upgrade').length > 0 && connection.includes('upgrade');
+    this.upgradeRequested = connection.includes('upgrade') && getHeader(request.headers, 'upgrade') !== undefined;
     this.closeClient = request.version === '1.0' ? !connection.includes('keep-alive') : connection.includes('close');
   }
 
