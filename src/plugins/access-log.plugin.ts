@@ -86,12 +86,13 @@ export class AccessLogPlugin implements ProxyPlugin {
   private disposed = false;
   private readonly flusher: NodeJS.Timeout;
   /**
-   * Records not yet handed to the destination, encoded into a buffer as they come. Batching
-   * here rather than with SonicBoom's `minLength` and strings: SonicBoom measures its pending
-   * string's byte length on every write, flattening and scanning a growing string per record.
+   * Records not yet handed to the destination, and their length in characters. Batching here
+   * rather than with SonicBoom's `minLength` and strings: SonicBoom measures its pending string's
+   * byte length on every write, flattening and scanning a growing string per record. Joined and
+   * encoded once per batch.
    */
-  private batch = Buffer.allocUnsafe(BATCH_BYTES);
-  private used = 0;
+  private batch: string[] = [];
+  private batchChars = 0;
 
   constructor(
     @inject(PluginOptions) private readonly options: AccessLogOptions,
@@ -145,19 +146,17 @@ export class AccessLogPlugin implements ProxyPlugin {
     if (this.disposed) return;
     const record = accessRecord(ctx, exchange, error, performance.now());
     const line = this.options.format === 'json' ? jsonLine(record) : this.clf(record, exchange);
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: make sure the line fits before writing it.
-    if (this.used + line.length * 3 > this.batch.length) this.handOver();
-    if (line.length * 3 > this.batch.length) return void this.out.write(Buffer.from(line));
-    this.used += this.batch.write(line, this.used);
-    if (this.used >= BATCH_FULL) this.handOver();
+    this.batch.push(line);
+    this.batchChars += line.length;
+    if (this.batchChars >= BATCH_CHARS) this.handOver();
   }
 
   /** Gives the batch to the destination, which writes it asynchronously, in order. */
   private handOver(): void {
-    if (this.used === 0) return;
-    this.out.write(this.batch.subarray(0, this.used));
-    this.batch = Buffer.allocUnsafe(BATCH_BYTES);
-    this.used = 0;
+    if (this.batch.length === 0) return;
+    this.out.write(Buffer.from(this.batch.join('')));
+    this.batch = [];
+    this.batchChars = 0;
   }
 
   private clf(record: AccessRecord, exchange: Exchange | undefined): string {
@@ -179,9 +178,8 @@ interface BufferDestination {
   end(): void;
 }
 
-/** Size of a batch buffer, and the fill at which it is handed over. */
-const BATCH_BYTES = 64 * 1024;
-const BATCH_FULL = 16 * 1024;
+/** A batch is handed to the destination once it holds this many characters (or each second). */
+const BATCH_CHARS = 16 * 1024;
 
 /** Follows the response being relayed and logs each HTTP exchange when its response ends. */
 class AccessTap extends Stage {
