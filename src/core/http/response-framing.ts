@@ -48,6 +48,15 @@ export function parseResponseHead(text: string): ResponseHead {
 
 /** Version, status and reason of a status line. */
 function parseStatusLine(line: string): Pick<ResponseHead, 'version' | 'status' | 'reason'> {
+  // The usual `HTTP/1.1 200 OK`, read by position; anything else goes through the full check.
+  if (line.startsWith('HTTP/1.') && line.charCodeAt(8) === 0x20 && (line.length === 12 || line.charCodeAt(12) === 0x20)) {
+    const minor = line.charCodeAt(7);
+    const status = digit(line, 9) * 100 + digit(line, 10) * 10 + digit(line, 11);
+    const reason = line.length > 13 ? line.slice(13) : '';
+    if ((minor === 0x30 || minor === 0x31) && status >= 100 && isFieldValue(reason)) {
+      return { version: minor === 0x31 ? '1.1' : '1.0', status, reason };
+    }
+  }
   const match = STATUS_LINE.exec(line);
   if (!match) throw badResponse('malformed status line');
   const [, major, minor, code, reason = ''] = match as unknown as [string, string, string, string, string | undefined];
@@ -56,6 +65,12 @@ function parseStatusLine(line: string): Pick<ResponseHead, 'version' | 'status' 
   if (status < 100) throw badResponse(`invalid status code ${code}`);
   if (!isFieldValue(reason)) throw badResponse('invalid character in reason phrase');
   return { version: minor === '1' ? '1.1' : '1.0', status, reason };
+}
+
+/** The decimal digit at `index`, or a value that makes the status invalid. */
+function digit(line: string, index: number): number {
+  const value = line.charCodeAt(index) - 0x30;
+  return value >= 0 && value <= 9 ? value : -1000;
 }
 
 /**

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { ProxyError } from '../../../src/core/errors.js';
 import type { ProxyEvent } from '../../../src/core/events.js';
+import { parseRequestHead } from '../../../src/core/http/head-parser.js';
 import { RequestParser } from '../../../src/core/http/request-parser.js';
 
 /** Feeds the input in the given pieces; returns the events, or the error code thrown. */
@@ -187,4 +188,23 @@ test('inHead and inBody report where the parser stopped', (t) => {
   t.true(parser.inBody);
   parser.push(Buffer.from('cd'));
   t.false(parser.inBody);
+});
+
+test('the request line read by position agrees with the full check, edge by edge', (t) => {
+  const ok = (line: string) => parseRequestHead(line);
+  t.deepEqual(ok('GET http://a/ HTTP/1.1'), { method: 'GET', target: 'http://a/', version: '1.1', headers: [] });
+  t.deepEqual(ok('M-SEARCH * HTTP/1.0'), { method: 'M-SEARCH', target: '*', version: '1.0', headers: [] });
+  const refused: [string, string][] = [
+    ['GET  HTTP/1.1', 'malformed request line'],
+    ['GET /a b HTTP/1.1', 'malformed request line'],
+    ['G@T / HTTP/1.1', 'malformed method'],
+    ['GET / HTTP/1.2', 'unsupported HTTP version 1.2'],
+    [' / HTTP/1.1', 'malformed request line'],
+    ['GET /\x7f HTTP/1.1', 'malformed request target'],
+    ['GET / xHTTP/1.1', 'malformed request line'],
+  ];
+  for (const [line, message] of refused) {
+    const error = t.throws(() => parseRequestHead(line), { instanceOf: ProxyError }, line);
+    t.is(error?.message, message, line);
+  }
 });

@@ -433,3 +433,25 @@ test('a head exactly at the limit is accepted', (t) => {
   t.is(result.error, undefined);
   t.deepEqual(kinds(result.events), ['response-head', 'message-end']);
 });
+
+test('the status line read by position agrees with the full check, edge by edge', (t) => {
+  const status = (line: string) => {
+    const { version, status, reason } = parseResponseHead(line);
+    return { version, status, reason };
+  };
+  t.deepEqual(status('HTTP/1.1 200 OK'), { version: '1.1', status: 200, reason: 'OK' });
+  t.deepEqual(status('HTTP/1.0 404 Not Found'), { version: '1.0', status: 404, reason: 'Not Found' });
+  t.deepEqual(status('HTTP/1.1 204'), { version: '1.1', status: 204, reason: '' });
+  t.deepEqual(status('HTTP/1.1 204 '), { version: '1.1', status: 204, reason: '' });
+  const refused: [string, string][] = [
+    ['HTTP/1.1 099 Low', 'invalid status code 099'],
+    ['HTTP/1.2 200 OK', 'unsupported HTTP version 1.2'],
+    ['HTTP/1.1 2x0 OK', 'malformed status line'],
+    ['HTTP/1.1 200OK', 'malformed status line'],
+    ['HTTP/1.1 200 O\x01K', 'invalid character in reason phrase'],
+  ];
+  for (const [line, message] of refused) {
+    const error = t.throws(() => parseResponseHead(line), { instanceOf: ProxyError }, line);
+    t.is(error?.message, message, line);
+  }
+});
