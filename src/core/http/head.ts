@@ -13,9 +13,17 @@ export interface RequestHead {
   headers: HeaderField[];
 }
 
-/** Whether a field name is `lower` (already lower-case), without allocating for most names. */
+/** Whether a field name is `lower` (already lower-case), compared ASCII case-insensitively. */
 export function isField(name: string, lower: string): boolean {
-  return name.length === lower.length && name.toLowerCase() === lower;
+  if (name.length !== lower.length) return false;
+  // ASCII case folding by hand: header names are tokens, and this runs for every field of every
+  // head several times over, where toLowerCase would allocate a string each time.
+  for (let i = 0; i < name.length; i++) {
+    let c = name.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** First value of a header (name compared case-insensitively), or undefined. */
