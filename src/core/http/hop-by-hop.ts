@@ -10,7 +10,7 @@ const HOP_BY_HOP = ['connection', 'proxy-connection', 'keep-alive', 'proxy-autho
 const FRAMING = ['content-length', 'transfer-encoding', 'host'];
 
 /** Whether a field name is one of the fixed hop-by-hop fields (case-insensitive). */
-export function isHopByHop(name: string): boolean {
+function isHopByHop(name: string): boolean {
   for (const hop of HOP_BY_HOP) if (isField(name, hop)) return true;
   return false;
 }
@@ -21,11 +21,11 @@ export function withoutHopByHop(headers: readonly HeaderField[]): HeaderField[] 
   return headers.filter(([name]) => !isHopByHop(name) && !(named && named.has(name.toLowerCase())));
 }
 
-/** Field names the Connection header lists besides the fixed ones, or undefined (the usual case). */
+/** Field names the Connection header lists besides the fixed and framing ones, or undefined (the usual case). */
 function connectionOptions(headers: readonly HeaderField[]): Set<string> | undefined {
   let named: Set<string> | undefined;
   for (const token of getHeaderTokens(headers, 'connection')) {
-    if (token !== 'close' && !FRAMING.includes(token) && !HOP_BY_HOP.includes(token)) (named ??= new Set()).add(token);
+    if (!FRAMING.includes(token) && !HOP_BY_HOP.includes(token)) (named ??= new Set()).add(token);
   }
   return named;
 }
