@@ -26,6 +26,8 @@ export class Connection implements RequestSinkOwner, SinkOwner {
   private readonly responses: ResponseSource;
   private readonly toUpstreams: RequestSink;
   private readonly toClient: SocketSink;
+  /** The plugins with an `onExchangeEnd` hook. */
+  private readonly ended: readonly ProxyPlugin[];
   private failure?: ProxyError;
   private closed = false;
   private outboundDone = false;
@@ -42,6 +44,7 @@ export class Connection implements RequestSinkOwner, SinkOwner {
     this.responses = new ResponseSource(this.ctx, MAX_RESPONSE_HEAD);
     this.toUpstreams = new RequestSink(this.ctx, this.responses, this);
     this.toClient = new SocketSink(this.ctx.outboundFlow, this, client);
+    this.ended = endHooks(plugins);
   }
 
   start(): void {
@@ -98,6 +101,10 @@ export class Connection implements RequestSinkOwner, SinkOwner {
     if (!this.responses.isTunnel) lingeringClose(this.client);
   }
 
+  sinkResponseEnded(exchange: Exchange): void {
+    this.exchangeEnded(exchange);
+  }
+
   sinkFailed(_sink: SocketSink, error: unknown): void {
     this.fail(error);
   }
@@ -130,6 +137,8 @@ export class Connection implements RequestSinkOwner, SinkOwner {
     if (this.closed) return;
     this.closed = true;
     this.ctx.close();
+    const open = this.toClient.relaying;
+    if (open || this.failure) this.exchangeEnded(open, this.failure);
     for (const plugin of this.plugins) {
       try {
         plugin.onClose?.(this.ctx, this.failure);
@@ -139,4 +148,23 @@ export class Connection implements RequestSinkOwner, SinkOwner {
     }
     this.onClosed(this);
   }
+
+  private exchangeEnded(exchange: Exchange | undefined, error?: ProxyError): void {
+    for (const plugin of this.ended) {
+      try {
+        plugin.onExchangeEnd!(this.ctx, exchange, error);
+      } catch (failure) {
+        this.logger.error(`plugin ${plugin.name} failed in onExchangeEnd`, { message: String(failure) });
+      }
+    }
+  }
+}
+
+/** The plugins of a chain that have an `onExchangeEnd` hook, found once per chain, not per connection. */
+const endHooksOf = new WeakMap<readonly ProxyPlugin[], readonly ProxyPlugin[]>();
+
+function endHooks(plugins: readonly ProxyPlugin[]): readonly ProxyPlugin[] {
+  let found = endHooksOf.get(plugins);
+  if (!found) endHooksOf.set(plugins, (found = plugins.filter((plugin) => plugin.onExchangeEnd)));
+  return found;
 }

@@ -3,6 +3,7 @@ import type { InjectionToken } from 'tsyringe';
 import type { ConnectionContext } from './context.js';
 import type { ProxyError } from './errors.js';
 import type { ProxyEvent } from './events.js';
+import type { Exchange } from './exchange.js';
 
 /** A JSON Schema object (draft-07, as ajv's default class validates it). */
 export type JsonSchema = Record<string, unknown>;
@@ -19,6 +20,14 @@ export interface ProxyPlugin {
   inbound?(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent>;
   /** Operator for the upstream → client direction; built once the upstream is attached. */
   outbound?(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent>;
+  /**
+   * Called once per request when it is over, for access logs and metrics (Pingora's logging
+   * phase): when its response has been relayed to its end, after every outbound stage saw it (so
+   * its byte counts are final); for a tunnel (CONNECT, 101) or a response cut off, when the
+   * connection closes, with `error` if it failed. Also called at close with no exchange when the
+   * connection failed outside any request. Runs before `onClose`.
+   */
+  onExchangeEnd?(ctx: ConnectionContext, exchange: Exchange | undefined, error?: ProxyError): void;
   /** Called once when the connection has closed; `error` is why, if it failed. */
   onClose?(ctx: ConnectionContext, error?: ProxyError): void;
   /** Called once when the server closes: free what the plugin holds across connections. */

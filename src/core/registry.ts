@@ -85,7 +85,7 @@ async function resolveOne(spec: PluginSpec, where: string, options: RegistryOpti
 }
 
 function isInstance(spec: object): spec is ProxyPlugin {
-  return 'inbound' in spec || 'outbound' in spec || 'onClose' in spec;
+  return 'inbound' in spec || 'outbound' in spec || 'onExchangeEnd' in spec || 'onClose' in spec;
 }
 
 async function builtIn(name: string, where: string, options: RegistryOptions): Promise<PluginClass> {

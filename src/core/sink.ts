@@ -2,6 +2,7 @@ import { Subscriber } from 'rxjs';
 import type { Writable } from 'node:stream';
 import { ProxyError } from './errors.js';
 import type { ProxyEvent } from './events.js';
+import type { Exchange } from './exchange.js';
 import type { FlowControl } from './flow-control.js';
 import { encodeEvent } from './pipeline.js';
 
@@ -13,6 +14,8 @@ export interface SinkOwner {
   sinkFailed(sink: SocketSink, error: unknown): void;
   /** A chunk is about to be written. */
   sinkWriting(sink: SocketSink): void;
+  /** A response was written to its end. */
+  sinkResponseEnded(exchange: Exchange): void;
 }
 
 /**
@@ -79,6 +82,8 @@ const flushDue = () => {
  * paused (reason `sink`) until the socket drains.
  */
 export class SocketSink extends Subscriber<ProxyEvent> {
+  /** The exchange whose response is being written (a tunnel's, once it became one). */
+  relaying?: Exchange;
   private waitingForDrain = false;
   private readonly onDrain = () => {
     this.waitingForDrain = false;
@@ -103,7 +108,12 @@ export class SocketSink extends Subscriber<ProxyEvent> {
   }
 
   protected override _next(event: ProxyEvent): void {
-    if (event.kind === 'message-end') return this.heads.flush();
+    if (event.kind === 'message-end') {
+      this.heads.flush();
+      this.relaying = undefined;
+      return this.owner.sinkResponseEnded(event.exchange);
+    }
+    if (event.kind === 'response-head') this.relaying = event.exchange;
     const chunk = encodeEvent(event);
     if (chunk.length === 0) return;
     if (this.socket.destroyed) {

@@ -1,15 +1,12 @@
 import { openSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
-import type { MonoTypeOperatorFunction, Subscriber } from 'rxjs';
 import { inject, injectable } from 'tsyringe';
-import { stateKey, type ConnectionContext } from '../core/context.js';
+import type { ConnectionContext } from '../core/context.js';
 import type { ProxyError } from '../core/errors.js';
-import type { ProxyEvent } from '../core/events.js';
 import type { Exchange } from '../core/exchange.js';
 import { getHeader } from '../core/http/head.js';
 import { PluginBaseDir, PluginOptions, type PluginManifest, type ProxyPlugin } from '../core/plugin.js';
-import { Stage, stage } from '../core/stage.js';
 
 /** Options of `access-log`. */
 export interface AccessLogOptions {
@@ -48,17 +45,12 @@ export interface AccessRecord {
   error?: string;
 }
 
-/** The connection's outbound tap, so that `onClose` finds the exchange a tunnel (or a cut response) left open. */
-const Tap = stateKey<AccessTap>('access-log.tap');
-
 /**
  * Writes one access-log record per HTTP request when its response ends, one per tunnel
  * (CONNECT, or an upgrade answered 101) when the connection closes, and one for a connection
- * that failed outside any request: as JSON lines, or in Common / Combined Log Format. Records go
- * through a non-blocking pino destination (SonicBoom) to a file or stdout, flushed on dispose.
- * Byte counts come from `byte-counter`: list `access-log` before it (the outbound direction runs
- * in reverse, so byte-counter has then counted every event before the response's end reaches
- * this plugin); after it also works as long as no plugin between them holds outbound events back.
+ * that failed outside any request (the `onExchangeEnd` hook): as JSON lines, or in Common /
+ * Combined Log Format. Records go through a non-blocking pino destination (SonicBoom) to a file
+ * or stdout, flushed on dispose. Byte counts come from `byte-counter`, wherever it is listed.
  */
 @injectable()
 export class AccessLogPlugin implements ProxyPlugin {
@@ -86,13 +78,11 @@ export class AccessLogPlugin implements ProxyPlugin {
   private disposed = false;
   private readonly flusher: NodeJS.Timeout;
   /**
-   * Records not yet handed to the destination, and their length in characters. Batching here
-   * rather than with SonicBoom's `minLength` and strings: SonicBoom measures its pending string's
-   * byte length on every write, flattening and scanning a growing string per record. Joined and
-   * encoded once per batch.
+   * Records not yet written, JSON ones still unformatted (Common/Combined lines are formatted at
+   * once, as they need the request's headers). A batch is formatted, joined and encoded in one
+   * go, so the formatting code runs once per batch, warm, rather than between two requests.
    */
-  private batch: string[] = [];
-  private batchChars = 0;
+  private batch: (AccessRecord | string)[] = [];
 
   constructor(
     @inject(PluginOptions) private readonly options: AccessLogOptions,
@@ -101,20 +91,18 @@ export class AccessLogPlugin implements ProxyPlugin {
     // Opened here, synchronously: a file that cannot be opened stops start-up, and the
     // destination is ready from the first record.
     const fd = options.path === undefined ? 1 : openSync(path.resolve(baseDir, options.path), 'a');
-    // Records are batched (BATCH_CHARS, or each second) instead of one write per request.
+    // Records are batched (BATCH_RECORDS, or each second) instead of one write per request.
     this.out = pino.destination({ dest: fd, sync: false, contentMode: 'buffer' }) as unknown as BufferDestination;
     this.flusher = setInterval(() => this.flush(), 1000);
     this.flusher.unref();
   }
 
-  outbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
-    return stage((downstream) => new AccessTap(downstream, ctx, this));
-  }
-
-  onClose(ctx: ConnectionContext, error?: ProxyError): void {
-    const open = ctx.get(Tap)?.relaying;
-    if (open) this.log(ctx, open, error);
-    else if (error) this.log(ctx, undefined, error);
+  /** Writes the record of `exchange` (or of the connection, when it failed outside any request). */
+  onExchangeEnd(ctx: ConnectionContext, exchange: Exchange | undefined, error?: ProxyError): void {
+    if (this.disposed) return;
+    const record = accessRecord(ctx, exchange, error);
+    this.batch.push(this.options.format === 'json' ? record : this.clf(record, exchange));
+    if (this.batch.length >= BATCH_RECORDS) this.handOver();
   }
 
   /** Flushes what is buffered and closes the file (stdout stays open). */
@@ -141,22 +129,14 @@ export class AccessLogPlugin implements ProxyPlugin {
     }
   }
 
-  /** Writes the record of `exchange` (or of the connection, when it failed outside any request). */
-  log(ctx: ConnectionContext, exchange: Exchange | undefined, error?: ProxyError): void {
-    if (this.disposed) return;
-    const record = accessRecord(ctx, exchange, error, performance.now());
-    const line = this.options.format === 'json' ? jsonLine(record) : this.clf(record, exchange);
-    this.batch.push(line);
-    this.batchChars += line.length;
-    if (this.batchChars >= BATCH_CHARS) this.handOver();
-  }
-
   /** Gives the batch to the destination, which writes it asynchronously, in order. */
   private handOver(): void {
-    if (this.batch.length === 0) return;
-    this.out.write(Buffer.from(this.batch.join('')));
+    const batch = this.batch;
+    if (batch.length === 0) return;
     this.batch = [];
-    this.batchChars = 0;
+    let text = '';
+    for (const item of batch) text += typeof item === 'string' ? item : jsonLine(item);
+    this.out.write(Buffer.from(text));
   }
 
   private clf(record: AccessRecord, exchange: Exchange | undefined): string {
@@ -178,35 +158,11 @@ interface BufferDestination {
   end(): void;
 }
 
-/** A batch is handed to the destination once it holds this many characters (or each second). */
-const BATCH_CHARS = 16 * 1024;
-
-/** Follows the response being relayed and logs each HTTP exchange when its response ends. */
-class AccessTap extends Stage {
-  /** The exchange whose response is being relayed (a tunnel's, once it became one). */
-  relaying?: Exchange;
-
-  constructor(
-    downstream: Subscriber<ProxyEvent>,
-    private readonly ctx: ConnectionContext,
-    private readonly plugin: AccessLogPlugin,
-  ) {
-    super(downstream);
-    ctx.set(Tap, this);
-  }
-
-  protected onEvent(event: ProxyEvent): void {
-    if (event.kind === 'response-head') this.relaying = event.exchange;
-    else if (event.kind === 'message-end') {
-      this.relaying = undefined;
-      this.plugin.log(this.ctx, event.exchange);
-    }
-    this.emit(event);
-  }
-}
+/** A batch is written once it holds this many records (about 16 KiB of JSON), or each second. */
+const BATCH_RECORDS = 64;
 
 /** The record of one exchange, or of a connection that failed outside any request. */
-function accessRecord(ctx: ConnectionContext, exchange: Exchange | undefined, error: ProxyError | undefined, now: number): AccessRecord {
+function accessRecord(ctx: ConnectionContext, exchange: Exchange | undefined, error: ProxyError | undefined): AccessRecord {
   const failure = exchange?.error ?? error;
   // The core answers a failure outside any request with a stand-in exchange numbered 0.
   const request = exchange && exchange.id > 0 ? exchange : undefined;
@@ -223,7 +179,7 @@ function accessRecord(ctx: ConnectionContext, exchange: Exchange | undefined, er
     bytesOut: exchange ? exchange.bytes.outbound : ctx.bytes.outbound,
     connectMs: ms(exchange?.timings.connected, startedAt),
     firstByteMs: ms(exchange?.timings.firstByte, startedAt),
-    totalMs: ms(exchange?.timings.ended ?? now, startedAt)!,
+    totalMs: ms(exchange?.timings.ended ?? performance.now(), startedAt)!,
     reused: exchange?.reused ?? false,
   };
   if (exchange?.answeredBy) record.answeredBy = exchange.answeredBy;
@@ -237,9 +193,10 @@ function accessRecord(ctx: ConnectionContext, exchange: Exchange | undefined, er
  */
 export function jsonLine(record: AccessRecord): string {
   let line =
-    `{"time":${json(record.time)},"client":${json(record.client)},"user":${json(record.user)},"method":${json(record.method)},` +
+    // `time` comes from isoTime: digits and `-:.TZ`, nothing to escape.
+    `{"time":"${record.time}","client":${json(record.client)},"user":${json(record.user)},"method":${json(record.method)},` +
     `"target":${json(record.target)},"status":${record.status},"bytesIn":${record.bytesIn},"bytesOut":${record.bytesOut},` +
-    `"connectMs":${record.connectMs},"firstByteMs":${record.firstByteMs},"totalMs":${record.totalMs},"reused":${record.reused}`;
+    `"connectMs":${decimal(record.connectMs)},"firstByteMs":${decimal(record.firstByteMs)},"totalMs":${decimal(record.totalMs)},"reused":${record.reused}`;
   if (record.answeredBy !== undefined) line += `,"answeredBy":${json(record.answeredBy)}`;
   if (record.error !== undefined) line += `,"error":${json(record.error)}`;
   return line + '}\n';
@@ -252,6 +209,23 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 function json(text: string | null): string {
   if (text === null) return 'null';
   return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
+}
+
+/**
+ * A duration (one decimal) as JSON.stringify prints it, put together from integers: printing a
+ * double finds its shortest form and costs several times more, three times per record.
+ */
+function decimal(value: number | null): string {
+  if (value === null) return 'null';
+  if (value >= 0 && value < 1e14) {
+    const tenths = Math.round(value * 10);
+    if (tenths / 10 === value) {
+      const whole = Math.floor(value);
+      const fraction = tenths - whole * 10;
+      return fraction === 0 ? `${whole}` : `${whole}.${fraction}`;
+    }
+  }
+  return String(value);
 }
 
 /** The last second formatted, since most records of a busy proxy share it with the one before. */

@@ -1,8 +1,6 @@
-import { tap, type MonoTypeOperatorFunction } from 'rxjs';
 import { inject, injectable } from 'tsyringe';
-import { stateKey, type ConnectionContext } from '../core/context.js';
+import type { ConnectionContext } from '../core/context.js';
 import type { ProxyError } from '../core/errors.js';
-import type { ProxyEvent } from '../core/events.js';
 import type { Exchange } from '../core/exchange.js';
 import { Logger } from '../core/logger.js';
 import { PluginOptions, type PluginManifest, type ProxyPlugin } from '../core/plugin.js';
@@ -13,13 +11,10 @@ export interface LoggerPluginOptions {
   format: 'text' | 'json';
 }
 
-/** The exchange whose response is being relayed (a tunnel's, once it became one). */
-const Relaying = stateKey<Exchange | undefined>('logger.relaying');
-
 /**
  * Logs one record per HTTP request when its response ends (method, URL, status, bytes each way
  * from byte-counter, timings), one per tunnel when the connection closes, and one for a
- * connection that failed outside any request.
+ * connection that failed outside any request (the `onExchangeEnd` hook).
  */
 @injectable()
 export class LoggerPlugin implements ProxyPlugin {
@@ -40,23 +35,7 @@ export class LoggerPlugin implements ProxyPlugin {
     @inject(Logger) private readonly logger: Logger,
   ) {}
 
-  outbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
-    return tap((event) => {
-      if (event.kind === 'response-head') ctx.set(Relaying, event.exchange);
-      else if (event.kind === 'message-end') {
-        ctx.set(Relaying, undefined);
-        this.log(ctx, event.exchange);
-      }
-    });
-  }
-
-  onClose(ctx: ConnectionContext, error?: ProxyError): void {
-    const open = ctx.get(Relaying);
-    if (open) this.log(ctx, open, error);
-    else if (error) this.log(ctx, undefined, error);
-  }
-
-  private log(ctx: ConnectionContext, exchange: Exchange | undefined, error?: ProxyError): void {
+  onExchangeEnd(ctx: ConnectionContext, exchange: Exchange | undefined, error?: ProxyError): void {
     const now = performance.now();
     const failure = exchange?.error ?? error;
     const target = exchange?.target;

@@ -1,13 +1,12 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { MonoTypeOperatorFunction, Subscriber } from 'rxjs';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { identity, type MonoTypeOperatorFunction } from 'rxjs';
 import { inject, injectable } from 'tsyringe';
-import type { ConnectionContext } from '../core/context.js';
+import type { ByteCounts, ConnectionContext } from '../core/context.js';
 import type { ProxyError } from '../core/errors.js';
 import type { ProxyEvent } from '../core/events.js';
 import type { Exchange } from '../core/exchange.js';
-import { wireLength } from '../core/pipeline.js';
 import type { PluginManifest, ProxyPlugin } from '../core/plugin.js';
-import { Stage, stage } from '../core/stage.js';
+import { BucketHistogram } from './metrics-histogram.js';
 import { MetricsRegistry } from './metrics-registry.js';
 
 export { MetricsRegistry };
@@ -24,8 +23,8 @@ class ProxyMetrics {
   readonly connectionsTotal: Counter;
   readonly requests: Counter<'status_class'>;
   readonly bytes: Counter<'direction'>;
-  readonly connectSeconds: Histogram;
-  readonly durationSeconds: Histogram;
+  readonly connectSeconds: BucketHistogram;
+  readonly durationSeconds: BucketHistogram;
   readonly errors: Counter<'code'>;
   readonly rejections: Counter<'plugin'>;
 
@@ -52,7 +51,7 @@ class ProxyMetrics {
       existing<Counter<'direction'>>('proxyline_bytes_total') ??
       new Counter({
         name: 'proxyline_bytes_total',
-        help: 'Bytes passing the metrics plugin: inbound towards upstreams, outbound towards clients.',
+        help: 'Bytes counted by byte-counter: inbound towards upstreams, outbound towards clients.',
         labelNames: ['direction'],
         registers,
       });
@@ -61,21 +60,21 @@ class ProxyMetrics {
     // set, once per request and per chunk otherwise.
     for (const metric of [this.requests, this.bytes] as unknown as { collect?: () => void }[]) metric.collect ??= () => this.flush();
     this.connectSeconds =
-      existing<Histogram>('proxyline_upstream_connect_seconds') ??
-      new Histogram({
-        name: 'proxyline_upstream_connect_seconds',
-        help: 'From the request head to a new upstream connection (pooled ones not counted), in seconds.',
-        buckets: CONNECT_BUCKETS,
-        registers,
-      });
+      existing<BucketHistogram>('proxyline_upstream_connect_seconds') ??
+      new BucketHistogram(
+        'proxyline_upstream_connect_seconds',
+        'From the request head to a new upstream connection (pooled ones not counted), in seconds.',
+        CONNECT_BUCKETS,
+        registry,
+      );
     this.durationSeconds =
-      existing<Histogram>('proxyline_request_duration_seconds') ??
-      new Histogram({
-        name: 'proxyline_request_duration_seconds',
-        help: 'From the request head to the end of its response (a tunnel: to its close), in seconds.',
-        buckets: DURATION_BUCKETS,
-        registers,
-      });
+      existing<BucketHistogram>('proxyline_request_duration_seconds') ??
+      new BucketHistogram(
+        'proxyline_request_duration_seconds',
+        'From the request head to the end of its response (a tunnel: to its close), in seconds.',
+        DURATION_BUCKETS,
+        registry,
+      );
     this.errors =
       existing<Counter<'code'>>('proxyline_errors_total') ??
       new Counter({
@@ -95,13 +94,42 @@ class ProxyMetrics {
   }
 
   /** Bytes counted since the last scrape, inbound and outbound. */
-  pendingInbound = 0;
-  pendingOutbound = 0;
+  private pendingInbound = 0;
+  private pendingOutbound = 0;
+  /**
+   * The open connections, each with the part of its byte counts (`ctx.bytes`, from byte-counter)
+   * already added. Read when scraped and when a connection closes: nothing to do per chunk.
+   */
+  private readonly open = new Map<ConnectionContext, ByteCounts>();
+
+  /** Counts a new connection. */
+  opened(ctx: ConnectionContext): void {
+    this.connectionsTotal.inc();
+    this.connectionsOpen.inc();
+    this.open.set(ctx, { inbound: 0, outbound: 0 });
+  }
+
+  /** Counts a connection's last bytes and its end (nothing for one that was never counted open). */
+  closed(ctx: ConnectionContext): void {
+    const counted = this.open.get(ctx);
+    if (!counted) return;
+    this.open.delete(ctx);
+    this.countBytes(ctx, counted);
+    this.connectionsOpen.dec();
+  }
+
+  private countBytes(ctx: ConnectionContext, counted: ByteCounts): void {
+    this.pendingInbound += ctx.bytes.inbound - counted.inbound;
+    this.pendingOutbound += ctx.bytes.outbound - counted.outbound;
+    counted.inbound = ctx.bytes.inbound;
+    counted.outbound = ctx.bytes.outbound;
+  }
   /** Requests since the last scrape, by status class (index 1–9 for 1xx–9xx). */
   private readonly pendingClasses: number[] = new Array<number>(10).fill(0);
 
   /** Hands what was counted since the last scrape to prom-client. */
   private flush(): void {
+    for (const [ctx, counted] of this.open) this.countBytes(ctx, counted);
     if (this.pendingInbound > 0) this.bytes.inc({ direction: 'inbound' }, this.pendingInbound);
     if (this.pendingOutbound > 0) this.bytes.inc({ direction: 'outbound' }, this.pendingOutbound);
     this.pendingInbound = this.pendingOutbound = 0;
@@ -114,7 +142,7 @@ class ProxyMetrics {
 
   /** Records one request whose response ended (or whose tunnel closed). */
   recordExchange(exchange: Exchange): void {
-    const now = performance.now();
+    const now = exchange.timings.ended ?? performance.now();
     const status = exchange.response?.status;
     if (status !== undefined) this.pendingClasses[Math.floor(status / 100)]!++;
     this.durationSeconds.observe((now - exchange.startedAt) / 1000);
@@ -130,20 +158,21 @@ const metricsByRegistry = new WeakMap<Registry, ProxyMetrics>();
 
 /**
  * Prometheus metrics (prom-client) in the `MetricsRegistry` service: connections open and total,
- * requests by status class, bytes each way, upstream connect time, request duration, errors by
- * code and refusals by plugin. Serve the registry with `createAdminServer` (CLI: `--admin-port`).
+ * requests by status class, bytes each way (as byte-counter counts them), upstream connect time,
+ * request duration, errors by code and refusals by plugin. No stage of its own: it reads the
+ * counts when a request ends, when a connection closes and when scraped. Serve the registry with
+ * `createAdminServer` (CLI: `--admin-port`).
  */
 @injectable()
 export class MetricsPlugin implements ProxyPlugin {
   static readonly manifest: PluginManifest = {
     name: 'metrics',
     optionsSchema: { type: 'object', additionalProperties: false, properties: {} },
+    after: ['byte-counter'], // the bytes are its counts
   };
   readonly name = MetricsPlugin.manifest.name;
   /** The metrics this instance records into (shared by every instance on the same registry). */
   private readonly metrics: ProxyMetrics;
-  /** Connections counted as open, so a connection whose chain failed to build is not subtracted. */
-  private readonly open = new WeakSet<ConnectionContext>();
 
   constructor(@inject(MetricsRegistry) registry: Registry) {
     let metrics = metricsByRegistry.get(registry);
@@ -151,71 +180,19 @@ export class MetricsPlugin implements ProxyPlugin {
     this.metrics = metrics;
   }
 
+  /** Counts the connection (called once per connection); the events pass untouched. */
   inbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
-    this.metrics.connectionsTotal.inc();
-    this.metrics.connectionsOpen.inc();
-    this.open.add(ctx);
-    return stage((downstream) => new InboundMeter(downstream, this.metrics));
+    this.metrics.opened(ctx);
+    return identity;
   }
 
-  outbound(): MonoTypeOperatorFunction<ProxyEvent> {
-    return stage((downstream) => new OutboundMeter(downstream, this.metrics));
-  }
-
-  onClose(ctx: ConnectionContext, error?: ProxyError): void {
-    if (this.open.delete(ctx)) this.metrics.connectionsOpen.dec();
+  onExchangeEnd(_ctx: ConnectionContext, exchange: Exchange | undefined, error?: ProxyError): void {
+    if (exchange) this.metrics.recordExchange(exchange);
     // Failures that were no request's answer (a reset, a response cut off, a shutdown).
     if (error) this.metrics.errors.inc({ code: error.code });
   }
-}
 
-/** Counts the bytes of requests (and of tunnels) passing this place in the chain. */
-class InboundMeter extends Stage {
-  constructor(
-    downstream: Subscriber<ProxyEvent>,
-    private readonly metrics: ProxyMetrics,
-  ) {
-    super(downstream);
-  }
-
-  protected onEvent(event: ProxyEvent): void {
-    this.metrics.pendingInbound += wireLength(event);
-    this.emit(event);
-  }
-}
-
-/**
- * Counts response bytes, and records each request when its response ends. A response that never
- * ends — a tunnel (CONNECT, 101), or one cut off — is recorded when the connection closes.
- */
-class OutboundMeter extends Stage {
-  /** The exchange whose final response head went by and whose end has not. */
-  private relaying?: Exchange;
-
-  constructor(
-    downstream: Subscriber<ProxyEvent>,
-    private readonly metrics: ProxyMetrics,
-  ) {
-    super(downstream);
-  }
-
-  protected onEvent(event: ProxyEvent): void {
-    this.metrics.pendingOutbound += wireLength(event);
-    switch (event.kind) {
-      case 'response-head':
-        // Interim responses (100, 103) are not the answer; a 101 is (a tunnel follows).
-        if (event.head.status >= 200 || event.head.status === 101) this.relaying = event.exchange;
-        break;
-      case 'message-end':
-        this.relaying = undefined;
-        this.metrics.recordExchange(event.exchange);
-    }
-    this.emit(event);
-  }
-
-  protected override onFinalize(): void {
-    const open = this.relaying;
-    this.relaying = undefined;
-    if (open) this.metrics.recordExchange(open);
+  onClose(ctx: ConnectionContext): void {
+    this.metrics.closed(ctx);
   }
 }

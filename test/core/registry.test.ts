@@ -31,11 +31,15 @@ const REQUIRED_OPTIONS: Record<string, unknown> = {
   'proxy-auth': { users: { alice: '$2b$04$.uIZEsFK0iOvtsOJ8Y6PWeIbX0.7bFM7RAi2meNNMkf1ktPPERg/i' } },
 };
 
+/** Plugins a built-in plugin needs earlier in the chain (its manifest's `after`), besides head-parser. */
+const REQUIRED_EARLIER: Record<string, string[]> = { metrics: ['byte-counter'] };
+
 test('every built-in plugin resolves through DI with explicit tokens', async (t) => {
   for (const name of BUILT_IN_PLUGINS.keys()) {
     const options = REQUIRED_OPTIONS[name];
-    const plugins = await resolve(['head-parser', options ? { name, options } : name]);
-    t.is(plugins[1]?.name, name);
+    const earlier = ['head-parser', ...(REQUIRED_EARLIER[name] ?? [])];
+    const plugins = await resolve([...earlier, options ? { name, options } : name]);
+    t.is(plugins[earlier.length]?.name, name);
   }
 });
 

@@ -335,7 +335,7 @@ test('a path that cannot be opened stops start-up with a configuration error', a
   }
 });
 
-test('jsonLine writes exactly what JSON.stringify would, escapes included', (t) => {
+test('jsonLine writes exactly what JSON.stringify would, escapes and odd numbers included', (t) => {
   const base: AccessRecord = {
     time: '2026-11-26T15:40:02.123Z',
     client: '::1',
@@ -354,6 +354,10 @@ test('jsonLine writes exactly what JSON.stringify would, escapes included', (t) 
     base,
     { ...base, user: 'ana "the" \u00e9\u2028', method: null, target: null, status: null, connectMs: null, reused: false, error: 'ERR_PROXY_ABORTED' },
     { ...base, status: 407, answeredBy: 'proxy-auth', error: 'ERR_PROXY_AUTH_REQUIRED' },
+    { ...base, user: 'lone \ud800 and \udfff, tab\t, nul\u0000', connectMs: 0, firstByteMs: -0, totalMs: 99_999_999_999_999.9 },
+    { ...base, connectMs: 0.1 + 0.2, firstByteMs: -1.5, totalMs: 1e-7, bytesIn: 2 ** 53, bytesOut: 1e21 },
+    { ...base, connectMs: 100.0, firstByteMs: 1234567.8, totalMs: 0.9, bytesIn: 0, bytesOut: 1_000_000_007 },
+    { ...base, connectMs: 1e14, firstByteMs: 0.05, totalMs: 7.000000000000001 },
   ];
   for (const record of records) t.is(jsonLine(record), JSON.stringify(record) + '\n');
 });

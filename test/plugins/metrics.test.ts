@@ -25,7 +25,7 @@ const testPolicy: ProxyPlugin = {
     }),
 };
 
-const CHAIN = ['head-parser', 'connect-handler', 'http-forward', testPolicy, 'upstream-dialer', 'metrics'];
+const CHAIN = ['head-parser', 'connect-handler', 'http-forward', testPolicy, 'upstream-dialer', 'byte-counter', 'metrics'];
 
 /** A proxy with `plugins` recording into a fresh registry, and an admin server on port 0 serving it. */
 async function startMetered(plugins: unknown[] = CHAIN) {
@@ -162,7 +162,7 @@ test('a request on a pooled upstream adds no connect time; a kept-alive client i
   }
 });
 
-test('a tunnel is counted when it closes, with its bytes both ways', async (t) => {
+test('a tunnel is counted when it closes; its bytes both ways show at every scrape while it is open', async (t) => {
   const echo = await startRawOrigin((socket) => socket.pipe(socket));
   const metered = await startMetered();
   try {
@@ -172,12 +172,21 @@ test('a tunnel is counted when it closes, with its bytes both ways', async (t) =
     await readUntil(socket, (text) => text.endsWith('ping through the tunnel'));
     const open = await adminRequest(metered.adminPort, '/metrics');
     t.is(sample(open.body, 'proxyline_requests_total', { status_class: '2xx' }), undefined, 'not counted while open');
+    const inboundBefore = sample(open.body, 'proxyline_bytes_total', { direction: 'inbound' })!;
+    const outboundBefore = sample(open.body, 'proxyline_bytes_total', { direction: 'outbound' })!;
+    t.true(inboundBefore >= 'ping through the tunnel'.length, open.body);
+    t.true(outboundBefore >= 'ping through the tunnel'.length, open.body);
+    socket.write('and again');
+    await readUntil(socket, (text) => text.endsWith('and again'));
+    const later = await adminRequest(metered.adminPort, '/metrics');
+    t.is(sample(later.body, 'proxyline_bytes_total', { direction: 'inbound' }), inboundBefore + 'and again'.length, 'the new bytes only, once');
+    t.is(sample(later.body, 'proxyline_bytes_total', { direction: 'outbound' }), outboundBefore + 'and again'.length);
     socket.destroy();
     const text = await scrapeUntil(metered.adminPort, (latest) => sample(latest, 'proxyline_connections_open') === 0);
     t.is(sample(text, 'proxyline_requests_total', { status_class: '2xx' }), 1);
     t.is(sample(text, 'proxyline_upstream_connect_seconds_count'), 1);
-    t.true(sample(text, 'proxyline_bytes_total', { direction: 'inbound' })! >= 'ping through the tunnel'.length);
-    t.true(sample(text, 'proxyline_bytes_total', { direction: 'outbound' })! >= 'ping through the tunnel'.length);
+    t.is(sample(text, 'proxyline_bytes_total', { direction: 'inbound' }), inboundBefore + 'and again'.length, 'nothing counted twice at close');
+    t.is(sample(text, 'proxyline_bytes_total', { direction: 'outbound' }), outboundBefore + 'and again'.length);
   } finally {
     await metered.close();
     await echo.close();
@@ -244,14 +253,14 @@ test('an admin port in use rejects listen()', async (t) => {
 
 test('createProxy gives the plugin a registry of its own, and two proxies can share one', async (t) => {
   // No MetricsRegistry registered: createProxy registers a new one, so the chain builds.
-  const alone = await createProxy({ container: withSilentLogger(container.createChildContainer()), port: 0, plugins: ['metrics'] });
+  const alone = await createProxy({ container: withSilentLogger(container.createChildContainer()), port: 0, plugins: ['byte-counter', 'metrics'] });
   await alone.close(0);
 
   const registry = new Registry();
   const services = withSilentLogger(container.createChildContainer());
   services.registerInstance(MetricsRegistry, registry);
-  const first = await createProxy({ container: services, port: 0, plugins: ['head-parser', 'http-forward', 'upstream-dialer', MetricsPlugin] });
-  const second = await createProxy({ container: services, port: 0, plugins: ['head-parser', 'http-forward', 'upstream-dialer', 'metrics'] });
+  const first = await createProxy({ container: services, port: 0, plugins: ['head-parser', 'http-forward', 'upstream-dialer', 'byte-counter', MetricsPlugin] });
+  const second = await createProxy({ container: services, port: 0, plugins: ['head-parser', 'http-forward', 'upstream-dialer', 'byte-counter', 'metrics'] });
   const ports = [(await first.listen()).port, (await second.listen()).port];
   try {
     for (const port of ports) {
