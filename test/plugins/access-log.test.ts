@@ -12,7 +12,8 @@ import { ProxyError } from '../../src/core/errors.js';
 import { Logger, SilentLogger } from '../../src/core/logger.js';
 import type { ProxyPlugin } from '../../src/core/plugin.js';
 import { createProxyFromConfig } from '../../src/proxy.js';
-import { isoTime, jsonLine, type AccessRecord } from '../../src/plugins/access-log.plugin.js';
+import { LineBuffer } from '../../src/plugins/access-log-lines.js';
+import { isoTime, type AccessRecord } from '../../src/plugins/access-log.plugin.js';
 import { exchange, get, ok, openClient, startKeepAliveOrigin } from '../helpers/keep-alive.js';
 import { rawExchange, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
 import { pollUntil } from '../helpers/wire.js';
@@ -335,7 +336,7 @@ test('a path that cannot be opened stops start-up with a configuration error', a
   }
 });
 
-test('jsonLine writes exactly what JSON.stringify would, escapes and odd numbers included', (t) => {
+test('LineBuffer writes JSON lines byte for byte as JSON.stringify would, escapes and odd numbers included', (t) => {
   const base: AccessRecord = {
     time: '2026-11-26T15:40:02.123Z',
     client: '::1',
@@ -352,14 +353,22 @@ test('jsonLine writes exactly what JSON.stringify would, escapes and odd numbers
   };
   const records: AccessRecord[] = [
     base,
-    { ...base, user: 'ana "the" \u00e9\u2028', method: null, target: null, status: null, connectMs: null, reused: false, error: 'ERR_PROXY_ABORTED' },
+    { ...base, user: 'ana "the" \u00e9\u2028\u{1f600}\x7f', method: null, target: null, status: null, connectMs: null, reused: false, error: 'ERR_PROXY_ABORTED' },
     { ...base, status: 407, answeredBy: 'proxy-auth', error: 'ERR_PROXY_AUTH_REQUIRED' },
     { ...base, user: 'lone \ud800 and \udfff, tab\t, nul\u0000', connectMs: 0, firstByteMs: -0, totalMs: 99_999_999_999_999.9 },
     { ...base, connectMs: 0.1 + 0.2, firstByteMs: -1.5, totalMs: 1e-7, bytesIn: 2 ** 53, bytesOut: 1e21 },
     { ...base, connectMs: 100.0, firstByteMs: 1234567.8, totalMs: 0.9, bytesIn: 0, bytesOut: 1_000_000_007 },
     { ...base, connectMs: 1e14, firstByteMs: 0.05, totalMs: 7.000000000000001 },
+    { ...base, target: 'x'.repeat(70_000) + '\u0001'.repeat(10_000), answeredBy: 'a "plugin"' },
   ];
-  for (const record of records) t.is(jsonLine(record), JSON.stringify(record) + '\n');
+  const lines = new LineBuffer(1024); // smaller than the long record: it must grow
+  const expected = records.map((record) => JSON.stringify(record) + '\n').join('');
+  for (const record of records) lines.record(record);
+  t.is(lines.size, Buffer.byteLength(expected));
+  t.is(lines.take()!.toString('utf8'), expected);
+  t.is(lines.take(), undefined, 'taking empties it');
+  lines.text('after \u00e9\n');
+  t.is(lines.take()!.toString('utf8'), 'after \u00e9\n');
 });
 
 test('isoTime formats like Date#toISOString, across second boundaries', (t) => {
