@@ -23,7 +23,7 @@ export { resolvePlugins, type PluginEntry, type PluginSpec } from './core/regist
 export { loadConfig, parseConfig } from './core/config.js';
 export { pluginsJsonSchema } from './core/schema.js';
 export { Stage, GateStage, stage } from './core/stage.js';
-export { getHeader, getHeaderValues, getHeaderTokens, serializeRequestHead, type HeaderField, type RequestHead } from './core/http/head.js';
+export { getHeader, getHeaderValues, getHeaderTokens, getSoleHeader, serializeRequestHead, type HeaderField, type RequestHead } from './core/http/head.js';
 export { DEFAULT_CHAIN, PLUGIN_CATALOG } from './plugins/index.js';
 export * from './plugins/all.js';
 export { MetricsRegistry } from './plugins/metrics-registry.js';

@@ -257,8 +257,10 @@ class PolicyGate extends GateStage {
     super(downstream, ctx);
   }
 
-  /** The last destination this connection was allowed to, and where it was pinned. */
-  private lastKey?: string;
+  /** The last destination this connection was allowed to (as requested), and where it was pinned. */
+  private lastConnect = false;
+  private lastHost?: string;
+  private lastPort = 0;
   private lastPinned?: Target;
 
   protected check(event: RequestHeadEvent): void | Promise<void> {
@@ -266,19 +268,20 @@ class PolicyGate extends GateStage {
     const target = exchange.target;
     // Kept-alive requests mostly repeat their destination: reuse the decision and the pinned
     // address (the same one that was checked, so nothing can rebind under us).
-    const key = target && `${exchange.isConnect ? 'C' : 'H'}${target.host}:${target.port}`;
-    if (key !== undefined && key === this.lastKey) {
+    if (target && target.host === this.lastHost && target.port === this.lastPort && exchange.isConnect === this.lastConnect) {
       exchange.target = this.lastPinned;
       return;
     }
     const result = this.plugin.check(exchange);
-    if (result === undefined) return this.remember(key, exchange.target);
-    return result.then(() => this.remember(key, exchange.target));
+    if (result === undefined) return this.remember(exchange, target);
+    return result.then(() => this.remember(exchange, target));
   }
 
-  private remember(key: string | undefined, pinned: Target | undefined): void {
-    this.lastKey = key;
-    this.lastPinned = pinned;
+  private remember(exchange: Exchange, requested: Target | undefined): void {
+    this.lastConnect = exchange.isConnect;
+    this.lastHost = requested?.host;
+    this.lastPort = requested?.port ?? 0;
+    this.lastPinned = exchange.target;
   }
 }
 

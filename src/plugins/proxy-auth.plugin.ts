@@ -8,7 +8,7 @@ import type { ConnectionContext } from '../core/context.js';
 import { ProxyError } from '../core/errors.js';
 import type { ProxyEvent, RequestHeadEvent } from '../core/events.js';
 import type { Exchange } from '../core/exchange.js';
-import { getHeaderValues, type HeaderField } from '../core/http/head.js';
+import { getSoleHeader, type HeaderField } from '../core/http/head.js';
 import { PluginBaseDir, PluginOptions, type PluginManifest, type ProxyPlugin } from '../core/plugin.js';
 import { GateStage, stage } from '../core/stage.js';
 
@@ -109,9 +109,9 @@ export class ProxyAuthPlugin implements ProxyPlugin {
    * @internal
    */
   authenticate(headers: readonly HeaderField[]): string | undefined | Promise<string | undefined> {
-    const values = getHeaderValues(headers, 'proxy-authorization');
-    if (values.length !== 1) return undefined;
-    const match = BASIC.exec(values[0]!);
+    const header = getSoleHeader(headers, 'proxy-authorization');
+    if (header === undefined) return undefined;
+    const match = BASIC.exec(header);
     if (!match) return undefined;
     const raw = Buffer.from(match[1]!, 'base64');
     const colon = raw.indexOf(0x3a);
@@ -197,8 +197,7 @@ class AuthGate extends GateStage {
   protected check(event: RequestHeadEvent): void | Promise<void> {
     const { exchange } = event;
     // The head as received: http-forward, if earlier in the chain, has removed the field already.
-    const values = getHeaderValues(exchange.request.headers, 'proxy-authorization');
-    const header = values.length === 1 ? values[0] : undefined;
+    const header = getSoleHeader(exchange.request.headers, 'proxy-authorization');
     if (header !== undefined && header === this.lastCredentials) {
       exchange.user = this.lastUser;
       return;

@@ -181,6 +181,40 @@ test('a ports rule matches the target port, and a rule matches only when all its
   }
 });
 
+test('on a kept-alive connection a repeated destination reuses its decision, and any other one is checked again', async (t) => {
+  const origin = await startHttpOrigin((request, response) => ok(request, response));
+  const other = await startHttpOrigin((request, response) => ok(request, response));
+  const proxy = await start({ rules: [{ action: 'deny', ports: [other.port] }], connectPorts: [443] });
+  const get = (port: number, host = '127.0.0.1') => `GET http://${host}:${port}/ HTTP/1.1\r\nHost: ${host}:${port}\r\n\r\n`;
+  const answered = (text: string) => /\r\n\r\n(reached|.*\n)$/.test(text);
+  // A refusal closes the connection, so each connection ends with one.
+  const first = await connectTo(proxy.port);
+  const second = await connectTo(proxy.port);
+  try {
+    for (const [request, expected] of [
+      [get(origin.port), /^HTTP\/1\.1 200 /],
+      [get(origin.port), /^HTTP\/1\.1 200 /],
+      [get(origin.port, 'localhost'), /^HTTP\/1\.1 200 /],
+      [get(other.port), /^HTTP\/1\.1 403 [^]*denied by rule #0\n$/],
+    ] as const) {
+      first.write(request);
+      t.regex(await readUntil(first, answered), expected, request);
+    }
+    // The same host and port as an allowed GET, now as CONNECT: connectPorts applies.
+    second.write(get(origin.port));
+    t.regex(await readUntil(second, answered), /^HTTP\/1\.1 200 /);
+    second.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`);
+    t.regex(await readUntil(second, answered), /^HTTP\/1\.1 403 [^]*is not allowed\n$/);
+    t.is(other.connections, 0);
+  } finally {
+    first.destroy();
+    second.destroy();
+    await proxy.close();
+    await origin.close();
+    await other.close();
+  }
+});
+
 test('CONNECT is refused outside connectPorts and tunnels to an allowed port', async (t) => {
   let accepted = 0;
   const origin = await startRawOrigin((socket) => {

@@ -33,6 +33,20 @@ export function getHeader(headers: readonly HeaderField[], name: string): string
   return undefined;
 }
 
+/** The value of a header sent exactly once; undefined when it is absent or repeated. */
+export function getSoleHeader(headers: readonly HeaderField[], name: string): string | undefined {
+  const lower = name.toLowerCase();
+  let sole: string | undefined;
+  let found = false;
+  for (const [key, value] of headers) {
+    if (!isField(key, lower)) continue;
+    if (found) return undefined;
+    found = true;
+    sole = value;
+  }
+  return sole;
+}
+
 /** Every value of a header, in order. */
 export function getHeaderValues(headers: readonly HeaderField[], name: string): string[] {
   const lower = name.toLowerCase();

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { getHeader, getHeaderTokens, requestHeadLength, serializeRequestHead, type RequestHead } from '../../../src/core/http/head.js';
+import { getHeader, getHeaderTokens, getSoleHeader, requestHeadLength, serializeRequestHead, type RequestHead } from '../../../src/core/http/head.js';
 import { withoutHopByHop } from '../../../src/core/http/hop-by-hop.js';
 
 const head: RequestHead = {
@@ -25,6 +25,14 @@ test('header lookups are case-insensitive and tokens are split and lower-cased',
   t.is(getHeader(head.headers, 'HOST'), 'a');
   t.is(getHeader(head.headers, 'missing'), undefined);
   t.deepEqual(getHeaderTokens(head.headers, 'connection'), ['keep-alive', 'x-private']);
+});
+
+test('getSoleHeader: the value of a field sent once (empty included); undefined when absent or repeated', (t) => {
+  t.is(getSoleHeader([['Host', 'a'], ['Proxy-Authorization', 'Basic x']], 'proxy-authorization'), 'Basic x');
+  t.is(getSoleHeader([['proxy-authorization', '']], 'Proxy-Authorization'), '');
+  t.is(getSoleHeader([['Host', 'a']], 'proxy-authorization'), undefined);
+  t.is(getSoleHeader([['Proxy-Authorization', 'Basic x'], ['Host', 'a'], ['PROXY-AUTHORIZATION', 'Basic x']], 'proxy-authorization'), undefined);
+  t.is(getSoleHeader([['Proxy-Authorization', ''], ['Proxy-Authorization', 'Basic x']], 'proxy-authorization'), undefined);
 });
 
 test('hop-by-hop fields and those Connection names are removed; the rest keep order and case', (t) => {
