@@ -30,7 +30,7 @@ const CONFIG = {
   /** Keep-alive runs per proxy in section 4, round-robin; each proxy keeps its best. */
   keepAliveRounds: env('BENCH_KEEPALIVE_ROUNDS', 2),
   /** Keep-alive runs per chain in section 5, taking turns; each chain keeps its best. */
-  productionRounds: env('BENCH_PRODUCTION_ROUNDS', 3),
+  productionRounds: env('BENCH_PRODUCTION_ROUNDS', 5),
   /** The whole run is stopped after this long, whatever it is doing. */
   watchdogMs: env('BENCH_WATCHDOG_MS', 480_000),
 };
