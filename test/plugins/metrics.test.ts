@@ -251,6 +251,12 @@ test('an admin port in use rejects listen()', async (t) => {
   }
 });
 
+test('metrics without byte-counter earlier in the chain stops start-up, naming it', async (t) => {
+  const error = await t.throwsAsync(createProxy({ container: withSilentLogger(container.createChildContainer()), port: 0, plugins: ['metrics', 'byte-counter'] }));
+  t.is((error as ProxyError).code, 'ERR_PROXY_CONFIG');
+  t.regex(error!.message, /"metrics".*expected "byte-counter" earlier in the chain, found it at plugins\[1\]/);
+});
+
 test('createProxy gives the plugin a registry of its own, and two proxies can share one', async (t) => {
   // No MetricsRegistry registered: createProxy registers a new one, so the chain builds.
   const alone = await createProxy({ container: withSilentLogger(container.createChildContainer()), port: 0, plugins: ['byte-counter', 'metrics'] });
