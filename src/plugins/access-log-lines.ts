@@ -143,7 +143,7 @@ export class LineBuffer {
 
   /**
    * A number (or null) as JSON: integers and one-decimal durations digit by digit (printing a
-   * double finds its shortest form, several times dearer), anything else with `String`.
+   * double finds its shortest form, several times dearer), other finite ones with `String`.
    */
   private number(value: number | null): void {
     if (value === null) return this.copy(NULL);
@@ -160,6 +160,8 @@ export class LineBuffer {
         return;
       }
     }
+    // JSON has no NaN or Infinity: JSON.stringify writes null for them.
+    if (!Number.isFinite(value)) return this.copy(NULL);
     this.length += this.buffer.write(String(value), this.length, 'latin1');
   }
 

@@ -359,6 +359,7 @@ test('LineBuffer writes JSON lines byte for byte as JSON.stringify would, escape
     { ...base, connectMs: 0.1 + 0.2, firstByteMs: -1.5, totalMs: 1e-7, bytesIn: 2 ** 53, bytesOut: 1e21 },
     { ...base, connectMs: 100.0, firstByteMs: 1234567.8, totalMs: 0.9, bytesIn: 0, bytesOut: 1_000_000_007 },
     { ...base, connectMs: 1e14, firstByteMs: 0.05, totalMs: 7.000000000000001 },
+    { ...base, connectMs: Number.NaN, firstByteMs: -Infinity, totalMs: Infinity },
     { ...base, target: 'x'.repeat(70_000) + '\u0001'.repeat(10_000), answeredBy: 'a "plugin"' },
   ];
   const lines = new LineBuffer(1024); // smaller than the long record: it must grow
