@@ -4,6 +4,7 @@ import { loadConfig } from './core/config.js';
 import { Logger, StreamLogger } from './core/logger.js';
 import { resolvePlugins, type PluginSpec } from './core/registry.js';
 import { ProxyServer } from './core/server.js';
+import { createStats, ProxyStats } from './core/stats.js';
 import { DEFAULT_CHAIN, PLUGIN_CATALOG } from './plugins/index.js';
 import { MetricsRegistry } from './plugins/metrics-registry.js';
 import { Dialer } from './transports/dialer.js';
@@ -32,6 +33,8 @@ export interface ProxyOptions {
   gracePeriodMs?: number;
   /** Where connections come from (default: TCP on host:port). */
   listener?: Listener;
+  /** Client connections open at once; over it a new connection is closed at accept (default 10000). */
+  maxConnections?: number;
 }
 
 /**
@@ -42,6 +45,7 @@ export async function createProxy(options: ProxyOptions = {}): Promise<ProxyServ
   const container = (options.container ?? rootContainer).createChildContainer();
   if (!container.isRegistered(Logger, true)) container.registerInstance(Logger, new StreamLogger());
   if (!container.isRegistered(Dialer, true)) container.registerInstance(Dialer, new TcpDialer());
+  if (!container.isRegistered(ProxyStats, true)) container.registerInstance(ProxyStats, createStats());
   if (!container.isRegistered(MetricsRegistry, true)) {
     // Created (and prom-client loaded) only when something asks for it: the metrics plugin.
     container.register(MetricsRegistry, { useFactory: instanceCachingFactory(() => new (loadPromClient().Registry)()) });
@@ -56,7 +60,9 @@ export async function createProxy(options: ProxyOptions = {}): Promise<ProxyServ
     plugins,
     listener: options.listener ?? new TcpListener(options.host ?? '127.0.0.1', options.port ?? 8080),
     logger: container.resolve(Logger),
+    stats: container.resolve(ProxyStats),
     gracePeriodMs: options.gracePeriodMs ?? 10_000,
+    maxConnections: options.maxConnections ?? 10_000,
   });
 }
 

@@ -1,7 +1,10 @@
+import type { Duplex } from 'node:stream';
 import { config as rxjsConfig } from 'rxjs';
 import { Connection } from './connection.js';
 import type { Logger } from './logger.js';
 import type { ProxyPlugin } from './plugin.js';
+import { createStats, type ProxyStats } from './stats.js';
+import { Throttle } from './throttle.js';
 import type { Listener } from '../transports/listener.js';
 
 /** How a {@link ProxyServer} runs. */
@@ -14,6 +17,10 @@ export interface ServerOptions {
   logger: Logger;
   /** How long `close()` lets open connections finish before destroying them, in ms. */
   gracePeriodMs: number;
+  /** Client connections open at once; a connection over it is closed at accept (default: no cap). */
+  maxConnections?: number;
+  /** Counters of refused connections and the like (default: fresh ones). */
+  stats?: ProxyStats;
 }
 
 let nextConnectionId = 1;
@@ -23,15 +30,21 @@ export class ProxyServer {
   private readonly open = new Set<Connection>();
   private bound?: { host: string; port: number };
   private idle?: () => void;
+  /** The counters this server adds to. */
+  readonly stats: ProxyStats;
+  private readonly refusals = new Throttle(1000);
 
   constructor(private readonly options: ServerOptions) {
+    this.stats = options.stats ?? createStats();
     // Every subscription handles its errors; this is the last net, so a bug logs, never kills.
     rxjsConfig.onUnhandledError = (error) => options.logger.error('unhandled RxJS error', { message: String(error) });
   }
 
   /** Starts accepting; resolves with the bound address. */
   async listen(): Promise<{ host: string; port: number }> {
+    const max = this.options.maxConnections ?? Infinity;
     this.bound = await this.options.listener.listen((socket, peer) => {
+      if (this.open.size >= max) return this.refuse(socket);
       const connection = new Connection(nextConnectionId++, socket, peer, this.options.plugins, this.options.logger, (done) => {
         this.open.delete(done);
         if (this.open.size === 0) this.idle?.();
@@ -40,6 +53,16 @@ export class ProxyServer {
       connection.start();
     });
     return this.bound;
+  }
+
+  /** Over the cap: closed at once, nothing read and nothing dialled; counted, and logged once a second. */
+  private refuse(socket: Duplex): void {
+    socket.destroy();
+    this.stats.connectionsRefused++;
+    const held = this.refusals.take();
+    if (held !== undefined) {
+      this.options.logger.warn(`connection refused: ${this.open.size} connections open (maxConnections)`, { refusedSinceLastWarning: held + 1 });
+    }
   }
 
   /** The bound address, once listening. */

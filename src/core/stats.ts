@@ -1,0 +1,25 @@
+import type { InjectionToken } from 'tsyringe';
+
+/**
+ * Counters of events that no single connection reports: connections refused at accept, accept
+ * failures, log records dropped. The core and plugins add to them; the metrics plugin exports
+ * each as `proxyline_<snake_name>_total`. One instance per proxy, shared through the container.
+ */
+export interface ProxyStats {
+  /** Connections closed at accept because `maxConnections` were already open. */
+  connectionsRefused: number;
+  /** Failed accepts (EMFILE, ENFILE, …): the kernel's connection was dropped. */
+  acceptErrors: number;
+  /** Upstream dials that failed for lack of file descriptors (answered 503). */
+  dialNoResources: number;
+  /** Access-log records dropped because their destination could not keep up. */
+  logDropped: number;
+}
+
+/** Token for the {@link ProxyStats} service. */
+export const ProxyStats: InjectionToken<ProxyStats> = Symbol('ProxyStats');
+
+/** Fresh counters, all zero. */
+export function createStats(): ProxyStats {
+  return { connectionsRefused: 0, acceptErrors: 0, dialNoResources: 0, logDropped: 0 };
+}
