@@ -60,7 +60,7 @@ class WindowCounter extends Stage {
   }
 
   protected onEvent(event: ProxyEvent): void {
-    if (event.kind === 'request-head' && !event.exchange.error) {
+    if (event.kind === 'request-head' && !event.exchange.answeredLocally) {
       const retryAfter = this.plugin.count(this.ctx.clientAddress.address);
       if (retryAfter > 0) {
         event.exchange.error = new ProxyError('ERR_PROXY_RATE_LIMITED', 'too many requests, slow down', {

@@ -7,7 +7,7 @@ import { compose, inboundStages, outboundStages } from './pipeline.js';
 import type { ProxyPlugin } from './plugin.js';
 import { RequestSink, type RequestSinkOwner } from './request-sink.js';
 import { lingeringClose, sendError } from './respond.js';
-import { ResponseSource } from './response-source.js';
+import { ResponseSource, type ResponseSourceOwner } from './response-source.js';
 import { SocketSink, type SinkOwner } from './sink.js';
 import { fromReadable, guardErrors } from './source.js';
 import type { PeerAddress } from '../transports/listener.js';
@@ -21,7 +21,7 @@ const MAX_RESPONSE_HEAD = 64 * 1024;
  * response in request order) → plugins in reverse → SocketSink to the client. Completion is a
  * half-close passed on; a request's error becomes its response, in order; anything else destroys.
  */
-export class Connection implements RequestSinkOwner, SinkOwner {
+export class Connection implements RequestSinkOwner, SinkOwner, ResponseSourceOwner {
   readonly ctx: ConnectionContext;
   private readonly responses: ResponseSource;
   private readonly toUpstreams: RequestSink;
@@ -41,7 +41,7 @@ export class Connection implements RequestSinkOwner, SinkOwner {
     private readonly onClosed: (connection: Connection) => void,
   ) {
     this.ctx = new ConnectionContext(id, client, peer, performance.now());
-    this.responses = new ResponseSource(this.ctx, MAX_RESPONSE_HEAD);
+    this.responses = new ResponseSource(this.ctx, MAX_RESPONSE_HEAD, this);
     this.toUpstreams = new RequestSink(this.ctx, this.responses, this);
     this.toClient = new SocketSink(this.ctx.outboundFlow, this, client);
     this.ended = endHooks(plugins);
@@ -65,11 +65,33 @@ export class Connection implements RequestSinkOwner, SinkOwner {
     if (!ctx.inboundFlow.paused && !this.failure) client.resume();
   }
 
-  /** Ends a kept-alive connection that has no request in progress (a graceful shutdown begins). */
-  closeIfIdle(): void {
-    if (this.responses.isTunnel || this.ctx.inFlight > 0 || this.failure) return;
+  /**
+   * A graceful shutdown begins: a kept-alive connection with no request in progress ends now; a
+   * busy one ends after the last response due (which says `Connection: close`); a tunnel runs on
+   * until the grace period ends.
+   */
+  drain(): void {
+    if (this.failure || this.closed) return;
+    if (!this.responses.drain()) return;
     this.toUpstreams.unsubscribe();
     this.responses.clientEnded();
+  }
+
+  /** @internal (ResponseSourceOwner) */
+  requestsPending(): boolean {
+    // A request being read, or held by a stage that waits (a dial, a check): the client flow is
+    // held while one is, or the parser is inside a message.
+    return this.ctx.receiving || this.ctx.inboundFlow.paused;
+  }
+
+  /** @internal (ResponseSourceOwner) */
+  stopForwarding(): void {
+    this.toUpstreams.stopForwarding();
+  }
+
+  /** @internal (ResponseSourceOwner) */
+  timedOut(error: ProxyError): void {
+    this.fail(error);
   }
 
   /** Stops the connection at once (used at the end of a graceful shutdown). */
@@ -84,9 +106,10 @@ export class Connection implements RequestSinkOwner, SinkOwner {
   }
 
   inboundFailed(error: unknown, last: Exchange | undefined): void {
-    // A request cut off halfway leaves its upstream waiting for the rest: it cannot be used again.
-    if (last && !last.requestSent) last.upstream?.destroy();
     if (this.responses.isTunnel) return this.fail(error);
+    // A request cut off halfway: answered in its place if its response has not begun; its
+    // upstream, left waiting for the rest, is not used again.
+    if (last && !last.requestSent) return this.responses.requestFailed(last, error);
     this.responses.fail(error);
   }
 

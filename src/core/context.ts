@@ -46,6 +46,11 @@ export class ConnectionContext {
   inFlight = 0;
   /** True once any byte went to the client. */
   responseStarted = false;
+  /**
+   * True while part of a request (head or body) has been read and not all of it: kept by the
+   * plugin that parses requests (`head-parser`), read by a graceful shutdown.
+   */
+  receiving = false;
   /** Byte tallies kept by counting plugins. */
   readonly bytes: ByteCounts = { inbound: 0, outbound: 0 };
   // Created on first use: most connections never need them, and thousands of idle tunnels

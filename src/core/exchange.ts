@@ -4,6 +4,29 @@ import type { ProxyError } from './errors.js';
 import { getHeader, getHeaderTokens, type RequestHead } from './http/head.js';
 import type { ResponseHead } from './http/response-framing.js';
 
+/** How long the core waits on an upstream, in ms (0: no limit); the dialling plugin sets them per exchange. */
+export interface UpstreamTimeouts {
+  /** From the request fully sent to the final response head; then 504. */
+  readonly responseTimeoutMs: number;
+  /** The longest gap inside a response body; then the response is cut and the client closed. */
+  readonly responseIdleTimeoutMs: number;
+  /** The longest time with no byte either way through a tunnel (CONNECT or 101); then both close. */
+  readonly tunnelIdleTimeoutMs: number;
+}
+
+/** The timeouts of an exchange whose upstream came from a plugin that set none. */
+export const DEFAULT_UPSTREAM_TIMEOUTS: UpstreamTimeouts = Object.freeze({
+  responseTimeoutMs: 60_000,
+  responseIdleTimeoutMs: 60_000,
+  tunnelIdleTimeoutMs: 3_600_000,
+});
+
+/** A response a plugin gives in the upstream's place. Its head must frame the body (Content-Length). */
+export interface LocalReply {
+  readonly head: ResponseHead;
+  readonly body: Buffer;
+}
+
 /**
  * One request and its response on a client connection (several per connection with keep-alive).
  * Events of a request and of its response carry the same Exchange, so plugins can follow a
@@ -31,6 +54,15 @@ export class Exchange {
   answeredBy?: string;
   /** Set by a plugin that refuses or fails the request: the client gets this error, in order. */
   error?: ProxyError;
+  /**
+   * Set by a plugin that answers the request itself (a TRACE at Max-Forwards 0, a mock): the
+   * client gets this response, in order, and nothing is dialled.
+   */
+  reply?: LocalReply;
+  /** How long the core waits on this exchange's upstream; set by the plugin that supplies it. */
+  timeouts: UpstreamTimeouts = DEFAULT_UPSTREAM_TIMEOUTS;
+  /** Bytes of request body the head announced: Content-Length, 0 for none, -1 for chunked. */
+  bodyLength = 0;
   /** The final response head, once it arrived. */
   response?: ResponseHead;
   /** Bytes of the request and of the response, as counted by `byte-counter`. */
@@ -46,6 +78,7 @@ export class Exchange {
   /** The request asks to switch protocols (Upgrade with a `Connection: upgrade` token). */
   readonly upgradeRequested: boolean;
   private upgradeListener?: (upgraded: boolean) => void;
+  private upgradeDecision?: boolean;
 
   constructor(
     /** 1, 2, … on its client connection. */
@@ -58,6 +91,11 @@ export class Exchange {
     this.closeClient = request.version === '1.0' ? !connection.includes('keep-alive') : connection.includes('close');
   }
 
+  /** True when the request goes to no upstream: a plugin refused it (`error`) or answered it (`reply`). */
+  get answeredLocally(): boolean {
+    return this.error !== undefined || this.reply !== undefined;
+  }
+
   /** CONNECT: the connection becomes a tunnel once the upstream is reached. */
   get isConnect(): boolean {
     return this.request.method === 'CONNECT';
@@ -68,13 +106,19 @@ export class Exchange {
     return this.request.version === '1.0' && !this.closeClient;
   }
 
-  /** Called once when it is known whether an upgrade request switched protocols. */
+  /**
+   * Called once when it is known whether the connection switches to a tunnel after this request:
+   * an upgrade request (101 or not) or a CONNECT (established or refused). At once if known already.
+   */
   onUpgradeDecided(listener: (upgraded: boolean) => void): void {
+    if (this.upgradeDecision !== undefined) return listener(this.upgradeDecision);
     this.upgradeListener = listener;
   }
 
-  /** Reports the upgrade decision (101, or any other final response). */
+  /** Reports the switch decision (101 or a CONNECT's 200, or any other final response); the first one counts. */
   decideUpgrade(upgraded: boolean): void {
+    if (this.upgradeDecision !== undefined) return;
+    this.upgradeDecision = upgraded;
     const listener = this.upgradeListener;
     this.upgradeListener = undefined;
     listener?.(upgraded);

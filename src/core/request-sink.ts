@@ -9,6 +9,12 @@ import type { ResponseSource } from './response-source.js';
 import { HeadCoalescer } from './sink.js';
 import { guardErrors } from './source.js';
 
+/**
+ * The largest request body read and dropped after a refusal, so the connection can serve the
+ * next request; a refused request announcing more (or chunked) closes the connection instead.
+ */
+export const MAX_DROPPED_BODY = 64 * 1024;
+
 /** Who the request sink reports to (the connection). */
 export interface RequestSinkOwner {
   /** The client sent FIN. */
@@ -25,8 +31,10 @@ export interface RequestSinkOwner {
  */
 export class RequestSink extends Subscriber<ProxyEvent> {
   private current?: Exchange;
-  /** After a request that closes the connection, or one that failed, nothing more is forwarded. */
+  /** After a request that closes the connection, nothing more is forwarded. */
   private discarding = false;
+  /** The body of a request answered in place (refused, or answered by a plugin) is read and dropped. */
+  private dropping = false;
   private waitingForDrain = false;
   private readonly onDrain = () => {
     this.waitingForDrain = false;
@@ -50,15 +58,20 @@ export class RequestSink extends Subscriber<ProxyEvent> {
         const exchange = event.exchange;
         this.current = exchange;
         this.ctx.exchangeStarted();
-        if (!exchange.error && !exchange.upstream) {
+        if (!exchange.answeredLocally && !exchange.upstream) {
           exchange.error = new ProxyError('ERR_PROXY_INTERNAL', 'no plugin attached an upstream to this request');
+          exchange.closeClient = true;
         }
         if (exchange.upstream) guardErrors(exchange.upstream);
-        this.responses.enqueue(exchange);
-        if (exchange.error) {
-          this.discarding = true;
-          return;
+        if (exchange.answeredLocally) {
+          // Answered in place; the connection stays open for the next request if the body is
+          // small enough to read and drop (a CONNECT has none).
+          this.dropping = true;
+          const length = exchange.bodyLength;
+          if (length < 0 || length > MAX_DROPPED_BODY) exchange.closeClient = true;
         }
+        this.responses.enqueue(exchange);
+        if (exchange.answeredLocally) return;
         if (!exchange.isConnect) {
           const bytes = serializeRequestHead(event.head);
           // On a pooled upstream the origin may close just as this arrives: keep it to replay.
@@ -68,18 +81,27 @@ export class RequestSink extends Subscriber<ProxyEvent> {
         return;
       }
       case 'data':
+        if (this.dropping) return;
+        this.responses.activity++;
         if (!this.current?.upstream) return;
         if (this.current.replay) this.current.replay = undefined; // a body is not kept: never replayed
         this.heads.data(this.current.upstream, event.chunk);
         return;
       case 'message-end':
         this.heads.flush();
+        this.dropping = false;
         event.exchange.requestSent = true;
-        if (event.exchange.closeClient) this.discarding = true;
+        // A CONNECT's `Connection: close` closes nothing: once established it is a tunnel.
+        if (event.exchange.closeClient && !event.exchange.isConnect) this.discarding = true;
         return;
       case 'response-head':
         this.owner.inboundFailed(new ProxyError('ERR_PROXY_INTERNAL', 'a response head in the inbound chain'), this.current);
     }
+  }
+
+  /** Forwards nothing more: the connection closes after the responses due (a graceful drain). */
+  stopForwarding(): void {
+    this.discarding = true;
   }
 
   protected override _complete(): void {

@@ -7,16 +7,20 @@ import { serializeResponseHead } from './http/response-head.js';
 /** How long a client may keep sending after an error response before its socket is destroyed. */
 export const LINGER_MS = 2000;
 
-/** The head and one-line body of the error response for `error` (the message hidden if internal). */
-export function errorResponseParts(error: ProxyError): { head: ResponseHead; body: Buffer } {
+/**
+ * The head and one-line body of the error response for `error` (the message hidden if internal).
+ * With `close` false the head leaves the connection's persistence to the sink (a refusal on a
+ * connection that stays open).
+ */
+export function errorResponseParts(error: ProxyError, close = true): { head: ResponseHead; body: Buffer } {
   const { reason } = ERROR_TABLE[error.code];
   const body = Buffer.from(`${error.expose ? error.message : reason}\n`);
   const headers: HeaderField[] = [
     ...error.headers.map(([name, value]): HeaderField => [name, value]),
     ['Content-Type', 'text/plain; charset=utf-8'],
     ['Content-Length', String(body.length)],
-    ['Connection', 'close'],
   ];
+  if (close) headers.push(['Connection', 'close']);
   return { head: { version: '1.1', status: error.status, reason, headers }, body };
 }
 

@@ -11,6 +11,7 @@ import { ResponseParser, type ResponseParserEvent } from './http/response-parser
 import { errorResponseParts } from './respond.js';
 import { setOwner, type SocketOwner } from './socket-owner.js';
 import { guardErrors } from './source.js';
+import { Watchdog, type Watched } from './watchdog.js';
 
 /** Methods a proxy may send again after a connection failure (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -27,16 +28,33 @@ function upstreamKeepsAlive(head: ResponseHead): boolean {
   return head.version === '1.1' ? !tokens.includes('close') : tokens.includes('keep-alive');
 }
 
+/** What the response side asks of its connection. */
+export interface ResponseSourceOwner {
+  /** Whether a request is arriving or on its way down the chain (not yet queued here). */
+  requestsPending(): boolean;
+  /** Nothing more may be forwarded upstream: the connection closes after the responses due. */
+  stopForwarding(): void;
+  /** A watchdog timeout that fails the whole connection (an idle tunnel, a stalled response body). */
+  timedOut(error: ProxyError): void;
+}
+
+/** The request of the stand-in exchange answered for a failure outside any request. */
+const NO_REQUEST = { method: '-', target: '-', version: '1.1' as const, headers: [] };
+
 /**
  * The outbound source of a client connection: reads the response of each exchange, one upstream
  * after the other in request order (pipelined requests wait their turn in their upstream's
  * buffers), parses it strictly and emits it as events. Errors of a request that has no response
- * yet (a refused dial, a refused request, a malformed or missing response) become an error
- * response in its place, after which the client connection closes. When a response ends, its
- * upstream goes back to whoever supplied it, reusable only if nothing about it is in doubt.
+ * yet become an error response in its place: a refused dial or request (a plugin's refusal or
+ * its own answer keeps the connection open), a malformed or missing response (the client
+ * connection closes after it). When a response ends, its upstream goes back to whoever supplied
+ * it, reusable only if nothing about it is in doubt. A {@link Watchdog} bounds the upstream's
+ * phases.
  */
-export class ResponseSource implements SocketOwner {
+export class ResponseSource implements SocketOwner, Watched {
   readonly events: Observable<ProxyEvent>;
+  /** Grows with each chunk read from an upstream or forwarded to a tunnel's (the watchdog's measure). */
+  activity = 0;
   private subscriber?: Subscriber<ProxyEvent>;
   private readonly queue: (Exchange | ProxyError)[] = [];
   private current?: Exchange;
@@ -51,10 +69,15 @@ export class ResponseSource implements SocketOwner {
   private tunnel = false;
   private dechunk = false;
   private completed = false;
+  /** A graceful shutdown began: the last response due closes the connection. */
+  private draining = false;
+  /** Created with the first exchange that waits on an upstream. */
+  private watchdog?: Watchdog;
 
   constructor(
     private readonly ctx: ConnectionContext,
     private readonly maxHeaderBytes: number,
+    private readonly owner: ResponseSourceOwner,
   ) {
     this.events = new Observable<ProxyEvent>((subscriber) => {
       this.subscriber = subscriber;
@@ -92,13 +115,80 @@ export class ResponseSource implements SocketOwner {
     this.advance();
   }
 
+  /** @internal (Watched) */
+  get watchedExchange(): Exchange | undefined {
+    return this.current;
+  }
+
+  /** @internal (Watched) */
+  get responseHeadSent(): boolean {
+    return this.headSent;
+  }
+
+  /** @internal (Watched) */
+  timedOut(error: ProxyError): void {
+    if (this.completed || this.subscriber?.closed) return this.owner.timedOut(error);
+    if (error.code !== 'ERR_PROXY_RESPONSE_TIMEOUT') return this.owner.timedOut(error);
+    // No response head yet: the client is answered 504 in its place, and may go on.
+    const exchange = this.current!;
+    this.detach()?.destroy();
+    this.answer(errorResponseParts(error, false), exchange, error);
+  }
+
+  /**
+   * A graceful shutdown began: the response that is last when its head goes out says
+   * `Connection: close`, and the connection closes once the last response due has ended.
+   * Returns true when there is nothing to wait for (the caller closes the connection now).
+   */
+  drain(): boolean {
+    this.draining = true;
+    if (this.tunnel) return false; // runs until the grace period ends
+    if (this.current || this.queue.length > 0) {
+      if (this.current && this.headSent && this.isLast()) this.current.closeClient = true;
+      return false;
+    }
+    return !this.owner.requestsPending();
+  }
+
+  /** Whether no other request is queued or on its way; when so, the next thing to do is close. */
+  private isLast(): boolean {
+    if (this.queue.length > 0 || this.owner.requestsPending()) return false;
+    this.owner.stopForwarding();
+    return true;
+  }
+
   /** The tunnel's upstream, once the connection became a tunnel. */
   get tunnelUpstream(): Duplex | undefined {
     return this.tunnel ? this.current?.upstream : undefined;
   }
 
+  /**
+   * A request failed while it was still arriving (a timeout, a malformed chunk, the client gone):
+   * it is answered with `error` if none of its response went out, else the client closes. The
+   * responses due before it are relayed first.
+   */
+  requestFailed(exchange: Exchange, error: unknown): void {
+    const failure = toProxyError(error);
+    if (exchange === this.current) {
+      if (this.headSent) return void this.subscriber?.error(failure);
+      this.detach()?.destroy();
+      exchange.closeClient = true;
+      return this.answerError(failure, exchange);
+    }
+    if (this.queue.includes(exchange)) {
+      exchange.upstream?.destroy();
+      exchange.closeClient = true;
+      // A refusal still answers as refused; anything else answers with the failure.
+      if (!exchange.answeredLocally) exchange.error = failure;
+      return;
+    }
+    // Already answered in place while its body was dropped: nothing more to say, just close.
+    this.fail(exchange.response ? aborted(failure.message) : failure);
+  }
+
   /** Destroys every upstream this source still holds (the connection is going away). */
   destroyAll(): void {
+    this.watchdog?.stop();
     this.detach();
     this.current?.upstream?.destroy();
     for (const item of this.queue.splice(0)) if (item instanceof Exchange) item.upstream?.destroy();
@@ -117,9 +207,9 @@ export class ResponseSource implements SocketOwner {
 
   private start(next: Exchange): void {
     this.current = next;
-    if (next.error) {
+    if (next.answeredLocally) {
       next.upstream?.destroy();
-      return this.answerWithError(next.error, next);
+      return this.answerLocally(next);
     }
     const socket = next.upstream!;
     this.headSent = false;
@@ -129,6 +219,7 @@ export class ResponseSource implements SocketOwner {
       next.response = ESTABLISHED;
       this.headSent = true;
       this.subscriber!.next(responseHeadEvent(ESTABLISHED, next));
+      next.decideUpgrade(true);
     } else {
       this.dechunk = next.request.version === '1.0';
       const options = { maxHeaderBytes: this.maxHeaderBytes, requestMethod: next.request.method, upgradeRequested: next.upgradeRequested, dechunk: this.dechunk };
@@ -137,6 +228,7 @@ export class ResponseSource implements SocketOwner {
       this.spareParser = undefined;
     }
     this.attach(socket);
+    (this.watchdog ??= new Watchdog(this)).watch();
   }
 
   /**
@@ -184,6 +276,7 @@ export class ResponseSource implements SocketOwner {
 
   private read(chunk: Buffer): void {
     const exchange = this.current!;
+    this.activity++;
     exchange.timings.firstByte ??= performance.now();
     if (!this.parser) return void this.subscriber!.next(dataEvent(chunk)); // CONNECT tunnel
     let consumed: number;
@@ -212,6 +305,7 @@ export class ResponseSource implements SocketOwner {
             head = { ...head, headers: head.headers.filter(([name]) => name.toLowerCase() !== 'transfer-encoding') };
             exchange.closeClient = true;
           }
+          if (this.draining && !this.tunnel && this.isLast()) exchange.closeClient = true;
           exchange.response = head;
         }
         subscriber.next(responseHeadEvent(head, exchange));
@@ -240,7 +334,7 @@ export class ResponseSource implements SocketOwner {
     this.parser = undefined;
     this.ctx.exchangeEnded();
     this.subscriber!.next(messageEndEvent(exchange));
-    if (exchange.closeClient) return this.closeAfterThis();
+    if (exchange.closeClient || (this.draining && this.isLast())) return this.closeAfterThis();
     this.advance();
   }
 
@@ -275,7 +369,8 @@ export class ResponseSource implements SocketOwner {
     const failure = toProxyError(error);
     const answer =
       failure.code === 'ERR_PROXY_BAD_RESPONSE' ? failure : new ProxyError('ERR_PROXY_UPSTREAM_CONNECT', `upstream failed before responding: ${failure.message}`);
-    this.answerWithError(answer, exchange);
+    exchange.closeClient = true; // what the upstream did with the request is unknown
+    this.answerError(answer, exchange);
   }
 
   /**
@@ -294,29 +389,55 @@ export class ResponseSource implements SocketOwner {
     exchange.replay = undefined;
     exchange.redial!((error, socket) => {
       if (this.completed || this.subscriber?.closed || this.current !== exchange) return void socket?.destroy();
-      if (error || !socket) return this.answerWithError(toProxyError(error), exchange);
+      if (error || !socket) {
+        exchange.closeClient = true;
+        return this.answerError(toProxyError(error), exchange);
+      }
       guardErrors(socket);
       socket.write(replay);
       this.start(exchange);
     });
   }
 
-  /** Emits an error response in the place of `exchange`'s response, then closes the client. */
+  /** Answers a failure outside any request (queued by `fail`), then closes the client. */
   private answerWithError(error: ProxyError, exchange: Exchange | undefined): void {
-    const subscriber = this.subscriber!;
-    if (error.status === 0) return subscriber.error(error);
-    const { head, body } = errorResponseParts(error);
-    const answered = exchange ?? new Exchange(0, { method: '-', target: '-', version: '1.1', headers: [] });
-    answered.error = error;
-    answered.response = head;
+    const answered = exchange ?? new Exchange(0, NO_REQUEST);
     answered.closeClient = true;
-    this.current = answered;
-    subscriber.next(responseHeadEvent(head, answered));
-    subscriber.next(dataEvent(body));
-    subscriber.next(messageEndEvent(answered));
+    this.answerError(error, answered);
+  }
+
+  /** Answers `exchange` with `error` in place of a response (an error without a status closes at once). */
+  private answerError(error: ProxyError, exchange: Exchange): void {
+    if (error.status === 0) return void this.subscriber!.error(error);
+    this.answer(errorResponseParts(error, false), exchange, error);
+  }
+
+  /** The refusal or the plugin's own response of an exchange that goes to no upstream. */
+  private answerLocally(exchange: Exchange): void {
+    if (exchange.reply) return this.answer(exchange.reply, exchange, undefined);
+    this.answerError(exchange.error!, exchange);
+  }
+
+  /**
+   * Emits a response made here in the place of `exchange`'s: the connection goes on to the next
+   * request unless the exchange closes the client (a failure, a request that asked to close, a
+   * refused body too large to drop). A HEAD request gets the head alone.
+   */
+  private answer(response: { head: ResponseHead; body: Buffer }, exchange: Exchange, error: ProxyError | undefined): void {
+    const subscriber = this.subscriber!;
+    const { head, body } = response;
+    if (error) exchange.error = error;
+    exchange.response = head;
+    exchange.decideUpgrade(false);
+    if (this.draining && this.isLast()) exchange.closeClient = true;
+    this.current = exchange;
+    subscriber.next(responseHeadEvent(head, exchange));
+    if (body.length > 0 && exchange.request.method !== 'HEAD') subscriber.next(dataEvent(body));
+    subscriber.next(messageEndEvent(exchange));
     this.current = undefined;
-    if (exchange) this.ctx.exchangeEnded();
-    this.closeAfterThis();
+    if (exchange.id > 0) this.ctx.exchangeEnded();
+    if (exchange.closeClient) return this.closeAfterThis();
+    this.advance();
   }
 
   /** The client connection closes after the response just sent: later requests are dropped. */

@@ -81,7 +81,7 @@ export class ProxyServer {
    */
   async close(gracePeriodMs = this.options.gracePeriodMs): Promise<void> {
     await this.options.listener.close();
-    for (const connection of this.open) connection.closeIfIdle();
+    for (const connection of this.open) connection.drain();
     if (this.open.size > 0) await this.drain(gracePeriodMs);
     for (const plugin of this.options.plugins) plugin.dispose?.();
   }

@@ -102,7 +102,7 @@ export abstract class GateStage extends Stage {
 
   protected onEvent(event: ProxyEvent): void {
     if (this.queue) return void this.queue.push(event);
-    if (event.kind !== 'request-head' || event.exchange.error) return this.emit(event);
+    if (event.kind !== 'request-head' || event.exchange.answeredLocally) return this.emit(event);
     let pending: void | Promise<void> = undefined;
     try {
       pending = this.check(event);

@@ -1,6 +1,7 @@
 import type { MonoTypeOperatorFunction, Subscriber } from 'rxjs';
 import { injectable } from 'tsyringe';
 import type { ConnectionContext } from '../core/context.js';
+import { toProxyError } from '../core/errors.js';
 import type { ProxyEvent } from '../core/events.js';
 import { parseAuthority } from '../core/http/target.js';
 import type { PluginManifest, ProxyPlugin } from '../core/plugin.js';
@@ -36,9 +37,15 @@ class ConnectRouter extends Stage {
   }
 
   protected onEvent(event: ProxyEvent): void {
-    if (event.kind === 'request-head' && event.head.method === 'CONNECT') {
-      event.exchange.target = parseAuthority(event.head.target);
-      this.ctx.mode = 'tunnel';
+    if (event.kind === 'request-head' && event.head.method === 'CONNECT' && !event.exchange.answeredLocally) {
+      try {
+        event.exchange.target = parseAuthority(event.head.target);
+        this.ctx.mode = 'tunnel';
+      } catch (error) {
+        // A well-framed request with a target we cannot route: refused in its place (400), and
+        // the connection stays open for the next request.
+        event.exchange.error = toProxyError(error);
+      }
     }
     this.emit(event);
   }

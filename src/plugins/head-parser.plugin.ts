@@ -78,6 +78,7 @@ class HeadParserStage extends Stage {
     if (event.kind !== 'data' || this.parser.isTunnel) return this.emit(event);
     this.activity++;
     this.parser.push(event.chunk);
+    this.ctx.receiving = this.parser.inHead || this.parser.inBody;
   }
 
   protected override onComplete(): void {
@@ -129,16 +130,26 @@ class HeadParserStage extends Stage {
     this.finish(); // as if the client had sent FIN: responses due are sent, then the connection closes
   }
 
-  /** After an upgrade request the client is held until the response decides (101 or not). */
+  /**
+   * After an upgrade request or a CONNECT the client is held until the response decides (101 or
+   * the CONNECT's 200, or a refusal). The held bytes go on a microtask later: the decision may
+   * come while the request's own head or end is still on its way down the chain, and its tunnel
+   * bytes must not overtake them.
+   */
   private awaitUpgrade(exchange: Exchange): void {
     this.ctx.inboundFlow.hold('upgrade');
     exchange.onUpgradeDecided((upgraded) => {
-      try {
-        this.parser.resolveUpgrade(upgraded);
-      } catch (error) {
-        this.fail(error);
-      }
-      this.ctx.inboundFlow.release('upgrade');
+      queueMicrotask(() => {
+        if (this.closed) return;
+        try {
+          this.parser.resolveUpgrade(upgraded);
+        } catch (error) {
+          this.fail(error);
+        }
+        // Refused: the connection stays HTTP, and idles until the next request.
+        if (!upgraded) this.armIdleTimer();
+        this.ctx.inboundFlow.release('upgrade');
+      });
     });
   }
 }

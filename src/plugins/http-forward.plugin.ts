@@ -1,6 +1,7 @@
 import type { MonoTypeOperatorFunction, Subscriber } from 'rxjs';
 import { inject, injectable } from 'tsyringe';
 import type { ConnectionContext } from '../core/context.js';
+import { toProxyError } from '../core/errors.js';
 import { requestHeadEvent, responseHeadEvent, type ProxyEvent } from '../core/events.js';
 import type { Exchange } from '../core/exchange.js';
 import { isField, type HeaderField, type RequestHead } from '../core/http/head.js';
@@ -88,9 +89,18 @@ class RequestRewriter extends Stage {
   }
 
   protected onEvent(event: ProxyEvent): void {
-    if (event.kind !== 'request-head' || event.head.method === 'CONNECT') return this.emit(event);
+    if (event.kind !== 'request-head' || event.head.method === 'CONNECT' || event.exchange.answeredLocally) return this.emit(event);
     this.ctx.mode = 'http';
-    this.emit(requestHeadEvent(this.plugin.rewriteRequest(event.head, event.exchange), event.exchange));
+    let head;
+    try {
+      head = this.plugin.rewriteRequest(event.head, event.exchange);
+    } catch (error) {
+      // A well-framed request we cannot route (not an absolute http:// URL): refused in its
+      // place (400), and the connection stays open for the next request.
+      event.exchange.error = toProxyError(error);
+      return this.emit(event);
+    }
+    this.emit(requestHeadEvent(head, event.exchange));
   }
 }
 
@@ -104,7 +114,7 @@ class ResponseRewriter extends Stage {
   }
 
   protected onEvent(event: ProxyEvent): void {
-    if (event.kind !== 'response-head' || event.exchange.isConnect || event.exchange.error) return this.emit(event);
+    if (event.kind !== 'response-head' || event.exchange.isConnect || event.exchange.answeredLocally) return this.emit(event);
     this.emit(responseHeadEvent(this.plugin.rewriteResponse(event.head), event.exchange));
   }
 }

@@ -314,11 +314,14 @@ class InboundLimiter extends ByteLimiter {
   }
 
   protected override onEvent(event: ProxyEvent): void {
-    if (event.kind === 'request-head' && !event.exchange.error) {
+    if (event.kind === 'request-head' && !event.exchange.answeredLocally) {
       const error = this.refusedFor > 0 ? rateLimited(this.refusedFor) : this.plugin.takeRequest(this.keys.requests(event.exchange));
       if (error) {
         event.exchange.error = error;
         event.exchange.answeredBy = this.plugin.name;
+        // A connection over the connection rate is refused as a whole; a request over the
+        // request rate leaves the connection open for later ones.
+        if (this.refusedFor > 0) event.exchange.closeClient = true;
       }
     }
     if (event.kind === 'data' && this.plugin.options.bytesPerSecond === undefined) return this.emit(event);

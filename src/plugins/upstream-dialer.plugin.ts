@@ -8,7 +8,7 @@ import { PluginOptions, type PluginManifest, type ProxyPlugin } from '../core/pl
 import { Stage, stage } from '../core/stage.js';
 import { Dialer } from '../transports/dialer.js';
 import { UpstreamPool } from '../transports/upstream-pool.js';
-import type { Exchange } from '../core/exchange.js';
+import type { Exchange, UpstreamTimeouts } from '../core/exchange.js';
 
 /** Options of `upstream-dialer`. */
 export interface UpstreamDialerOptions {
@@ -18,6 +18,12 @@ export interface UpstreamDialerOptions {
   maxIdlePerOrigin: number;
   /** How long an idle upstream connection is kept, in ms. */
   idleTimeoutMs: number;
+  /** From the request fully sent to the final response head, in ms (0: no limit); then 504. */
+  responseTimeoutMs: number;
+  /** The longest gap inside a response body, in ms (0: no limit); then the response is cut and the client closed. */
+  responseIdleTimeoutMs: number;
+  /** The longest time a tunnel (CONNECT or 101) may carry no byte either way, in ms (0: no limit); then both sides close. */
+  tunnelIdleTimeoutMs: number;
 }
 
 /**
@@ -38,6 +44,19 @@ export class UpstreamDialerPlugin implements ProxyPlugin {
         connectTimeoutMs: { type: 'integer', minimum: 1, default: 10000, description: 'Connect timeout in ms (504 after it).' },
         maxIdlePerOrigin: { type: 'integer', minimum: 0, default: 256, description: 'Idle kept-alive upstream connections per origin.' },
         idleTimeoutMs: { type: 'integer', minimum: 1, default: 4000, description: 'How long an idle upstream connection is kept, ms.' },
+        responseTimeoutMs: { type: 'integer', minimum: 0, default: 60000, description: 'Request sent to final response head, ms; then 504. 0 disables.' },
+        responseIdleTimeoutMs: {
+          type: 'integer',
+          minimum: 0,
+          default: 60000,
+          description: 'Longest gap inside a response body, ms; then the response is cut and the client closed. 0 disables.',
+        },
+        tunnelIdleTimeoutMs: {
+          type: 'integer',
+          minimum: 0,
+          default: 3600000,
+          description: 'Longest time with no byte either way in a tunnel (CONNECT or 101), ms; then both sides close. 0 disables.',
+        },
       },
     },
     after: ['head-parser'],
@@ -45,12 +64,16 @@ export class UpstreamDialerPlugin implements ProxyPlugin {
   readonly name = UpstreamDialerPlugin.manifest.name;
   /** The upstream pool, shared by every connection of this proxy. */
   readonly pool: UpstreamPool;
+  /** The upstream timeouts every exchange gets (one object, shared). */
+  readonly timeouts: UpstreamTimeouts;
 
   constructor(
     @inject(PluginOptions) private readonly options: UpstreamDialerOptions,
     @inject(Dialer) private readonly dialer: Dialer,
   ) {
     this.pool = new UpstreamPool(options);
+    const { responseTimeoutMs, responseIdleTimeoutMs, tunnelIdleTimeoutMs } = options;
+    this.timeouts = Object.freeze({ responseTimeoutMs, responseIdleTimeoutMs, tunnelIdleTimeoutMs });
   }
 
   dispose(): void {
@@ -112,7 +135,7 @@ class DialStage extends Stage {
 
   protected onEvent(event: ProxyEvent): void {
     if (this.queue) return void this.queue.push(event);
-    if (event.kind !== 'request-head' || event.exchange.error) return this.emit(event);
+    if (event.kind !== 'request-head' || event.exchange.answeredLocally) return this.emit(event);
     const { exchange } = event;
     const { target } = exchange;
     if (!target) {
@@ -146,6 +169,7 @@ class DialStage extends Stage {
   private use(exchange: Exchange, target: Target, socket: Duplex, reused: boolean): void {
     exchange.upstream = socket;
     exchange.reused = reused;
+    exchange.timeouts = this.plugin.timeouts;
     exchange.timings.connected = performance.now();
     const { pool } = this.plugin;
     exchange.release = exchange.isConnect ? undefined : (released, reusable) => pool.give(target, released, reusable);

@@ -51,12 +51,15 @@ test.serial('a malformed request line is answered 400', async (t) => {
   assertError(t, await sendAndCollect(proxy.port, 'GET http://127.0.0.1:1/ HTTP/2.0\r\nHost: a\r\n\r\n'), 400, 'Bad Request', /version/);
 });
 
+// Refusals of well-framed requests (routing, dialling) keep the connection unless the client
+// asked to close it (see test/integration/refusals.test.ts); the requests below ask, so each
+// answer ends its connection as assertError expects.
 test.serial('an origin-form request is answered 400 naming an absolute URL', async (t) => {
-  assertError(t, await sendAndCollect(proxy.port, 'GET / HTTP/1.1\r\nHost: example.test\r\n\r\n'), 400, 'Bad Request', /absolute URL/);
+  assertError(t, await sendAndCollect(proxy.port, 'GET / HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n'), 400, 'Bad Request', /absolute URL/);
 });
 
 test.serial('CONNECT without a port is answered 400', async (t) => {
-  assertError(t, await sendAndCollect(proxy.port, 'CONNECT 127.0.0.1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'), 400, 'Bad Request', /port/);
+  assertError(t, await sendAndCollect(proxy.port, 'CONNECT 127.0.0.1 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'), 400, 'Bad Request', /port/);
 });
 
 test.serial('a request head over 64 KiB is answered 431', async (t) => {
@@ -86,14 +89,14 @@ test.serial('an upstream that refuses the connection is answered 502 naming the 
   const port = await closedPort();
   assertError(
     t,
-    await sendAndCollect(proxy.port, `GET http://127.0.0.1:${port}/ HTTP/1.1\r\nHost: a\r\n\r\n`),
+    await sendAndCollect(proxy.port, `GET http://127.0.0.1:${port}/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`),
     502,
     'Bad Gateway',
     /connection refused/,
   );
   assertError(
     t,
-    await sendAndCollect(proxy.port, `CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: a\r\n\r\n`),
+    await sendAndCollect(proxy.port, `CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`),
     502,
     'Bad Gateway',
     /connection refused/,
@@ -104,7 +107,7 @@ test.serial('an unknown host name is answered 502', async (t) => {
   // .invalid never resolves (RFC 6761); the resolver fails at once here.
   assertError(
     t,
-    await sendAndCollect(proxy.port, 'GET http://no-such-host.invalid:8080/ HTTP/1.1\r\nHost: a\r\n\r\n'),
+    await sendAndCollect(proxy.port, 'GET http://no-such-host.invalid:8080/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'),
     502,
     'Bad Gateway',
     /no-such-host\.invalid/,
@@ -117,7 +120,7 @@ test.serial('a connect that hangs is answered 504 after connectTimeoutMs', async
   try {
     const body = assertError(
       t,
-      await sendAndCollect(timed.port, `GET http://127.0.0.1:${hole.port}/ HTTP/1.1\r\nHost: a\r\n\r\n`),
+      await sendAndCollect(timed.port, `GET http://127.0.0.1:${hole.port}/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`),
       504,
       'Gateway Timeout',
       /timed out after 300 ms/,
@@ -125,7 +128,7 @@ test.serial('a connect that hangs is answered 504 after connectTimeoutMs', async
     t.log(body.trim());
     assertError(
       t,
-      await sendAndCollect(timed.port, `CONNECT 127.0.0.1:${hole.port} HTTP/1.1\r\nHost: a\r\n\r\n`),
+      await sendAndCollect(timed.port, `CONNECT 127.0.0.1:${hole.port} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`),
       504,
       'Gateway Timeout',
     );

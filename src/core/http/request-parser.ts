@@ -20,15 +20,16 @@ type State =
 export interface RequestParserOptions {
   /** Largest request head accepted, in bytes, before 431. */
   maxHeaderBytes: number;
-  /** Called when an upgrade request has ended and parsing waits for `resolveUpgrade`. */
+  /** Called when an upgrade request or a CONNECT has ended and parsing waits for `resolveUpgrade`. */
   onUpgradeWait?(exchange: Exchange): void;
 }
 
 /**
  * Turns the client's byte stream into request events: `request-head`, body `data` (sub-arrays
  * of the chunks read, never copies), `message-end`, then the next request. A CONNECT head is
- * followed at once by `message-end`, and every later byte is tunnel `data`. Throws a ProxyError on anything malformed; a message's head is
- * emitted only once its head and framing are known to be valid.
+ * followed at once by `message-end`; once the CONNECT succeeds every later byte is tunnel `data`.
+ * Throws a ProxyError on anything malformed; a message's head is emitted only once its head and
+ * framing are known to be valid.
  */
 export class RequestParser {
   private state: State = { kind: 'head' };
@@ -96,13 +97,20 @@ export class RequestParser {
     const framing = requestFraming(head);
     const exchange = new Exchange(++this.exchanges, head);
     this.exchange = exchange;
+    if (framing.kind === 'tunnel') {
+      // A CONNECT request has no content: its message ends here. The bytes after it are tunnel
+      // bytes once the CONNECT succeeds, the next request if it is refused (a 407 before the
+      // retry with credentials): held until the response decides. The wait starts before the
+      // head goes out, since a plugin may refuse it while the head is on its way.
+      this.awaitSwitch(exchange);
+      this.emit(requestHeadEvent(head, exchange));
+      this.emit(messageEndEvent(exchange));
+      return read.next;
+    }
+    if (framing.kind === 'length') exchange.bodyLength = framing.length;
+    else if (framing.kind === 'chunked') exchange.bodyLength = -1;
     this.emit(requestHeadEvent(head, exchange));
     switch (framing.kind) {
-      case 'tunnel':
-        // A CONNECT request has no content: its message ends here, and the tunnel begins.
-        this.emit(messageEndEvent(exchange));
-        this.state = { kind: 'tunnel' };
-        break;
       case 'length':
         this.state = { kind: 'length', remaining: framing.length };
         break;
@@ -118,15 +126,20 @@ export class RequestParser {
   private endMessage(): void {
     const exchange = this.exchange!;
     if (exchange.upgradeRequested) {
-      this.state = { kind: 'await-upgrade', held: [] };
-      this.options.onUpgradeWait?.(exchange);
+      this.awaitSwitch(exchange);
     } else {
       this.state = exchange.closeClient ? { kind: 'discard' } : { kind: 'head' };
     }
     this.emit(messageEndEvent(exchange));
   }
 
-  /** Ends the wait after an upgrade request: tunnel bytes if it switched, else more requests. */
+  /** Holds later bytes until `resolveUpgrade` says whether the connection became a tunnel. */
+  private awaitSwitch(exchange: Exchange): void {
+    this.state = { kind: 'await-upgrade', held: [] };
+    this.options.onUpgradeWait?.(exchange);
+  }
+
+  /** Ends the wait after an upgrade request or a CONNECT: tunnel bytes if it switched, else more requests. */
   resolveUpgrade(upgraded: boolean): void {
     if (this.state.kind !== 'await-upgrade') return;
     const { held } = this.state;

@@ -27,10 +27,11 @@ export function withHeader(headers: readonly HeaderField[], name: string, value:
 /**
  * The head as the client receives it: the client connection's own persistence is stated last,
  * after the plugins (`Connection: close` when the proxy will close it, `keep-alive` for an
- * HTTP/1.0 client that keeps it). Interim and 101 heads pass as they are.
+ * HTTP/1.0 client that keeps it). Interim, 101 and CONNECT 2xx heads pass as they are.
  */
 export function forClient(head: ResponseHead, exchange: Exchange): ResponseHead {
-  if (head.status < 200) return head;
+  // Interim heads, and a CONNECT's 200: what follows it is a tunnel, not a next response.
+  if (head.status < 200 || (exchange.isConnect && head.status < 300)) return head;
   const tokens = getHeaderTokens(head.headers, 'connection');
   if (exchange.closeClient) return tokens.includes('close') ? head : { ...head, headers: withHeader(head.headers, 'Connection', 'close') };
   if (exchange.keepAliveHttp10 && !tokens.includes('keep-alive')) return { ...head, headers: withHeader(head.headers, 'Connection', 'keep-alive') };

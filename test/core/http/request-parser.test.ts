@@ -72,10 +72,30 @@ test('a chunked body split into single bytes still finds its end', (t) => {
   t.deepEqual(kinds(events).slice(-3), ['message-end', 'request-head', 'message-end']);
 });
 
-test('CONNECT is a head, a message end, then raw tunnel data (even bytes that look like HTTP)', (t) => {
-  const { events } = parse(['CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n\x16\x03\x01', 'GET / HTTP/1.1\r\n\r\n']);
+test('CONNECT is a head and a message end; later bytes wait for the decision, then are raw tunnel data (even bytes that look like HTTP)', (t) => {
+  const events: ProxyEvent[] = [];
+  const waited: string[] = [];
+  const parser = new RequestParser({ maxHeaderBytes: 65536, onUpgradeWait: (exchange) => waited.push(exchange.request.method) }, (event) => events.push(event));
+  parser.push(Buffer.from('CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n\x16\x03\x01', 'latin1'));
+  parser.push(Buffer.from('GET / HTTP/1.1\r\n\r\n', 'latin1'));
+  t.deepEqual(waited, ['CONNECT']);
+  t.deepEqual(kinds(events), ['request-head', 'message-end'], 'nothing after the head until the CONNECT is decided');
+  t.false(parser.isTunnel);
+  parser.resolveUpgrade(true);
+  t.true(parser.isTunnel);
   t.deepEqual(kinds(events), ['request-head', 'message-end', 'data', 'data']);
   t.is(body(events), '\x16\x03\x01GET / HTTP/1.1\r\n\r\n');
+});
+
+test('a refused CONNECT leaves the connection HTTP: the bytes after it are the next request', (t) => {
+  const events: ProxyEvent[] = [];
+  const parser = new RequestParser({ maxHeaderBytes: 65536 }, (event) => events.push(event));
+  parser.push(Buffer.from('CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\nCONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nProxy-Authorization: Basic eDp5\r\n\r\n', 'latin1'));
+  t.deepEqual(kinds(events), ['request-head', 'message-end']);
+  parser.resolveUpgrade(false);
+  t.deepEqual(kinds(events), ['request-head', 'message-end', 'request-head', 'message-end']);
+  const retry = events[2]!.kind === 'request-head' ? events[2]!.head : undefined;
+  t.deepEqual(retry?.headers.at(-1), ['Proxy-Authorization', 'Basic eDp5']);
 });
 
 test('HTTP/1.0 without Host is accepted', (t) => {
