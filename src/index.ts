@@ -33,3 +33,4 @@ export { Dialer } from './transports/dialer.js';
 export { TcpDialer } from './transports/tcp-dialer.js';
 export { TcpListener } from './transports/tcp-listener.js';
 export type { Listener, PeerAddress } from './transports/listener.js';
+export type { TransportServices } from './transports/transport-services.js';

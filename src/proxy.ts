@@ -44,8 +44,10 @@ export interface ProxyOptions {
 export async function createProxy(options: ProxyOptions = {}): Promise<ProxyServer> {
   const container = (options.container ?? rootContainer).createChildContainer();
   if (!container.isRegistered(Logger, true)) container.registerInstance(Logger, new StreamLogger());
-  if (!container.isRegistered(Dialer, true)) container.registerInstance(Dialer, new TcpDialer());
   if (!container.isRegistered(ProxyStats, true)) container.registerInstance(ProxyStats, createStats());
+  // The transports report running out of descriptors to the same logger and counters as the core.
+  const services = { logger: container.resolve(Logger), stats: container.resolve(ProxyStats) };
+  if (!container.isRegistered(Dialer, true)) container.registerInstance(Dialer, new TcpDialer(services));
   if (!container.isRegistered(MetricsRegistry, true)) {
     // Created (and prom-client loaded) only when something asks for it: the metrics plugin.
     container.register(MetricsRegistry, { useFactory: instanceCachingFactory(() => new (loadPromClient().Registry)()) });
@@ -58,9 +60,9 @@ export async function createProxy(options: ProxyOptions = {}): Promise<ProxyServ
   });
   return new ProxyServer({
     plugins,
-    listener: options.listener ?? new TcpListener(options.host ?? '127.0.0.1', options.port ?? 8080),
-    logger: container.resolve(Logger),
-    stats: container.resolve(ProxyStats),
+    listener: options.listener ?? new TcpListener(options.host ?? '127.0.0.1', options.port ?? 8080, services),
+    logger: services.logger,
+    stats: services.stats,
     gracePeriodMs: options.gracePeriodMs ?? 10_000,
     maxConnections: options.maxConnections ?? 10_000,
   });

@@ -8,7 +8,11 @@ import type { InjectionToken } from 'tsyringe';
 export interface ProxyStats {
   /** Connections closed at accept because `maxConnections` were already open. */
   connectionsRefused: number;
-  /** Failed accepts (EMFILE, ENFILE, …): the kernel's connection was dropped. */
+  /**
+   * Failed accepts that Node reported (EMFILE, ENFILE, …): the kernel's connection was dropped. On
+   * Linux, Node 20's libuv sheds EMFILE/ENFILE accepts itself without reporting them, so there
+   * this stays 0 and `dialNoResources` is the sign of exhaustion.
+   */
   acceptErrors: number;
   /** Upstream dials that failed for lack of file descriptors (answered 503). */
   dialNoResources: number;

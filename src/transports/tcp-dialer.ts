@@ -2,7 +2,11 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ProxyError } from '../core/errors.js';
 import type { Target } from '../core/context.js';
+import { Logger, StreamLogger } from '../core/logger.js';
+import { createStats, type ProxyStats } from '../core/stats.js';
+import { Throttle } from '../core/throttle.js';
 import type { Dialer } from './dialer.js';
+import { isOutOfDescriptors, type TransportServices } from './transport-services.js';
 
 /** Words for the errno codes a client can act on; anything else is shown by its code. */
 const CAUSES: Record<string, string> = {
@@ -14,8 +18,25 @@ const CAUSES: Record<string, string> = {
   ECONNRESET: 'connection reset',
 };
 
-/** Dials plain TCP with half-close allowed (Nagle stays on until a connection becomes a tunnel). */
+/** Tells the client when to try again after a 503 for lack of descriptors (they free up fast). */
+const RETRY_AFTER = [['Retry-After', '1']] as const;
+
+/**
+ * Dials plain TCP with half-close allowed (Nagle stays on until a connection becomes a tunnel).
+ * A dial that fails for lack of file descriptors (EMFILE/ENFILE, from the socket or from the name
+ * lookup) is the proxy's condition, not the upstream's: 503 rather than 502, counted, and warned
+ * about at most once a second.
+ */
 export class TcpDialer implements Dialer {
+  private readonly logger: Logger;
+  private readonly stats: ProxyStats;
+  private readonly exhaustionWarnings = new Throttle(1000);
+
+  constructor(services: TransportServices = {}) {
+    this.logger = services.logger ?? new StreamLogger();
+    this.stats = services.stats ?? createStats();
+  }
+
   dial(target: Target, signal: AbortSignal): Promise<Duplex> {
     return new Promise((resolve, reject) => {
       const where = net.isIPv6(target.host) ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
@@ -26,8 +47,7 @@ export class TcpDialer implements Dialer {
       };
       const onError = (error: NodeJS.ErrnoException) => {
         signal.removeEventListener('abort', onAbort);
-        const cause = (error.code && CAUSES[error.code]) ?? error.code ?? error.message;
-        reject(new ProxyError('ERR_PROXY_UPSTREAM_CONNECT', `cannot connect to ${where}: ${cause}`, { cause: error }));
+        reject(this.failure(error, where));
       };
       socket.once('error', onError);
       socket.once('connect', () => {
@@ -39,6 +59,26 @@ export class TcpDialer implements Dialer {
       });
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** The ProxyError a failed connect to `where` answers with. */
+  private failure(error: NodeJS.ErrnoException, where: string): ProxyError {
+    if (isOutOfDescriptors(error.code)) return this.exhausted(error, where);
+    const cause = (error.code && CAUSES[error.code]) ?? error.code ?? error.message;
+    return new ProxyError('ERR_PROXY_UPSTREAM_CONNECT', `cannot connect to ${where}: ${cause}`, { cause: error });
+  }
+
+  private exhausted(error: NodeJS.ErrnoException, where: string): ProxyError {
+    this.stats.dialNoResources++;
+    const held = this.exhaustionWarnings.take();
+    if (held !== undefined) {
+      const fields = { target: where, dialsFailedSinceLastWarning: held + 1 };
+      this.logger.warn(`dial failed: out of file descriptors (${error.code}); answering 503`, fields);
+    }
+    return new ProxyError('ERR_PROXY_NO_RESOURCES', `cannot connect to ${where}: the proxy is out of file descriptors (${error.code})`, {
+      cause: error,
+      headers: RETRY_AFTER,
     });
   }
 }

@@ -12,19 +12,29 @@ export interface ProxyProcess {
   port: number;
   /** Resident set size now, in bytes (VmRSS from /proc/<pid>/status). */
   rss(): number;
+  /** What the child wrote to stderr so far (the first 10,000 characters). */
+  stderr(): string;
   /** Kills the child (SIGKILL) and removes its temporary config. */
   close(): Promise<void>;
 }
 
+/** How to start the child. */
+export interface ProxyProcessOptions {
+  /** Open file descriptors the child may have (`ulimit -n`, through /bin/sh, which then execs node: same pid). */
+  fdLimit?: number;
+}
+
 /** Starts `node dist/src/cli.js --port 0 --config <temp plugins.json>` and waits for its listening line. */
-export async function startProxyProcess(plugins: unknown[]): Promise<ProxyProcess> {
+export async function startProxyProcess(plugins: unknown[], options: ProxyProcessOptions = {}): Promise<ProxyProcess> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'proxyline-test-'));
   const config = path.join(dir, 'plugins.json');
   writeFileSync(config, JSON.stringify({ plugins }));
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli.js'), '--host', '127.0.0.1', '--port', '0', '--config', config], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const args = [path.join(ROOT, 'dist/src/cli.js'), '--host', '127.0.0.1', '--port', '0', '--config', config];
+  const [command, argv] =
+    options.fdLimit === undefined
+      ? [process.execPath, args]
+      : ['/bin/sh', ['-c', `ulimit -n ${options.fdLimit} && exec "$0" "$@"`, process.execPath, ...args]];
+  const child = spawn(command, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     if (stderr.length < 10_000) stderr += chunk.toString();
@@ -54,7 +64,7 @@ export async function startProxyProcess(plugins: unknown[]): Promise<ProxyProces
       });
     });
     const pid = child.pid!;
-    return { child, pid, port, rss: () => readRss(pid), close };
+    return { child, pid, port, rss: () => readRss(pid), stderr: () => stderr, close };
   } catch (error) {
     await close();
     throw error;

@@ -1,0 +1,116 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
+import path from 'node:path';
+import test from 'ava';
+import { createStats } from '../../src/core/stats.js';
+import { TcpDialer } from '../../src/transports/tcp-dialer.js';
+import { startRawOrigin } from '../helpers/net.js';
+
+/** The compiled dialer and stats, which the child imports. */
+const DIST = path.join(process.cwd(), 'dist/src');
+
+/**
+ * Runs in a child under `ulimit -n 64` (a process cannot lower its own limit): takes every
+ * descriptor left, dials `port` DIALS times at once, frees the descriptors, dials once more, and
+ * prints what happened as JSON.
+ */
+const SCRIPT = `
+import { closeSync, openSync } from 'node:fs';
+const { TcpDialer } = await import(process.env.DIST + '/transports/tcp-dialer.js');
+const { createStats } = await import(process.env.DIST + '/core/stats.js');
+const port = Number(process.env.PORT);
+const DIALS = Number(process.env.DIALS);
+const warnings = [];
+const stats = createStats();
+const logger = { info() {}, error() {}, warn: (message, fields) => warnings.push({ message, fields }) };
+const dialer = new TcpDialer({ stats, logger });
+const dial = () => dialer.dial({ host: '127.0.0.1', port }, new AbortController().signal);
+const taken = [];
+for (let i = 0; i < 1000; i++) {
+  try {
+    taken.push(openSync('/dev/null', 'r'));
+  } catch (error) {
+    if (error.code !== 'EMFILE') throw error;
+    break;
+  }
+}
+const failed = await Promise.allSettled(Array.from({ length: DIALS }, dial));
+for (const fd of taken) closeSync(fd);
+const socket = await dial();
+socket.destroy();
+const errors = failed.map((result) => result.status === 'rejected'
+  ? { code: result.reason.code, status: result.reason.status, message: result.reason.message, headers: result.reason.headers, cause: result.reason.cause?.code }
+  : 'connected');
+process.stdout.write(JSON.stringify({ taken: taken.length, errors, stats, warnings }));
+`;
+
+/** A port that was bound, then closed: connecting to it is refused. */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** What the child printed. */
+interface Outcome {
+  taken: number;
+  errors: ({ code: string; status: number; message: string; headers: string[][]; cause: string } | 'connected')[];
+  stats: { dialNoResources: number };
+  warnings: { message: string; fields: Record<string, unknown> }[];
+}
+
+async function runOutOfDescriptors(port: number, dials: number): Promise<Outcome> {
+  const child = spawn('/bin/sh', ['-c', 'ulimit -n 64 && exec "$0" "$@"', process.execPath, '--input-type=module', '-e', SCRIPT], {
+    env: { ...process.env, DIST, PORT: String(port), DIALS: String(dials) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  if (code !== 0) throw new Error(`child exited with ${code}: ${stderr}`);
+  return JSON.parse(stdout) as Outcome;
+}
+
+test('a dial out of file descriptors fails with 503 naming the target, is counted, and warns once a second', async (t) => {
+  const origin = await startRawOrigin((socket) => socket.end());
+  try {
+    const dials = 5;
+    const outcome = await runOutOfDescriptors(origin.port, dials);
+    t.true(outcome.taken > 0, 'the child had descriptors left to take');
+    t.is(outcome.errors.length, dials);
+    for (const error of outcome.errors) {
+      t.deepEqual(error, {
+        code: 'ERR_PROXY_NO_RESOURCES',
+        status: 503,
+        message: `cannot connect to 127.0.0.1:${origin.port}: the proxy is out of file descriptors (EMFILE)`,
+        headers: [['Retry-After', '1']],
+        cause: 'EMFILE',
+      });
+    }
+    t.is(outcome.stats.dialNoResources, dials);
+    // The dials fail within a few ms, so one warning; a very slow machine may let a second through.
+    t.true(outcome.warnings.length >= 1 && outcome.warnings.length < dials, JSON.stringify(outcome.warnings));
+    t.deepEqual(outcome.warnings[0], {
+      message: 'dial failed: out of file descriptors (EMFILE); answering 503',
+      fields: { target: `127.0.0.1:${origin.port}`, dialsFailedSinceLastWarning: 1 },
+    });
+  } finally {
+    await origin.close();
+  }
+});
+
+test('other connect failures keep their 502', async (t) => {
+  const port = await closedPort();
+  const stats = createStats();
+  const dialer = new TcpDialer({ stats, logger: { info() {}, warn: () => t.fail('no warning'), error() {} } });
+  const error = await t.throwsAsync(dialer.dial({ host: '127.0.0.1', port }, new AbortController().signal));
+  t.like(error, { code: 'ERR_PROXY_UPSTREAM_CONNECT', status: 502, message: `cannot connect to 127.0.0.1:${port}: connection refused` });
+  t.is(stats.dialNoResources, 0);
+});
