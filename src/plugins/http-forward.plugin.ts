@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { MonoTypeOperatorFunction, Subscriber } from 'rxjs';
 import { inject, injectable } from 'tsyringe';
 import type { ConnectionContext } from '../core/context.js';
@@ -15,13 +16,22 @@ import { Stage, stage } from '../core/stage.js';
 export interface HttpForwardOptions {
   /** Pseudonym this proxy adds to `Via` (`1.1 <via>`, with the received version); "" adds none. */
   via: string;
+  /**
+   * How the client's address is passed on in plain HTTP requests: appended to X-Forwarded-For
+   * (as Squid does), to Forwarded as `for=` (RFC 7239), to both, or not at all.
+   */
+  forwarded: ForwardedMode;
 }
+
+/** Which field(s) carry the client's address upstream. */
+export type ForwardedMode = 'x-forwarded-for' | 'forwarded' | 'both' | 'none';
 
 /**
  * Routes every plain HTTP request by its own absolute-form `http://` URL: the upstream gets
- * origin-form, a Host that matches the URL, no hop-by-hop fields and a Via entry; every other
- * field passes unchanged in order and case. Responses lose their hop-by-hop fields and gain Via
- * too. An upgrade request keeps `Upgrade` and `Connection: upgrade`, and so does its 101.
+ * origin-form, a Host that matches the URL, no hop-by-hop fields, a Via entry and the client's
+ * address (X-Forwarded-For and/or Forwarded); every other field passes unchanged in order and
+ * case. Responses lose their hop-by-hop fields and gain Via too. An upgrade request keeps
+ * `Upgrade` and `Connection: upgrade`, and so does its 101.
  */
 @injectable()
 export class HttpForwardPlugin implements ProxyPlugin {
@@ -32,6 +42,12 @@ export class HttpForwardPlugin implements ProxyPlugin {
       additionalProperties: false,
       properties: {
         via: { type: 'string', default: 'proxyline', pattern: '^[!#$%&\'*+\\-.^_`|~0-9A-Za-z]*$', description: 'Pseudonym added to Via; "" adds none.' },
+        forwarded: {
+          enum: ['x-forwarded-for', 'forwarded', 'both', 'none'],
+          default: 'x-forwarded-for',
+          description:
+            'Passes the client address upstream on plain HTTP requests: appended to X-Forwarded-For, to Forwarded as for= (RFC 7239), to both, or none.',
+        },
       },
     },
     after: ['head-parser'],
@@ -39,7 +55,15 @@ export class HttpForwardPlugin implements ProxyPlugin {
   };
   readonly name = HttpForwardPlugin.manifest.name;
 
-  constructor(@inject(PluginOptions) private readonly options: HttpForwardOptions) {}
+  /** Which client address fields requests get, decided once from `forwarded`. */
+  private readonly addXForwardedFor: boolean;
+  private readonly addForwarded: boolean;
+
+  constructor(@inject(PluginOptions) private readonly options: HttpForwardOptions) {
+    const mode = options.forwarded ?? 'x-forwarded-for';
+    this.addXForwardedFor = mode === 'x-forwarded-for' || mode === 'both';
+    this.addForwarded = mode === 'forwarded' || mode === 'both';
+  }
 
   inbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
     return stage((downstream) => new RequestRewriter(downstream, ctx, this));
@@ -50,7 +74,7 @@ export class HttpForwardPlugin implements ProxyPlugin {
   }
 
   /** @internal */
-  rewriteRequest(head: RequestHead, exchange: Exchange): RequestHead {
+  rewriteRequest(head: RequestHead, exchange: Exchange, client: ClientEntries): RequestHead {
     const target = parseAbsoluteHttpTarget(head.target);
     exchange.target = { host: target.host, port: target.port };
     // RFC 9112 §3.2.2: with an absolute-form target the URL's authority replaces Host.
@@ -65,7 +89,9 @@ export class HttpForwardPlugin implements ProxyPlugin {
     if (!hasHost) headers.unshift(['Host', target.authority]);
     if (exchange.upgradeRequested) keepUpgrade(headers, head.headers);
     // Via names the protocol version the message was received with (RFC 9110 §7.6.3).
-    if (this.options.via) appendVia(headers, `${head.version} ${this.options.via}`);
+    if (this.options.via) appendEntry(headers, 'via', 'Via', `${head.version} ${this.options.via}`);
+    if (this.addXForwardedFor) appendEntry(headers, 'x-forwarded-for', 'X-Forwarded-For', client.xForwardedFor);
+    if (this.addForwarded) appendEntry(headers, 'forwarded', 'Forwarded', client.forwarded);
     return { method: head.method, target: target.path, version: '1.1', headers };
   }
 
@@ -73,13 +99,16 @@ export class HttpForwardPlugin implements ProxyPlugin {
   rewriteResponse(head: ResponseHead): ResponseHead {
     const headers = withoutHopByHop(head.headers);
     if (head.status === 101) keepUpgrade(headers, head.headers);
-    if (this.options.via && head.status >= 200) appendVia(headers, `${head.version} ${this.options.via}`);
+    if (this.options.via && head.status >= 200) appendEntry(headers, 'via', 'Via', `${head.version} ${this.options.via}`);
     return { ...head, headers };
   }
 }
 
 /** Routes and rewrites each plain HTTP request head. */
 class RequestRewriter extends Stage {
+  /** The client's address as field entries, built at the first plain HTTP request (a tunnel never needs them). */
+  private client?: ClientEntries;
+
   constructor(
     downstream: Subscriber<ProxyEvent>,
     private readonly ctx: ConnectionContext,
@@ -91,9 +120,10 @@ class RequestRewriter extends Stage {
   protected onEvent(event: ProxyEvent): void {
     if (event.kind !== 'request-head' || event.head.method === 'CONNECT' || event.exchange.answeredLocally) return this.emit(event);
     this.ctx.mode = 'http';
+    this.client ??= clientEntries(this.ctx.clientAddress.address);
     let head;
     try {
-      head = this.plugin.rewriteRequest(event.head, event.exchange);
+      head = this.plugin.rewriteRequest(event.head, event.exchange, this.client);
     } catch (error) {
       // A well-framed request we cannot route (not an absolute http:// URL): refused in its
       // place (400), and the connection stays open for the next request.
@@ -125,14 +155,49 @@ function keepUpgrade(headers: HeaderField[], original: readonly HeaderField[]): 
   headers.push(['Connection', 'Upgrade']);
 }
 
-/** Adds our entry to the last Via field, or a new Via field, keeping earlier hops in order. */
-function appendVia(headers: HeaderField[], entry: string): void {
+/**
+ * Adds our entry to the last `lower` field (a list field: earlier hops stay first, in order), or
+ * a new `name` field at the end. An empty last field gets the entry alone, not a leading comma.
+ */
+function appendEntry(headers: HeaderField[], lower: string, name: string, entry: string): void {
   for (let i = headers.length - 1; i >= 0; i--) {
-    const [name, value] = headers[i] as HeaderField;
-    if (isField(name, 'via')) {
-      headers[i] = [name, `${value}, ${entry}`];
+    const [field, value] = headers[i] as HeaderField;
+    if (isField(field, lower)) {
+      headers[i] = [field, value === '' ? entry : `${value}, ${entry}`];
       return;
     }
   }
-  headers.push(['Via', entry]);
+  headers.push([name, entry]);
 }
+
+/** One connection's client address as an X-Forwarded-For entry and a Forwarded element. */
+export interface ClientEntries {
+  /** `192.0.2.1`, `2001:db8::1`, or `unknown`. */
+  readonly xForwardedFor: string;
+  /** `for=192.0.2.1`, `for="[2001:db8::1]"`, or `for=unknown` (RFC 7239 §4, §6). */
+  readonly forwarded: string;
+}
+
+/**
+ * The entries for a client address as the listener gave it. An IPv4-mapped IPv6 address is the
+ * IPv4 client of a dual-stack socket, so it is written as IPv4; an IPv6 zone (`%eth0`) means
+ * nothing past this host and is dropped (RFC 7239's node syntax has no zone). IPv6 goes in
+ * brackets and quotes in Forwarded, since `:`, `[` and `]` are not token characters. Anything
+ * that is not an IP address (a custom listener's) is `unknown` (§6.2): it never reaches a field.
+ * @internal
+ */
+export function clientEntries(address: string): ClientEntries {
+  const zone = address.indexOf('%');
+  let ip = zone >= 0 ? address.slice(0, zone) : address;
+  if (ip.length > 7 && ip.slice(0, 7).toLowerCase() === '::ffff:' && isIP(ip.slice(7)) === 4) ip = ip.slice(7);
+  switch (isIP(ip)) {
+    case 4:
+      return { xForwardedFor: ip, forwarded: `for=${ip}` };
+    case 6:
+      return { xForwardedFor: ip, forwarded: `for="[${ip}]"` };
+    default:
+      return UNKNOWN_CLIENT;
+  }
+}
+
+const UNKNOWN_CLIENT: ClientEntries = { xForwardedFor: 'unknown', forwarded: 'for=unknown' };

@@ -1,6 +1,6 @@
 import { identity, type MonoTypeOperatorFunction, type Subscriber } from 'rxjs';
 import { inject, injectable, type InjectionToken } from 'tsyringe';
-import type { ConnectionContext } from '../core/context.js';
+import { stateKey, type ConnectionContext, type StateKey } from '../core/context.js';
 import { ProxyError } from '../core/errors.js';
 import type { ProxyEvent } from '../core/events.js';
 import type { Exchange } from '../core/exchange.js';
@@ -18,6 +18,11 @@ export interface RateLimitOptions {
   requestsPerSecond?: number;
   /** Body and tunnel bytes per second, in each direction. */
   bytesPerSecond?: number;
+  /**
+   * Client connections open at once per scope key, counted at a connection's first request (for
+   * `user`, that is when the user is known). One more gets 429 for that request and is closed.
+   */
+  maxConnections?: number;
   /** Bucket size of every limit (default: one second's worth of its rate). */
   burst?: number;
 }
@@ -116,11 +121,12 @@ function sweep(store: MemoryRateLimitStore): void {
 const REASON = 'rate-limit';
 
 /**
- * Token-bucket limits on new connections, requests, and bytes each way, per client IP, per
- * authenticated user (`exchange.user`, set by `proxy-auth` earlier in the chain; the IP when there
- * is none) or global. A connection or request over its limit is refused with 429 and a
- * `Retry-After`. Bytes are never dropped or buffered: each chunk goes on at once and is charged,
- * and while the budget is in debt the direction's source is held paused (reason `rate-limit`).
+ * Token-bucket limits on new connections, requests, and bytes each way, and a cap on open
+ * connections, per client IP, per authenticated user (`exchange.user`, set by `proxy-auth`
+ * earlier in the chain; the IP when there is none) or global. A connection or request over its
+ * limit is refused with 429 and a `Retry-After`. Bytes are never dropped or buffered: each chunk
+ * goes on at once and is charged, and while the budget is in debt the direction's source is held
+ * paused (reason `rate-limit`).
  * Place it after the routing plugins (`http-forward`, `connect-handler`).
  */
 @injectable()
@@ -139,6 +145,11 @@ export class RateLimitPlugin implements ProxyPlugin {
         connectionsPerSecond: { type: 'number', exclusiveMinimum: 0, description: 'New connections per second (off when absent).' },
         requestsPerSecond: { type: 'number', exclusiveMinimum: 0, description: 'Requests per second (off when absent).' },
         bytesPerSecond: { type: 'number', exclusiveMinimum: 0, description: 'Body/tunnel bytes per second, each direction (off when absent).' },
+        maxConnections: {
+          type: 'integer',
+          minimum: 1,
+          description: 'Client connections open at once per scope key, counted at their first request; one more gets 429 and is closed (off when absent).',
+        },
         burst: { type: 'number', exclusiveMinimum: 0, description: 'Bucket size of every limit (default: one second of its rate).' },
       },
     },
@@ -148,11 +159,45 @@ export class RateLimitPlugin implements ProxyPlugin {
   readonly name = RateLimitPlugin.manifest.name;
   /** The buckets, shared by every connection of this proxy. */
   readonly store: RateLimitStore = new MemoryRateLimitStore();
+  /** Open connections per scope key (`maxConnections`); a key leaves when its count drops to zero. */
+  private readonly open = new Map<string, number>();
+  /** The key a connection was counted under, on its context until `onClose` takes it back (one key per entry in the chain). */
+  private readonly countedUnder: StateKey<string | undefined> = stateKey('rate-limit.counted-under');
 
   constructor(@inject(PluginOptions) readonly options: RateLimitOptions) {}
 
   dispose(): void {
     this.store.close?.();
+    this.open.clear();
+  }
+
+  /** Connections counted now, by scope key (for tests and diagnostics). */
+  get openConnections(): ReadonlyMap<string, number> {
+    return this.open;
+  }
+
+  /**
+   * Counts the connection under its first request's scope key: undefined when within
+   * `maxConnections`, else the 429 to answer (the connection is then not counted). @internal
+   */
+  admitConnection(ctx: ConnectionContext, exchange: Exchange): ProxyError | undefined {
+    const max = this.options.maxConnections!;
+    const key = this.scopeKey(ctx, exchange);
+    const count = this.open.get(key) ?? 0;
+    if (count >= max) return tooManyConnections(max, key);
+    this.open.set(key, count + 1);
+    ctx.set(this.countedUnder, key);
+    return undefined;
+  }
+
+  /** Gives the connection's count back; the key is cleared from the context, so it is given back only once. */
+  onClose(ctx: ConnectionContext): void {
+    const key = ctx.get(this.countedUnder);
+    if (key === undefined) return;
+    ctx.set(this.countedUnder, undefined);
+    const count = (this.open.get(key) ?? 0) - 1;
+    if (count > 0) this.open.set(key, count);
+    else this.open.delete(key);
   }
 
   inbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
@@ -245,6 +290,12 @@ function rateLimited(waitMs: number): ProxyError {
   return new ProxyError('ERR_PROXY_RATE_LIMITED', 'rate limit exceeded', { headers: [['Retry-After', String(seconds)]] });
 }
 
+/** The 429 for a connection over `maxConnections`; when one will close is unknown, so Retry-After is 1 s. */
+function tooManyConnections(max: number, key: string): ProxyError {
+  const per = key === 'global' ? 'in all' : key.startsWith('user:') ? 'per user' : 'per client address';
+  return new ProxyError('ERR_PROXY_TOO_MANY_CONNECTIONS', `too many open connections: at most ${max} ${per}`, { headers: [['Retry-After', '1']] });
+}
+
 /**
  * Charges the data of one direction to its byte budget; in debt, holds `flow` until the budget
  * is back to zero (one timer at a time, re-armed if more debt came meanwhile).
@@ -301,8 +352,14 @@ function resume(limiter: ByteLimiter): void {
   limiter.resume();
 }
 
-/** Inbound: refuses requests over the connection or request limit; charges request bytes. */
+/** Inbound: refuses requests over the connection or request limits; charges request bytes. */
 class InboundLimiter extends ByteLimiter {
+  /**
+   * Set once the connection is counted against maxConnections, at its first request that no
+   * earlier plugin answered (a 407 before the retry with credentials keeps the connection open).
+   */
+  private counted = false;
+
   constructor(
     downstream: Subscriber<ProxyEvent>,
     ctx: ConnectionContext,
@@ -314,17 +371,36 @@ class InboundLimiter extends ByteLimiter {
   }
 
   protected override onEvent(event: ProxyEvent): void {
-    if (event.kind === 'request-head' && !event.exchange.answeredLocally) {
-      const error = this.refusedFor > 0 ? rateLimited(this.refusedFor) : this.plugin.takeRequest(this.keys.requests(event.exchange));
-      if (error) {
-        event.exchange.error = error;
-        event.exchange.answeredBy = this.plugin.name;
-        // A connection over the connection rate is refused as a whole; a request over the
-        // request rate leaves the connection open for later ones.
-        if (this.refusedFor > 0) event.exchange.closeClient = true;
-      }
-    }
+    if (event.kind === 'request-head' && !event.exchange.answeredLocally) this.check(event.exchange);
     if (event.kind === 'data' && this.plugin.options.bytesPerSecond === undefined) return this.emit(event);
     super.onEvent(event);
+  }
+
+  /**
+   * Connection rate, then the connection cap (at the first request not answered in place; a
+   * refused connection is not counted), then the request rate.
+   */
+  private check(exchange: Exchange): void {
+    if (this.refusedFor > 0) {
+      // A connection over the connection rate is refused as a whole.
+      exchange.closeClient = true;
+      return this.refuse(exchange, rateLimited(this.refusedFor));
+    }
+    if (!this.counted && this.plugin.options.maxConnections !== undefined) {
+      const error = this.plugin.admitConnection(this.ctx, exchange);
+      if (error) {
+        exchange.closeClient = true;
+        return this.refuse(exchange, error);
+      }
+      this.counted = true;
+    }
+    const error = this.plugin.takeRequest(this.keys.requests(exchange));
+    if (error) this.refuse(exchange, error);
+  }
+
+  /** Answers `error` in this request's place, in the name of this plugin. */
+  private refuse(exchange: Exchange, error: ProxyError): void {
+    exchange.error = error;
+    exchange.answeredBy = this.plugin.name;
   }
 }

@@ -1,7 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import test from 'ava';
-import { connectTo, proxiedRequest, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
+import net from 'node:net';
+import type { PluginSpec } from '../../src/core/registry.js';
+import { clientEntries, type ForwardedMode } from '../../src/plugins/http-forward.plugin.js';
+import { exchange, get, openClient } from '../helpers/keep-alive.js';
+import { connectTo, openTunnel, proxiedRequest, readUntil, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
 import { collect, parseResponse, recordingOrigin, sendAndCollect } from '../helpers/wire.js';
 
 /** What the origin saw of one request. */
@@ -155,7 +159,7 @@ test('hop-by-hop fields and the fields Connection names are removed; the rest pa
     for (const dropped of ['x-named', 'x-other', 'proxy-connection', 'keep-alive', 'proxy-authorization', 'te', 'trailer', 'upgrade']) {
       t.false(names.includes(dropped), `${dropped} must not be forwarded`);
     }
-    // Everything else, in the order and case it was sent; then Via at the end.
+    // Everything else, in the order and case it was sent; then Via and X-Forwarded-For at the end.
     t.deepEqual(headers, [
       ['Host', `127.0.0.1:${origin.port}`],
       ['X-First', 'one'],
@@ -165,6 +169,7 @@ test('hop-by-hop fields and the fields Connection names are removed; the rest pa
       ['Content-Length', '3'],
       ['X-Last', 'last'],
       ['Via', '1.1 proxyline'],
+      ['X-Forwarded-For', '127.0.0.1'],
     ]);
     t.is(seen[0]!.body.toString(), 'abc');
   } finally {
@@ -346,4 +351,199 @@ test('a kept-alive client connection left idle is closed after keepAliveTimeoutM
     await proxy.close();
     await origin.close();
   }
+});
+
+/** The default chain with `http-forward`'s `forwarded` option set. */
+const forwardedChain = (forwarded: ForwardedMode): PluginSpec[] => [
+  'head-parser',
+  'connect-handler',
+  { name: 'http-forward', options: { forwarded } },
+  'upstream-dialer',
+];
+
+/** The X-Forwarded-For and Forwarded fields (any case) the origin saw, in order. */
+const forwardingFields = (seen: Seen) => pairs(seen.rawHeaders).filter(([name]) => ['x-forwarded-for', 'forwarded'].includes(name.toLowerCase()));
+
+test('forwarded: x-forwarded-for (the default) adds the client address, or appends it to the last X-Forwarded-For', async (t) => {
+  const { origin, seen } = await recordingHttpOrigin();
+  const proxy = await startProxy();
+  try {
+    await sendAndCollect(proxy.port, `GET http://127.0.0.1:${origin.port}/new HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
+    await sendAndCollect(
+      proxy.port,
+      `GET http://127.0.0.1:${origin.port}/append HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 203.0.113.7\r\nX-A: 1\r\nx-forwarded-FOR: 198.51.100.1, 2001:db8::5\r\nX-B: 2\r\nConnection: close\r\n\r\n`,
+    );
+    await sendAndCollect(proxy.port, `GET http://127.0.0.1:${origin.port}/empty HTTP/1.1\r\nHost: a\r\nX-Forwarded-For:\r\nForwarded: for=192.0.2.1\r\nConnection: close\r\n\r\n`);
+    const byUrl = new Map(seen.map((s) => [s.url, s]));
+    t.deepEqual(forwardingFields(byUrl.get('/new')!), [['X-Forwarded-For', '127.0.0.1']]);
+    // The last field gets the entry; the others keep their place, case and value.
+    t.deepEqual(pairs(byUrl.get('/append')!.rawHeaders).slice(1, 5), [
+      ['X-Forwarded-For', '203.0.113.7'],
+      ['X-A', '1'],
+      ['x-forwarded-FOR', '198.51.100.1, 2001:db8::5, 127.0.0.1'],
+      ['X-B', '2'],
+    ]);
+    // An empty field gets the address alone; Forwarded is left as it was.
+    t.deepEqual(forwardingFields(byUrl.get('/empty')!), [
+      ['X-Forwarded-For', '127.0.0.1'],
+      ['Forwarded', 'for=192.0.2.1'],
+    ]);
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('forwarded: each request of a kept-alive connection gets the client address once', async (t) => {
+  const { origin, seen } = await recordingHttpOrigin();
+  const proxy = await startProxy({ plugins: forwardedChain('both') });
+  try {
+    const client = await openClient(proxy.port);
+    try {
+      for (const path of ['/1', '/2', '/3']) t.is((await exchange(client, get(origin.port, path))).status, 200);
+    } finally {
+      client.socket.destroy();
+    }
+    t.is(origin.connections, 1, 'one upstream connection: the requests really shared a client connection');
+    t.deepEqual(
+      seen.map((s) => forwardingFields(s)),
+      [1, 2, 3].map(() => [
+        ['X-Forwarded-For', '127.0.0.1'],
+        ['Forwarded', 'for=127.0.0.1'],
+      ]),
+    );
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('forwarded: "forwarded" adds for=<client> (RFC 7239), or appends an element to the last Forwarded field', async (t) => {
+  const { origin, seen } = await recordingHttpOrigin();
+  const proxy = await startProxy({ plugins: forwardedChain('forwarded') });
+  try {
+    await sendAndCollect(proxy.port, `GET http://127.0.0.1:${origin.port}/new HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
+    await sendAndCollect(
+      proxy.port,
+      `GET http://127.0.0.1:${origin.port}/append HTTP/1.1\r\nHost: a\r\nforwarded: for=192.0.2.43;proto=http\r\nX-Forwarded-For: 203.0.113.7\r\nFORWARDED: For="[2001:db8:cafe::17]:4711"\r\nConnection: close\r\n\r\n`,
+    );
+    const byUrl = new Map(seen.map((s) => [s.url, s]));
+    t.deepEqual(forwardingFields(byUrl.get('/new')!), [['Forwarded', 'for=127.0.0.1']], 'no X-Forwarded-For in this mode');
+    t.deepEqual(forwardingFields(byUrl.get('/append')!), [
+      ['forwarded', 'for=192.0.2.43;proto=http'],
+      ['X-Forwarded-For', '203.0.113.7'],
+      ['FORWARDED', 'For="[2001:db8:cafe::17]:4711", for=127.0.0.1'],
+    ]);
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('forwarded: "both" appends to both fields; "none" adds nothing and passes them unchanged', async (t) => {
+  const { origin, seen } = await recordingHttpOrigin();
+  const both = await startProxy({ plugins: forwardedChain('both') });
+  const none = await startProxy({ plugins: forwardedChain('none') });
+  const existing = 'X-Forwarded-For: 203.0.113.7\r\nForwarded: for=203.0.113.7\r\n';
+  try {
+    await sendAndCollect(both.port, `GET http://127.0.0.1:${origin.port}/both-new HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
+    await sendAndCollect(both.port, `GET http://127.0.0.1:${origin.port}/both-append HTTP/1.1\r\nHost: a\r\n${existing}Connection: close\r\n\r\n`);
+    await sendAndCollect(none.port, `GET http://127.0.0.1:${origin.port}/none-new HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
+    await sendAndCollect(none.port, `GET http://127.0.0.1:${origin.port}/none-keep HTTP/1.1\r\nHost: a\r\n${existing}Connection: close\r\n\r\n`);
+    const byUrl = new Map(seen.map((s) => [s.url, forwardingFields(s)]));
+    t.deepEqual(byUrl.get('/both-new'), [
+      ['X-Forwarded-For', '127.0.0.1'],
+      ['Forwarded', 'for=127.0.0.1'],
+    ]);
+    t.deepEqual(byUrl.get('/both-append'), [
+      ['X-Forwarded-For', '203.0.113.7, 127.0.0.1'],
+      ['Forwarded', 'for=203.0.113.7, for=127.0.0.1'],
+    ]);
+    t.deepEqual(byUrl.get('/none-new'), []);
+    t.deepEqual(byUrl.get('/none-keep'), [
+      ['X-Forwarded-For', '203.0.113.7'],
+      ['Forwarded', 'for=203.0.113.7'],
+    ]);
+  } finally {
+    await both.close();
+    await none.close();
+    await origin.close();
+  }
+});
+
+test('forwarded: a client on ::1 is written as ::1 in X-Forwarded-For and for="[::1]" in Forwarded', async (t) => {
+  const { origin, seen } = await recordingHttpOrigin();
+  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  try {
+    proxy = await startProxy({ plugins: forwardedChain('both'), host: '::1' });
+  } catch (error) {
+    await origin.close();
+    t.log(`::1 is not available here (${(error as Error).message}); skipped`);
+    t.pass();
+    return;
+  }
+  try {
+    const socket = net.connect({ host: '::1', port: proxy.port });
+    socket.on('error', () => {});
+    try {
+      const result = collect(socket);
+      socket.write(`GET http://127.0.0.1:${origin.port}/v6 HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 192.0.2.1\r\nConnection: close\r\n\r\n`);
+      t.is(parseResponse((await result).text).statusLine, 'HTTP/1.1 200 OK');
+    } finally {
+      socket.destroy();
+    }
+    t.is(seen.length, 1);
+    t.deepEqual(forwardingFields(seen[0]!), [
+      ['X-Forwarded-For', '192.0.2.1, ::1'],
+      ['Forwarded', 'for="[::1]"'],
+    ]);
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('forwarded: a CONNECT tunnel carries the client\'s bytes untouched, whatever the mode', async (t) => {
+  const recorder = recordingOrigin();
+  const origin = await startRawOrigin((socket) => {
+    recorder.onSocket(socket);
+    socket.on('data', () => {
+      if (recorder.received[0]!.includes('\r\n\r\n') && !socket.writableEnded) socket.end('HTTP/1.1 204 No Content\r\n\r\n');
+    });
+  });
+  const proxy = await startProxy({ plugins: forwardedChain('both') });
+  try {
+    const inner = `GET /inside HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nX-Forwarded-For: 192.0.2.1\r\n\r\n`;
+    const { socket, head } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
+    try {
+      t.is(head, 'HTTP/1.1 200 Connection Established\r\n\r\n');
+      socket.write(inner);
+      t.regex(await readUntil(socket, (text) => text.includes('\r\n\r\n')), /^HTTP\/1\.1 204 /);
+    } finally {
+      socket.destroy();
+    }
+    t.is(recorder.connections, 1);
+    t.is(recorder.received[0]!.toString('latin1'), inner, 'the origin got exactly the tunnel bytes: no field added');
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('clientEntries: IPv4, IPv6 in quotes and brackets, IPv4-mapped as IPv4, no zone, unknown for anything else', (t) => {
+  t.deepEqual(clientEntries('192.0.2.43'), { xForwardedFor: '192.0.2.43', forwarded: 'for=192.0.2.43' });
+  t.deepEqual(clientEntries('2001:db8::1'), { xForwardedFor: '2001:db8::1', forwarded: 'for="[2001:db8::1]"' });
+  t.deepEqual(clientEntries('::1'), { xForwardedFor: '::1', forwarded: 'for="[::1]"' });
+  t.deepEqual(clientEntries('::ffff:1.2.3.4'), { xForwardedFor: '1.2.3.4', forwarded: 'for=1.2.3.4' });
+  t.deepEqual(clientEntries('::FFFF:1.2.3.4'), { xForwardedFor: '1.2.3.4', forwarded: 'for=1.2.3.4' });
+  t.deepEqual(clientEntries('::ffff:102:304'), { xForwardedFor: '::ffff:102:304', forwarded: 'for="[::ffff:102:304]"' }, 'hex form stays IPv6');
+  t.deepEqual(clientEntries('fe80::1%eth0'), { xForwardedFor: 'fe80::1', forwarded: 'for="[fe80::1]"' });
+  for (const odd of ['', 'unknown', '/run/proxy.sock', '1.2.3.4\r\nX-Evil: 1', '"quoted"']) {
+    t.deepEqual(clientEntries(odd), { xForwardedFor: 'unknown', forwarded: 'for=unknown' }, JSON.stringify(odd));
+  }
+});
+
+test('forwarded: an unknown mode stops start-up', async (t) => {
+  const error = await t.throwsAsync(startProxy({ plugins: forwardedChain('x-real-ip' as ForwardedMode) }));
+  t.regex(error?.message ?? '', /options\.forwarded: expected one of "x-forwarded-for", "forwarded", "both", "none"/);
 });

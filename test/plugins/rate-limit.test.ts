@@ -5,12 +5,13 @@ import type { Duplex } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
 import { tap } from 'rxjs';
 import type { ProxyEvent } from '../../src/core/events.js';
-import { MemoryRateLimitStore } from '../../src/plugins/rate-limit.plugin.js';
+import { MemoryRateLimitStore, RateLimitPlugin } from '../../src/plugins/rate-limit.plugin.js';
 import type { PluginSpec } from '../../src/core/registry.js';
 import { TcpListener } from '../../src/transports/tcp-listener.js';
 import type { Listener, PeerAddress } from '../../src/transports/listener.js';
 import { openTunnel, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
 import { exchange, get, header, openClient, ResponseReader, type WireResponse } from '../helpers/keep-alive.js';
+import { pollUntil } from '../helpers/wire.js';
 
 const chain = (options: Record<string, unknown>): PluginSpec[] => [
   'head-parser',
@@ -190,6 +191,124 @@ test('connectionsPerSecond 1, burst 1: the second connection gets 429 for its fi
   }
 });
 
+/** A chain around a `rate-limit` instance, so a test can read its connection counts. */
+const chainWith = (plugin: RateLimitPlugin, before: PluginSpec[] = []): PluginSpec[] => [
+  'head-parser',
+  'connect-handler',
+  'http-forward',
+  ...before,
+  plugin,
+  'upstream-dialer',
+];
+
+function assertTooManyConnections(t: ExecutionContext, response: WireResponse, per: string): void {
+  t.is(response.status, 429);
+  t.is(header(response, 'retry-after'), '1');
+  t.is(header(response, 'connection')?.toLowerCase(), 'close');
+  t.is(response.body, `too many open connections: at most 2 ${per}\n`);
+}
+
+test('maxConnections 2, scope ip: a third open connection gets 429 and is closed; once one closes, a new one is served', async (t) => {
+  const origin = await helloOrigin();
+  const plugin = new RateLimitPlugin({ scope: 'ip', maxConnections: 2 });
+  const proxy = await startProxy({ plugins: chainWith(plugin) });
+  const clients: Awaited<ReturnType<typeof openClient>>[] = [];
+  const open = async () => {
+    const client = await openClient(proxy.port);
+    clients.push(client);
+    return client;
+  };
+  try {
+    const [a, b] = [await open(), await open()];
+    t.is((await exchange(a, get(origin.port, '/a1'))).status, 200);
+    t.is((await exchange(b, get(origin.port, '/b1'))).status, 200);
+    t.is((await exchange(a, get(origin.port, '/a2'))).body, 'hello', 'later requests on a counted connection are not counted again');
+    t.deepEqual([...plugin.openConnections], [['ip:127.0.0.1', 2]]);
+
+    const c = await open();
+    assertTooManyConnections(t, await exchange(c, get(origin.port, '/c')), 'per client address');
+    t.true(await c.reader.waitEnd(), 'the proxy closes the refused connection');
+    c.socket.end(); // as a client does on the proxy's FIN; the proxy then closes at once
+    t.true(await pollUntil(() => proxy.server.connections === 2), 'the refused connection is gone on the proxy side');
+    t.deepEqual([...plugin.openConnections], [['ip:127.0.0.1', 2]], 'a refused connection is not counted');
+
+    a.socket.destroy();
+    t.true(await pollUntil(() => plugin.openConnections.get('ip:127.0.0.1') === 1), 'the closed connection gave its count back');
+    const d = await open();
+    t.is((await exchange(d, get(origin.port, '/d'))).status, 200);
+    t.is((await exchange(b, get(origin.port, '/b2'))).status, 200, 'the remaining connection still serves');
+  } finally {
+    for (const client of clients) client.socket.destroy();
+    t.true(await pollUntil(() => proxy.server.connections === 0));
+    t.is(plugin.openConnections.size, 0, 'every key is dropped once its connections closed');
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('maxConnections: connections that close before any request are never counted, so nothing leaks', async (t) => {
+  const origin = await helloOrigin();
+  const plugin = new RateLimitPlugin({ scope: 'ip', maxConnections: 2 });
+  const proxy = await startProxy({ plugins: chainWith(plugin) });
+  const clients: Awaited<ReturnType<typeof openClient>>[] = [];
+  try {
+    // Closed at once, half-closed, and closed mid-head: none of them reaches a request head.
+    for (let i = 0; i < 6; i++) {
+      const client = await openClient(proxy.port);
+      if (i % 3 === 0) client.socket.destroy();
+      else if (i % 3 === 1) client.socket.end();
+      else client.socket.end(`GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: a`);
+      clients.push(client);
+    }
+    t.true(await pollUntil(() => proxy.server.connections === 0), 'every connection closed on the proxy side');
+    t.is(plugin.openConnections.size, 0);
+    const [a, b, c] = [await openClient(proxy.port), await openClient(proxy.port), await openClient(proxy.port)];
+    clients.push(a, b, c);
+    t.is((await exchange(a, get(origin.port, '/a'))).status, 200);
+    t.is((await exchange(b, get(origin.port, '/b'))).status, 200);
+    // And the count was not driven below zero either: the cap still holds at two.
+    assertTooManyConnections(t, await exchange(c, get(origin.port, '/c')), 'per client address');
+  } finally {
+    for (const client of clients) client.socket.destroy();
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('maxConnections, scope user: connections count per user, known at their first request', async (t) => {
+  const origin = await helloOrigin();
+  const setUser = {
+    name: 'set-user',
+    inbound: () =>
+      tap((event: ProxyEvent) => {
+        if (event.kind !== 'request-head') return;
+        const user = event.head.headers.find(([name]) => name.toLowerCase() === 'x-user')?.[1];
+        if (user !== undefined) event.exchange.user = user;
+      }),
+  };
+  const plugin = new RateLimitPlugin({ scope: 'user', maxConnections: 2 });
+  const proxy = await startProxy({ plugins: chainWith(plugin, [setUser]) });
+  const clients: Awaited<ReturnType<typeof openClient>>[] = [];
+  const as = async (user: string) => {
+    const client = await openClient(proxy.port);
+    clients.push(client);
+    return exchange(client, get(origin.port, '/', `X-User: ${user}\r\n`));
+  };
+  try {
+    t.is((await as('alice')).status, 200);
+    t.is((await as('alice')).status, 200);
+    assertTooManyConnections(t, await as('alice'), 'per user');
+    t.is((await as('bob')).status, 200, 'bob has connections of his own from the same address');
+    t.deepEqual(new Map(plugin.openConnections), new Map([['user:alice', 2], ['user:bob', 1]]));
+  } finally {
+    for (const client of clients) client.socket.destroy();
+    t.true(await pollUntil(() => proxy.server.connections === 0));
+    t.is(plugin.openConnections.size, 0);
+    await proxy.close();
+    await origin.close();
+  }
+});
+
 const KiB = 1024;
 /** 512 KiB of a pattern that shows any lost, repeated or reordered byte. */
 function pattern(size: number): Buffer {
@@ -328,6 +447,8 @@ test('bytesPerSecond limits CONNECT tunnels both ways; closing mid-way leaves no
 test('bad options stop start-up: a limit must be positive, scope one of ip, user, global', async (t) => {
   const zero = await t.throwsAsync(startProxy({ plugins: chain({ requestsPerSecond: 0 }) }));
   t.regex(zero?.message ?? '', /options\.requestsPerSecond: expected > 0, found 0/);
+  const max = await t.throwsAsync(startProxy({ plugins: chain({ maxConnections: 1.5 }) }));
+  t.regex(max?.message ?? '', /options\.maxConnections/);
   const scope = await t.throwsAsync(startProxy({ plugins: chain({ scope: 'host' }) }));
   t.regex(scope?.message ?? '', /options\.scope: expected one of "ip", "user", "global"/);
   const order = await t.throwsAsync(startProxy({ plugins: ['head-parser', 'upstream-dialer', { name: 'rate-limit', options: {} }] }));
