@@ -38,6 +38,11 @@ export interface ResponseSourceOwner {
   timedOut(error: ProxyError): void;
 }
 
+/** A failure to close the connection with, after the responses due, without an answer of its own. */
+class CloseWith {
+  constructor(readonly error: ProxyError) {}
+}
+
 /** The request of the stand-in exchange answered for a failure outside any request. */
 const NO_REQUEST = { method: '-', target: '-', version: '1.1' as const, headers: [] };
 
@@ -56,7 +61,7 @@ export class ResponseSource implements SocketOwner, Watched {
   /** Grows with each chunk read from an upstream or forwarded to a tunnel's (the watchdog's measure). */
   activity = 0;
   private subscriber?: Subscriber<ProxyEvent>;
-  private readonly queue: (Exchange | ProxyError)[] = [];
+  private readonly queue: (Exchange | ProxyError | CloseWith)[] = [];
   private current?: Exchange;
   /** The parser of the response being read (none for a CONNECT tunnel). */
   private parser?: ResponseParser;
@@ -182,8 +187,11 @@ export class ResponseSource implements SocketOwner, Watched {
       if (!exchange.answeredLocally) exchange.error = failure;
       return;
     }
-    // Already answered in place while its body was dropped: nothing more to say, just close.
-    this.fail(exchange.response ? aborted(failure.message) : failure);
+    if (!exchange.response) return this.fail(failure);
+    // Already answered (in place while its body was dropped, or early by its origin): nothing
+    // more to say; the connection closes, with this failure as the reason.
+    this.queue.push(new CloseWith(failure));
+    this.advance();
   }
 
   /** Destroys every upstream this source still holds (the connection is going away). */
@@ -202,6 +210,7 @@ export class ResponseSource implements SocketOwner, Watched {
       return;
     }
     if (next instanceof ProxyError) return this.answerWithError(next, undefined);
+    if (next instanceof CloseWith) return void this.subscriber.error(next.error);
     this.start(next);
   }
 

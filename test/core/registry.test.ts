@@ -49,7 +49,14 @@ test('the default chain resolves in order, with schema defaults applied', async 
     all.map((plugin) => plugin.name),
     DEFAULT_CHAIN,
   );
-  t.deepEqual((all[0] as unknown as { options: unknown }).options, { maxHeaderBytes: 65536, headersTimeoutMs: 30000, keepAliveTimeoutMs: 5000 });
+  t.deepEqual((all[0] as unknown as { options: unknown }).options, {
+    maxHeaderBytes: 65536,
+    headersTimeoutMs: 30000,
+    keepAliveTimeoutMs: 5000,
+    bodyTimeoutMs: 30000,
+    minBodyBytesPerSecond: 240,
+    bodyGracePeriodMs: 5000,
+  });
 });
 
 test('the same plugin twice gets its own options each time', async (t) => {

@@ -49,6 +49,11 @@ export class RequestParser {
     return this.state.kind === 'head' && this.head.started;
   }
 
+  /** The exchange of the request being read (or the last one read); undefined before the first head. */
+  get current(): Exchange | undefined {
+    return this.exchange;
+  }
+
   /** True between a head and its message end (a body is being read). */
   get inBody(): boolean {
     return this.state.kind === 'length' || this.state.kind === 'chunked';
