@@ -17,6 +17,8 @@ Options:
   --port <port>           port to listen on; 0 takes a free port (default 8080)
   --config <file>         plugins.json to load (default ./plugins.json)
   --grace-period <ms>     on SIGINT/SIGTERM, how long open connections may finish (default 10000)
+  --max-connections <n>   client connections open at once; over it a new connection is closed at
+                          once, nothing read or dialled (default 10000)
   --admin-port <port>     serve GET /metrics (Prometheus text, from the metrics plugin) and
                           GET /healthz on this port; 0 takes a free port (default: none)
   --admin-host <address>  address of the admin listener (default 127.0.0.1)
@@ -54,6 +56,7 @@ async function main(): Promise<void> {
         port: { type: 'string', default: '8080' },
         config: { type: 'string', default: './plugins.json' },
         'grace-period': { type: 'string', default: '10000' },
+        'max-connections': { type: 'string', default: '10000' },
         'admin-port': { type: 'string' },
         'admin-host': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -70,6 +73,7 @@ async function main(): Promise<void> {
   }
   const port = integer('port', values.port, 0, 65535);
   const gracePeriodMs = integer('grace-period', values['grace-period'], 0, 3_600_000);
+  const maxConnections = integer('max-connections', values['max-connections'], 1, 10_000_000);
   const adminPort = values['admin-port'] === undefined ? undefined : integer('admin-port', values['admin-port'], 0, 65535);
   if (values['admin-host'] !== undefined && adminPort === undefined) usageError('--admin-host: expected --admin-port too, found it missing');
   const adminHost = values['admin-host'] ?? '127.0.0.1';
@@ -82,7 +86,7 @@ async function main(): Promise<void> {
 
   let server;
   try {
-    server = await createProxyFromConfig(values.config, { host: values.host, port, gracePeriodMs, container: services });
+    server = await createProxyFromConfig(values.config, { host: values.host, port, gracePeriodMs, maxConnections, container: services });
   } catch (error) {
     if (error instanceof ProxyError && error.code === 'ERR_PROXY_CONFIG') usageError(error.message);
     throw error;
