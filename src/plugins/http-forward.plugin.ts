@@ -11,6 +11,7 @@ import type { ResponseHead } from '../core/http/response-framing.js';
 import { parseAbsoluteHttpTarget } from '../core/http/target.js';
 import { PluginOptions, type PluginManifest, type ProxyPlugin } from '../core/plugin.js';
 import { Stage, stage } from '../core/stage.js';
+import { isServerWideOptions, lastHopReply, maxForwardsOf, setMaxForwards } from './max-forwards.js';
 
 /** Options of `http-forward`. */
 export interface HttpForwardOptions {
@@ -31,7 +32,8 @@ export type ForwardedMode = 'x-forwarded-for' | 'forwarded' | 'both' | 'none';
  * origin-form, a Host that matches the URL, no hop-by-hop fields, a Via entry and the client's
  * address (X-Forwarded-For and/or Forwarded); every other field passes unchanged in order and
  * case. Responses lose their hop-by-hop fields and gain Via too. An upgrade request keeps
- * `Upgrade` and `Connection: upgrade`, and so does its 101.
+ * `Upgrade` and `Connection: upgrade`, and so does its 101. OPTIONS and TRACE honour Max-Forwards
+ * (RFC 9110 §7.6.2): decremented on the way, answered here when it is 0.
  */
 @injectable()
 export class HttpForwardPlugin implements ProxyPlugin {
@@ -92,7 +94,17 @@ export class HttpForwardPlugin implements ProxyPlugin {
     if (this.options.via) appendEntry(headers, 'via', 'Via', `${head.version} ${this.options.via}`);
     if (this.addXForwardedFor) appendEntry(headers, 'x-forwarded-for', 'X-Forwarded-For', client.xForwardedFor);
     if (this.addForwarded) appendEntry(headers, 'forwarded', 'Forwarded', client.forwarded);
-    return { method: head.method, target: target.path, version: '1.1', headers };
+    const hops = maxForwardsOf(head);
+    if (hops === 0) {
+      // This proxy is the request's last hop: it answers itself, and dials nothing.
+      exchange.reply = lastHopReply(head);
+      exchange.answeredBy = this.name;
+    } else if (hops !== undefined) {
+      setMaxForwards(headers, hops - 1);
+    }
+    // RFC 9112 §3.2.4: OPTIONS for a whole server (empty path, no query) goes on as `OPTIONS *`.
+    const path = isServerWideOptions(head) ? '*' : target.path;
+    return { method: head.method, target: path, version: '1.1', headers };
   }
 
   /** @internal */
