@@ -30,8 +30,11 @@ export interface ProxyPlugin {
   onExchangeEnd?(ctx: ConnectionContext, exchange: Exchange | undefined, error?: ProxyError): void;
   /** Called once when the connection has closed; `error` is why, if it failed. */
   onClose?(ctx: ConnectionContext, error?: ProxyError): void;
-  /** Called once when the server closes: free what the plugin holds across connections. */
-  dispose?(): void;
+  /**
+   * Called once when the server closes: free what the plugin holds across connections. A promise
+   * (say, a log being written out) delays close() until it settles: keep it bounded.
+   */
+  dispose?(): void | Promise<void>;
 }
 
 /** What a plugin class declares about itself, read by the registry at start-up. */

@@ -77,13 +77,14 @@ export class ProxyServer {
 
   /**
    * Stops accepting, lets open connections finish for the grace period (default from the
-   * options), then destroys what is left. Resolves when every connection has closed.
+   * options), then destroys what is left. Resolves when every connection has closed and every
+   * plugin is disposed (a log written out).
    */
   async close(gracePeriodMs = this.options.gracePeriodMs): Promise<void> {
     await this.options.listener.close();
     for (const connection of this.open) connection.drain();
     if (this.open.size > 0) await this.drain(gracePeriodMs);
-    for (const plugin of this.options.plugins) plugin.dispose?.();
+    await Promise.all(this.options.plugins.map((plugin) => plugin.dispose?.()));
   }
 
   private drain(gracePeriodMs: number): Promise<void> {

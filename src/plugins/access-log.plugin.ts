@@ -1,12 +1,15 @@
-import { openSync } from 'node:fs';
+import { constants, openSync } from 'node:fs';
 import path from 'node:path';
-import pino from 'pino';
 import { inject, injectable } from 'tsyringe';
 import type { ConnectionContext } from '../core/context.js';
 import type { ProxyError } from '../core/errors.js';
 import type { Exchange } from '../core/exchange.js';
 import { getHeader } from '../core/http/head.js';
+import { Logger } from '../core/logger.js';
 import { PluginBaseDir, PluginOptions, type PluginManifest, type ProxyPlugin } from '../core/plugin.js';
+import { ProxyStats } from '../core/stats.js';
+import { Throttle } from '../core/throttle.js';
+import { LogDestination } from './access-log-destination.js';
 import { LineBuffer } from './access-log-lines.js';
 
 /** Options of `access-log`. */
@@ -15,6 +18,8 @@ export interface AccessLogOptions {
   format: 'json' | 'common' | 'combined';
   /** File the records are appended to (relative to the config file's folder); absent: stdout. */
   path?: string;
+  /** Bytes of records that may wait for a destination that cannot keep up; past it records are dropped and counted. */
+  maxBufferBytes: number;
 }
 
 /** One access-log record, as the `json` format writes it. */
@@ -50,8 +55,12 @@ export interface AccessRecord {
  * Writes one access-log record per HTTP request when its response ends, one per tunnel
  * (CONNECT, or an upgrade answered 101) when the connection closes, and one for a connection
  * that failed outside any request (the `onExchangeEnd` hook): as JSON lines, or in Common /
- * Combined Log Format. Records go through a non-blocking pino destination (SonicBoom) to a file
- * or stdout, flushed on dispose. Byte counts come from `byte-counter`, wherever it is listed.
+ * Combined Log Format. Records go in batches through an asynchronous SonicBoom to a file or stdout,
+ * written out on dispose. Memory stays bounded when the destination cannot keep up (a stalled
+ * disk, a pipe nobody reads): past `maxBufferBytes` waiting, records are dropped, counted in
+ * `ProxyStats.logDropped` and warned about at most once a minute; a write error (EPIPE, ENOSPC)
+ * loses what was waiting, counted the same way. Byte counts come from `byte-counter`, wherever it
+ * is listed.
  */
 @injectable()
 export class AccessLogPlugin implements ProxyPlugin {
@@ -71,26 +80,43 @@ export class AccessLogPlugin implements ProxyPlugin {
           minLength: 1,
           description: 'File to append records to, relative to the config file\'s folder; absent: stdout.',
         },
+        maxBufferBytes: {
+          type: 'integer',
+          minimum: 65536,
+          default: 16 * 1024 * 1024,
+          description:
+            'Bytes of records that may wait for a destination that cannot keep up (a stalled disk, a pipe nobody reads); past it, records are dropped and counted (proxyline_log_dropped_total).',
+        },
       },
     },
   };
   readonly name = AccessLogPlugin.manifest.name;
-  private readonly out: BufferDestination;
+  private readonly out: LogDestination;
   private disposed = false;
   private readonly flusher: NodeJS.Timeout;
+  /** A batch is handed over once it holds this many bytes: BATCH_BYTES, or less under a small cap so that batches fit in it. */
+  private readonly batchBytes: number;
   /** Lines not yet handed to the destination, as bytes. */
-  private readonly lines = new LineBuffer(BATCH_BYTES + 16 * 1024);
+  private readonly lines: LineBuffer;
+  /** One warning a minute about lost records, however often they are lost. */
+  private readonly warnings = new Throttle(60_000);
+  /** Records lost since the last warning. */
+  private unreported = 0;
 
   constructor(
     @inject(PluginOptions) private readonly options: AccessLogOptions,
     @inject(PluginBaseDir) baseDir: string,
+    @inject(ProxyStats) private readonly stats: ProxyStats,
+    @inject(Logger) private readonly logger: Logger,
   ) {
     // Opened here, synchronously: a file that cannot be opened stops start-up, and the
     // destination is ready from the first record.
-    const fd = options.path === undefined ? 1 : openSync(path.resolve(baseDir, options.path), 'a');
-    // Records are batched (BATCH_BYTES, or each second) instead of one write per request.
-    this.out = pino.destination({ dest: fd, sync: false, contentMode: 'buffer' }) as unknown as BufferDestination;
-    this.flusher = setInterval(() => this.flush(), 1000);
+    const fd = options.path === undefined ? 1 : openSync(path.resolve(baseDir, options.path), OPEN_FLAGS);
+    // Records are batched (batchBytes, or each second) instead of one write per request.
+    this.batchBytes = Math.min(BATCH_BYTES, Math.floor(options.maxBufferBytes / 4));
+    this.lines = new LineBuffer(this.batchBytes + 16 * 1024);
+    this.out = new LogDestination(fd, options.maxBufferBytes, this.onLoss);
+    this.flusher = setInterval(() => this.handOver(), 1000);
     this.flusher.unref();
   }
 
@@ -100,37 +126,43 @@ export class AccessLogPlugin implements ProxyPlugin {
     const record = accessRecord(ctx, exchange, error);
     if (this.options.format === 'json') this.lines.record(record);
     else this.lines.text(this.clf(record, exchange));
-    if (this.lines.size >= BATCH_BYTES) this.handOver();
+    if (this.lines.size >= this.batchBytes) this.handOver();
   }
 
-  /** Flushes what is buffered and closes the file (stdout stays open). */
-  dispose(): void {
+  /**
+   * Writes out what is waiting and closes the file (stdout stays open). Asynchronous, as a
+   * synchronous flush would block the process for good on a full pipe; bounded: what is still
+   * unwritten after CLOSE_TIMEOUT_MS is dropped and counted.
+   */
+  async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
     clearInterval(this.flusher);
     this.handOver();
-    try {
-      this.out.flushSync();
-    } catch {
-      // Nothing more can be done at shutdown; end() below still writes what it can.
-    }
-    this.out.end();
-  }
-
-  /** Writes out what the batch holds (a destination still opening is left for the next tick). */
-  private flush(): void {
-    this.handOver();
-    try {
-      this.out.flush();
-    } catch {
-      // Not ready yet, or busy: the next flush or dispose writes it.
-    }
+    await this.out.close(CLOSE_TIMEOUT_MS);
+    if (this.unreported > 0) this.warnLoss('reported at shutdown');
   }
 
   /** Gives the batch to the destination, which writes it asynchronously, in order. */
   private handOver(): void {
     const bytes = this.lines.take();
     if (bytes) this.out.write(bytes);
+  }
+
+  /** Counts lost records, and warns once a minute at most. */
+  private readonly onLoss = (records: number, cause: string): void => {
+    this.stats.logDropped += records;
+    this.unreported += records;
+    if (this.warnings.take() !== undefined) this.warnLoss(CAUSES[cause] ?? `write error ${cause}`);
+  };
+
+  private warnLoss(why: string): void {
+    this.logger.warn(`access-log: ${this.unreported} records dropped since the last warning (${why})`, {
+      path: this.options.path ?? 'stdout',
+      dropped: this.unreported,
+      droppedTotal: this.stats.logDropped,
+    });
+    this.unreported = 0;
   }
 
   private clf(record: AccessRecord, exchange: Exchange | undefined): string {
@@ -144,13 +176,23 @@ export class AccessLogPlugin implements ProxyPlugin {
   }
 }
 
-/** A SonicBoom in buffer mode (its typings know only strings). */
-interface BufferDestination {
-  write(chunk: Buffer): boolean;
-  flush(): void;
-  flushSync(): void;
-  end(): void;
-}
+/**
+ * Append, create, and non-blocking: a FIFO or pipe that nobody reads then answers EAGAIN (retried
+ * every 100 ms) instead of blocking a libuv thread-pool thread in write(2) for good, which would
+ * also keep the process from exiting (libuv joins its threads at exit). A FIFO without a reader
+ * fails start-up (ENXIO) instead of blocking it. No effect on regular files.
+ */
+const OPEN_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK;
+
+/** How long dispose waits for the destination to take what is waiting. */
+const CLOSE_TIMEOUT_MS = 2000;
+
+/** Why records were lost, by LogDestination's cause. */
+const CAUSES: Record<string, string> = {
+  full: 'the destination cannot keep up: maxBufferBytes are waiting',
+  timeout: 'not written when shutdown stopped waiting',
+  closed: 'written after close',
+};
 
 /**
  * A batch is written once it holds this many bytes (about 250 JSON records), or each second.

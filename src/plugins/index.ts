@@ -9,7 +9,7 @@ import { UpstreamDialerPlugin } from './upstream-dialer.plugin.js';
 
 /**
  * The built-in plugins by the name plugins.json uses. The production plugins are loaded only when
- * a chain names them: their libraries (bcrypt, pino, prom-client, …) would otherwise sit in every
+ * a chain names them: their libraries (bcrypt, sonic-boom, prom-client, …) would otherwise sit in every
  * process's heap, and a larger heap makes every garbage collection of the data path dearer (the
  * default chain's tunnels measured about twice the CPU per GiB with them loaded).
  */

@@ -6,6 +6,7 @@ import type { ProxyError } from '../core/errors.js';
 import type { ProxyEvent } from '../core/events.js';
 import type { Exchange } from '../core/exchange.js';
 import type { PluginManifest, ProxyPlugin } from '../core/plugin.js';
+import { ProxyStats } from '../core/stats.js';
 import { BucketHistogram } from './metrics-histogram.js';
 import { MetricsRegistry } from './metrics-registry.js';
 
@@ -17,6 +18,14 @@ const CONNECT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 /** Request durations, in seconds: fast cached answers to long downloads and tunnels. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
+/** The {@link ProxyStats} counters, each exported as a Prometheus counter read when scraped. */
+const STATS_COUNTERS: readonly { key: keyof ProxyStats; name: string; help: string }[] = [
+  { key: 'connectionsRefused', name: 'proxyline_connections_refused_total', help: 'Client connections closed at accept because maxConnections were open.' },
+  { key: 'acceptErrors', name: 'proxyline_accept_errors_total', help: 'Failed accepts (EMFILE, ENFILE, …): the kernel\'s connection was dropped.' },
+  { key: 'dialNoResources', name: 'proxyline_dial_no_resources_total', help: 'Upstream dials that failed for lack of file descriptors (answered 503).' },
+  { key: 'logDropped', name: 'proxyline_log_dropped_total', help: 'Access-log records dropped: their destination could not keep up, or failed.' },
+];
+
 /** The metrics of one registry, created once and shared by every plugin instance recording into it. */
 class ProxyMetrics {
   readonly connectionsOpen: Gauge;
@@ -27,6 +36,8 @@ class ProxyMetrics {
   readonly durationSeconds: BucketHistogram;
   readonly errors: Counter<'code'>;
   readonly rejections: Counter<'plugin'>;
+  /** The STATS_COUNTERS, in order. */
+  private readonly statsCounters: Counter[];
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -91,6 +102,32 @@ class ProxyMetrics {
         labelNames: ['plugin'],
         registers,
       });
+    this.statsCounters = STATS_COUNTERS.map(
+      ({ name, help }) => existing<Counter>(name) ?? new Counter({ name, help, registers }),
+    );
+    // Plain numbers kept by the core and plugins, handed over when scraped like the requests.
+    for (const metric of this.statsCounters as unknown as { collect?: () => void }[]) metric.collect ??= () => this.flushStats();
+  }
+
+  /** The counters of every proxy recording into this registry (their sums are exported). */
+  private readonly stats = new Set<ProxyStats>();
+  /** What the STATS_COUNTERS have been given so far, in order. */
+  private readonly statsCounted: number[] = STATS_COUNTERS.map(() => 0);
+
+  /** Adds the counters of one more proxy. */
+  addStats(stats: ProxyStats): void {
+    this.stats.add(stats);
+  }
+
+  /** Hands what the ProxyStats counted since the last scrape to prom-client. */
+  private flushStats(): void {
+    for (let i = 0; i < STATS_COUNTERS.length; i++) {
+      const { key } = STATS_COUNTERS[i]!;
+      let total = 0;
+      for (const stats of this.stats) total += stats[key];
+      if (total > this.statsCounted[i]!) this.statsCounters[i]!.inc(total - this.statsCounted[i]!);
+      this.statsCounted[i] = Math.max(total, this.statsCounted[i]!);
+    }
   }
 
   /** Bytes counted since the last scrape, inbound and outbound. */
@@ -159,9 +196,10 @@ const metricsByRegistry = new WeakMap<Registry, ProxyMetrics>();
 /**
  * Prometheus metrics (prom-client) in the `MetricsRegistry` service: connections open and total,
  * requests by status class, bytes each way (as byte-counter counts them), upstream connect time,
- * request duration, errors by code and refusals by plugin. No stage of its own: it reads the
- * counts when a request ends, when a connection closes and when scraped. Serve the registry with
- * `createAdminServer` (CLI: `--admin-port`).
+ * request duration, errors by code, refusals by plugin, and the proxy-wide {@link ProxyStats}
+ * counters (refused connections, failed accepts, dials short of descriptors, dropped access-log
+ * records). No stage of its own: it reads the counts when a request ends, when a connection closes
+ * and when scraped. Serve the registry with `createAdminServer` (CLI: `--admin-port`).
  */
 @injectable()
 export class MetricsPlugin implements ProxyPlugin {
@@ -174,9 +212,10 @@ export class MetricsPlugin implements ProxyPlugin {
   /** The metrics this instance records into (shared by every instance on the same registry). */
   private readonly metrics: ProxyMetrics;
 
-  constructor(@inject(MetricsRegistry) registry: Registry) {
+  constructor(@inject(MetricsRegistry) registry: Registry, @inject(ProxyStats) stats: ProxyStats) {
     let metrics = metricsByRegistry.get(registry);
     if (!metrics) metricsByRegistry.set(registry, (metrics = new ProxyMetrics(registry)));
+    metrics.addStats(stats);
     this.metrics = metrics;
   }
 

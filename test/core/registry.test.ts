@@ -7,6 +7,7 @@ import { ProxyError } from '../../src/core/errors.js';
 import { Logger, SilentLogger } from '../../src/core/logger.js';
 import type { ProxyPlugin } from '../../src/core/plugin.js';
 import { resolvePlugins, type PluginSpec } from '../../src/core/registry.js';
+import { createStats, ProxyStats } from '../../src/core/stats.js';
 import { BUILT_IN_PLUGINS } from '../../src/plugins/all.js';
 import { DEFAULT_CHAIN, HeadParserPlugin } from '../../src/plugins/index.js';
 import { MetricsRegistry } from '../../src/plugins/metrics.plugin.js';
@@ -17,6 +18,7 @@ const services = container.createChildContainer();
 services.registerInstance(Logger, new SilentLogger());
 services.registerInstance(Dialer, new TcpDialer());
 services.registerInstance(MetricsRegistry, new Registry());
+services.registerInstance(ProxyStats, createStats());
 const baseDir = path.join(process.cwd(), 'test/fixtures/plugins');
 const resolve = (specs: PluginSpec[]) => resolvePlugins(specs, { catalog: BUILT_IN_PLUGINS, container: services, baseDir, source: 'plugins.json' });
 

@@ -1,7 +1,10 @@
 // The access-log plugin on real loopback sockets: one record per request (at its response's end),
 // one per tunnel (at close), one for a failure outside any request; JSON, common and combined
 // formats; the file is flushed when the proxy closes (dispose); relative paths start at the config.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// A destination that cannot keep up (a FIFO nobody reads) or fails (EPIPE): records past
+// maxBufferBytes are dropped and counted, the proxy keeps answering, and shutdown stays bounded.
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,10 +14,11 @@ import { container } from 'tsyringe';
 import { ProxyError } from '../../src/core/errors.js';
 import { Logger, SilentLogger } from '../../src/core/logger.js';
 import type { ProxyPlugin } from '../../src/core/plugin.js';
+import { createStats, ProxyStats } from '../../src/core/stats.js';
 import { createProxyFromConfig } from '../../src/proxy.js';
 import { LineBuffer } from '../../src/plugins/access-log-lines.js';
 import { isoTime, type AccessRecord } from '../../src/plugins/access-log.plugin.js';
-import { exchange, get, ok, openClient, startKeepAliveOrigin } from '../helpers/keep-alive.js';
+import { exchange, get, ok, openClient, sleep, startKeepAliveOrigin } from '../helpers/keep-alive.js';
 import { rawExchange, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
 import { pollUntil } from '../helpers/wire.js';
 
@@ -376,4 +380,199 @@ test('isoTime formats like Date#toISOString, across second boundaries', (t) => {
   for (const ms of [0, 5, 999.9, 1000, 1764171602123.7, 1764171602999, 1764171603000, 1764171603042, 1764171602001]) {
     t.is(isoTime(ms), new Date(ms).toISOString(), String(ms));
   }
+});
+
+/** A Logger that keeps what is warned. */
+class RecordingLogger implements Logger {
+  readonly warnings: string[] = [];
+  info(): void {}
+  warn(message: string): void {
+    this.warnings.push(message);
+  }
+  error(message: string): void {
+    this.warnings.push(message);
+  }
+}
+
+/** A FIFO in `dir` with its read side open (non-blocking), so the proxy can open the write side; read only when a test says so. */
+function openFifo(dir: string): { file: string; reader: number } {
+  const file = path.join(dir, 'access.fifo');
+  execFileSync('mkfifo', [file]);
+  return { file, reader: openSync(file, constants.O_RDONLY | constants.O_NONBLOCK) };
+}
+
+/** Appends what the FIFO holds now to `chunks`; true at end of file (every writer closed it, and it is empty). */
+function readAvailable(reader: number, chunks: Buffer[]): boolean {
+  const buffer = Buffer.allocUnsafe(64 * 1024);
+  for (let reads = 0; reads < 1000; reads++) {
+    let size: number;
+    try {
+      size = readSync(reader, buffer, 0, buffer.length, null);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return false;
+      throw error;
+    }
+    if (size === 0) return true;
+    chunks.push(Buffer.from(buffer.subarray(0, size)));
+  }
+  return false;
+}
+
+/** Bytes the FIFO's pipe holds before a writer must wait: filled page by page through a writer of our own, then read back. */
+function pipeCapacity(file: string, reader: number): number {
+  const writer = openSync(file, constants.O_WRONLY | constants.O_NONBLOCK);
+  const page = Buffer.alloc(4096);
+  let capacity = 0;
+  try {
+    for (let pages = 0; pages < 4096; pages++) {
+      try {
+        capacity += writeSync(writer, page);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') break;
+        throw error;
+      }
+    }
+    const chunks: Buffer[] = [];
+    readAvailable(reader, chunks);
+    if (Buffer.concat(chunks).length !== capacity) throw new Error('the pipe was not read back whole');
+  } finally {
+    closeSync(writer);
+  }
+  return capacity;
+}
+
+/** A proxy logging to `file` with a small cap, and the ProxyStats and warnings it records into. */
+async function startCapped(file: string, maxBufferBytes: number) {
+  const services = container.createChildContainer();
+  const logger = new RecordingLogger();
+  services.registerInstance(Logger, logger);
+  services.registerInstance(ProxyStats, createStats());
+  const proxy = await startProxy({
+    container: services,
+    plugins: [...ROUTING, 'upstream-dialer', 'byte-counter', { name: 'access-log', options: { path: file, maxBufferBytes } }],
+  });
+  return { proxy, stats: services.resolve(ProxyStats), logger };
+}
+
+/** Sends `count` requests on one kept-alive connection (each target 1 KiB long, so each record is too); how many were answered 200 "fine". */
+async function sendRequests(proxyPort: number, originPort: number, count: number, tag: string): Promise<number> {
+  const client = await openClient(proxyPort);
+  let answered = 0;
+  try {
+    for (let i = 0; i < count; i++) {
+      const response = await exchange(client, get(originPort, `/${tag}/${'p'.repeat(1024)}/${i}`));
+      if (response.status === 200 && response.body === 'fine') answered++;
+    }
+    client.socket.end();
+    await client.reader.waitEnd();
+  } finally {
+    client.socket.destroy();
+  }
+  return answered;
+}
+
+/**
+ * The records in the complete lines read from the FIFO (each must be whole JSON). A last line
+ * without its newline is a record cut off when close() gave up on a full pipe: counted as dropped.
+ */
+const parseRecords = (chunks: Buffer[]): AccessRecord[] =>
+  Buffer.concat(chunks)
+    .toString('utf8')
+    .split('\n')
+    .slice(0, -1)
+    .map((line) => JSON.parse(line) as AccessRecord);
+
+/** Records sent in the stall tests: about 300 KiB, several times the pipe plus the cap. */
+const STALL_REQUESTS = 240;
+const CAP = 64 * 1024;
+
+test('a FIFO nobody reads: past maxBufferBytes records are dropped and counted, every request is answered, and close writes out the rest once the FIFO is read', async (t) => {
+  const dir = tempDir();
+  const { file, reader } = openFifo(dir);
+  let readerOpen = true;
+  const origin = await startKeepAliveOrigin(() => ok('fine'));
+  const capacity = pipeCapacity(file, reader);
+  const { proxy, stats, logger } = await startCapped(file, CAP);
+  try {
+    t.is(await sendRequests(proxy.port, origin.port, STALL_REQUESTS, 'stall'), STALL_REQUESTS, 'the proxy answered every request');
+    t.true(stats.logDropped > 0, 'records were dropped');
+    t.true(stats.logDropped < STALL_REQUESTS, `only those over the cap: ${stats.logDropped}`);
+    t.is(logger.warnings.length, 1, 'one warning, however many drops');
+    t.regex(logger.warnings[0]!, /^access-log: \d+ records dropped since the last warning \(the destination cannot keep up/);
+
+    // Read the FIFO while the proxy closes: close() writes out what waited, then closes the FIFO (end of file here).
+    const chunks: Buffer[] = [];
+    const drained = pollUntil(() => readAvailable(reader, chunks), 800, 10);
+    await proxy.close();
+    t.true(await drained, 'the proxy closed its side of the FIFO');
+    const written = parseRecords(chunks);
+    t.is(written.length + stats.logDropped, STALL_REQUESTS, 'every record was written or counted as dropped');
+    t.true(written.every((record) => record.status === 200 && record.target!.includes('/stall/')));
+    // Nothing was read until close: all that was written sat in the pipe or under the cap.
+    t.true(Buffer.concat(chunks).length <= capacity + CAP, `${Buffer.concat(chunks).length} bytes written, pipe ${capacity} + cap ${CAP}`);
+  } finally {
+    if (readerOpen) closeSync(reader);
+    readerOpen = false;
+    await proxy.close();
+    await origin.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a FIFO never read: close() stops waiting after its timeout and counts what was not written', async (t) => {
+  const dir = tempDir();
+  const { file, reader } = openFifo(dir);
+  let readerOpen = true;
+  const origin = await startKeepAliveOrigin(() => ok('fine'));
+  const capacity = pipeCapacity(file, reader);
+  const { proxy, stats, logger } = await startCapped(file, CAP);
+  try {
+    t.is(await sendRequests(proxy.port, origin.port, STALL_REQUESTS, 'never'), STALL_REQUESTS);
+    const closed = await Promise.race([proxy.close().then(() => true), sleep(20_000).then(() => false)]);
+    t.true(closed, 'close() resolved although the FIFO was never read');
+    t.regex(logger.warnings.at(-1)!, /records dropped since the last warning \(reported at shutdown\)/);
+    // What is in the pipe is all that was written; the proxy closes its side (end of file here).
+    const chunks: Buffer[] = [];
+    t.true(await pollUntil(() => readAvailable(reader, chunks), 400, 10), 'the proxy closed its side of the FIFO');
+    t.true(Buffer.concat(chunks).length <= capacity);
+    t.is(parseRecords(chunks).length + stats.logDropped, STALL_REQUESTS, 'every record was written or counted as dropped');
+  } finally {
+    if (readerOpen) closeSync(reader);
+    readerOpen = false;
+    await proxy.close();
+    await origin.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a write error (EPIPE: the FIFO\'s reader left) drops the records, counted and warned, and never crashes the proxy', async (t) => {
+  const dir = tempDir();
+  const { file, reader } = openFifo(dir);
+  let readerOpen = true;
+  const origin = await startKeepAliveOrigin(() => ok('fine'));
+  const { proxy, stats, logger } = await startCapped(file, CAP);
+  try {
+    t.is(await sendRequests(proxy.port, origin.port, 5, 'before'), 5);
+    const chunks: Buffer[] = [];
+    t.true(await pollUntil(() => (readAvailable(reader, chunks), parseRecords(chunks).length >= 5), 200, 25), 'written within the flush second');
+    t.is(parseRecords(chunks).length, 5);
+    closeSync(reader);
+    readerOpen = false;
+    // About 25 KiB: one batch is written (and fails) at once, the rest when the proxy closes.
+    t.is(await sendRequests(proxy.port, origin.port, 20, 'after'), 20, 'the proxy kept answering');
+    await proxy.close();
+    t.is(stats.logDropped, 20, 'every record after the reader left');
+    t.true(logger.warnings.some((warning) => /write error EPIPE/.test(warning)), JSON.stringify(logger.warnings));
+  } finally {
+    if (readerOpen) closeSync(reader);
+    await proxy.close();
+    await origin.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('maxBufferBytes below its minimum stops start-up with a configuration error', async (t) => {
+  const error = await t.throwsAsync(startProxy({ plugins: [...ROUTING, 'upstream-dialer', { name: 'access-log', options: { path: '/dev/null', maxBufferBytes: 1024 } }] }));
+  t.is((error as ProxyError).code, 'ERR_PROXY_CONFIG');
+  t.regex(error!.message, /maxBufferBytes/);
 });

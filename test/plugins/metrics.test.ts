@@ -8,9 +8,11 @@ import { createAdminServer, type AdminServer } from '../../src/admin.js';
 import { ProxyError } from '../../src/core/errors.js';
 import { Logger, SilentLogger } from '../../src/core/logger.js';
 import type { ProxyPlugin } from '../../src/core/plugin.js';
+import { createStats, ProxyStats } from '../../src/core/stats.js';
 import { MetricsPlugin, MetricsRegistry } from '../../src/plugins/metrics.plugin.js';
 import { createProxy } from '../../src/proxy.js';
 import { connectTo, openTunnel, proxiedRequest, readUntil, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
+import { pollUntil } from '../helpers/wire.js';
 
 /** Refuses every request whose URL ends in /forbidden, as a policy plugin would. */
 const testPolicy: ProxyPlugin = {
@@ -281,6 +283,59 @@ test('createProxy gives the plugin a registry of its own, and two proxies can sh
     t.is(sample(text, 'proxyline_errors_total', { code: 'ERR_PROXY_BAD_REQUEST' }), 2);
   } finally {
     await first.close(0);
+    await second.close(0);
+  }
+});
+
+test('the ProxyStats counters are served as proxyline_*_total, read at each scrape and summed over the proxies sharing the registry', async (t) => {
+  const registry = new Registry();
+  const services = withSilentLogger(container.createChildContainer());
+  services.registerInstance(MetricsRegistry, registry);
+  services.registerInstance(ProxyStats, createStats());
+  const stats = services.resolve(ProxyStats);
+  const proxy = await startProxy({ container: services, plugins: CHAIN as never, maxConnections: 1 });
+  // A second proxy on the same registry, with counters of its own.
+  const others = withSilentLogger(container.createChildContainer());
+  others.registerInstance(MetricsRegistry, registry);
+  others.registerInstance(ProxyStats, createStats());
+  const second = await createProxy({ container: others, port: 0, plugins: ['byte-counter', 'metrics'] });
+  const admin = createAdminServer(registry, { host: '127.0.0.1', port: 0 });
+  const { port: adminPort } = await admin.listen();
+  const held = await connectTo(proxy.port);
+  let refused: net.Socket | undefined;
+  try {
+    // A real refusal: the second connection is over maxConnections.
+    t.true(await pollUntil(() => proxy.server.connections === 1, 120));
+    refused = await connectTo(proxy.port);
+    t.true(await pollUntil(() => stats.connectionsRefused === 1, 120));
+    stats.acceptErrors = 2;
+    stats.dialNoResources = 3;
+    stats.logDropped = 4;
+    const names = {
+      connectionsRefused: 'proxyline_connections_refused_total',
+      acceptErrors: 'proxyline_accept_errors_total',
+      dialNoResources: 'proxyline_dial_no_resources_total',
+      logDropped: 'proxyline_log_dropped_total',
+    } as const;
+    const first = (await adminRequest(adminPort, '/metrics')).body;
+    for (const [key, name] of Object.entries(names)) {
+      t.is(sample(first, name), stats[key as keyof typeof names], name);
+      t.regex(first, new RegExp(`^# TYPE ${name} counter$`, 'm'));
+    }
+    // Read when scraped: later counts show at the next scrape, both proxies' added up.
+    stats.logDropped += 5;
+    others.resolve(ProxyStats).logDropped = 10;
+    others.resolve(ProxyStats).acceptErrors = 1;
+    const later = (await adminRequest(adminPort, '/metrics')).body;
+    t.is(sample(later, 'proxyline_log_dropped_total'), 19);
+    t.is(sample(later, 'proxyline_accept_errors_total'), 3);
+    t.is(sample(later, 'proxyline_connections_refused_total'), 1);
+    t.is(sample(later, 'proxyline_dial_no_resources_total'), 3);
+  } finally {
+    held.destroy();
+    refused?.destroy();
+    await admin.close();
+    await proxy.close();
     await second.close(0);
   }
 });
