@@ -24,6 +24,17 @@ test('bad flags exit 2 with a reason', async (t) => {
   t.is(port.stderr, 'proxyline: --port: expected an integer from 0 to 65535, found "70000"\n');
 });
 
+test('--max-connections must be a positive integer: 0 and abc exit 2 with a reason, and --help documents it', async (t) => {
+  for (const value of ['0', 'abc']) {
+    const result = await run(['--port', '0', '--max-connections', value]);
+    t.is(result.code, 2, value);
+    t.is(result.stdout, '', value);
+    t.is(result.stderr, `proxyline: --max-connections: expected an integer from 1 to 10000000, found "${value}"\n`);
+  }
+  const { stdout } = await run(['--help']);
+  t.true(stdout.includes('--max-connections <n>'));
+});
+
 test('an invalid plugins.json exits 2 naming the entry, and nothing listens', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'proxyline-cli-'));
   try {

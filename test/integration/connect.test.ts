@@ -4,7 +4,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import test from 'ava';
 import { connectTo, openTunnel, readUntil, startHttpsOrigin, startProxy, startRawOrigin, TLS } from '../helpers/net.js';
-import { collect } from '../helpers/wire.js';
+import { closed, collect, pollUntil } from '../helpers/wire.js';
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
 
@@ -148,6 +148,73 @@ test('a 5 MB echo through the tunnel comes back byte-identical', async (t) => {
     const echoed = Buffer.from(text, 'latin1');
     t.is(echoed.length, payload.length);
     t.true(echoed.equals(payload));
+  } finally {
+    socket.destroy();
+    await origin.close();
+    await proxy.close();
+  }
+});
+
+test('CONNECT with Connection: close is still a tunnel: 200 without Connection, bytes both ways, closed when both sides end', async (t) => {
+  let originClosed = false;
+  const origin = await startRawOrigin((socket) => {
+    socket.on('close', () => (originClosed = true));
+    echo(socket);
+  });
+  const proxy = await startProxy();
+  const socket = await connectTo(
+    proxy.port,
+    `CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nConnection: close\r\n\r\n`,
+  );
+  try {
+    const head = await readUntil(socket, (text) => text.includes('\r\n\r\n'));
+    t.is(head, ESTABLISHED);
+    t.false(/connection:/i.test(head));
+    socket.write('first');
+    t.is(await readUntil(socket, (text) => text.length >= 5), 'first');
+    // Still open after a round trip: the Connection: close did not end it after the 200.
+    socket.write('second');
+    t.is(await readUntil(socket, (text) => text.length >= 6), 'second');
+    const rest = collect(socket);
+    socket.end('last');
+    const { text, how } = await rest;
+    t.is(how, 'end');
+    t.is(text, 'last');
+    await closed(socket);
+    t.true(await pollUntil(() => originClosed && proxy.server.connections === 0));
+  } finally {
+    socket.destroy();
+    await origin.close();
+    await proxy.close();
+  }
+});
+
+test('with Connection: close, early data in the same write as the CONNECT head reaches the origin first and intact, unparsed', async (t) => {
+  // Early bytes that look like a request head, then binary: the parser must hand them on as they are.
+  const early = Buffer.concat([Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), randomBytes(64 * 1024)]);
+  const later = randomBytes(16 * 1024);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  let resolveAll!: () => void;
+  const gotAll = new Promise<void>((resolve) => (resolveAll = resolve));
+  const origin = await startRawOrigin((socket) => {
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      total += chunk.length;
+      if (total >= early.length + later.length) resolveAll();
+    });
+  });
+  const proxy = await startProxy();
+  const connect = `CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nConnection: close\r\n\r\n`;
+  const socket = await connectTo(proxy.port, Buffer.concat([Buffer.from(connect), early]));
+  try {
+    const head = await readUntil(socket, (text) => text.includes('\r\n\r\n'));
+    t.is(head, ESTABLISHED);
+    socket.write(later);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([gotAll, new Promise((resolve) => (timer = setTimeout(resolve, 10_000)))]); // safety limit only
+    clearTimeout(timer);
+    t.true(Buffer.concat(chunks).equals(Buffer.concat([early, later])));
   } finally {
     socket.destroy();
     await origin.close();
