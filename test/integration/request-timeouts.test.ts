@@ -91,7 +91,9 @@ test('a second request head that stalls halfway on a kept-alive connection is an
 
 test('an idle kept-alive connection is governed by keepAliveTimeoutMs, not headersTimeoutMs: a late head is served, then a quiet close without 408', async (t) => {
   const origin = await startNumberingOrigin();
-  const { proxy, ...rec } = await proxyWith({ headersTimeoutMs: 200, keepAliveTimeoutMs: 500 });
+  // A wide gap between the two limits: a busy machine must not close the idle connection before
+  // the late head arrives.
+  const { proxy, ...rec } = await proxyWith({ headersTimeoutMs: 100, keepAliveTimeoutMs: 1500 });
   const client = await openClient(proxy.port);
   try {
     client.socket.write(get(origin.port, '/one'));
@@ -99,7 +101,7 @@ test('an idle kept-alive connection is governed by keepAliveTimeoutMs, not heade
     await sleep(300); // idle past headersTimeoutMs: not a head in progress
     client.socket.write(get(origin.port, '/two'));
     t.is((await client.reader.next()).body, 'o:1:/two');
-    t.true(await client.reader.waitEnd(), 'closed once idle for keepAliveTimeoutMs');
+    t.true(await client.reader.waitEnd(6000), 'closed once idle for keepAliveTimeoutMs');
     t.is(client.reader.pending, '', 'no 408 or anything else');
     client.socket.end();
     t.deepEqual(await codesAtClose(rec), []);
