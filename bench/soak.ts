@@ -18,10 +18,8 @@ import { closeAll, openSockets, sleep, Tally, type ClientContext } from './soak-
 
 // ─────────────────────────────────────────────────────────────────────────────────────────────
 // THE PROXY'S CONFIGURATION UNDER SOAK (its plugins.json). The repository's default chain without
-// the logger, with short timeouts so stalled clients are released during the run.
-// The commented options are being added in parallel and do not exist yet (the option validator
-// rejects unknown options): uncomment them once merged. Until then stalled-body clients, and
-// idle tunnels, are held open by the proxy until they give up (their outcome says so).
+// the logger, with short timeouts so stalled clients (heads, bodies, responses, idle tunnels) are
+// released during the run.
 // ─────────────────────────────────────────────────────────────────────────────────────────────
 const PROXY_PLUGINS = [
   {
@@ -30,8 +28,8 @@ const PROXY_PLUGINS = [
       maxHeaderBytes: 65536,
       headersTimeoutMs: 2000,
       keepAliveTimeoutMs: 3000,
-      // bodyTimeoutMs: 2000,
-      // minBodyBytesPerSecond: 1024,
+      bodyTimeoutMs: 2000,
+      minBodyBytesPerSecond: 1024,
     },
   },
   { name: 'connect-handler' },
@@ -41,9 +39,9 @@ const PROXY_PLUGINS = [
     options: {
       connectTimeoutMs: 2000,
       idleTimeoutMs: 2000,
-      // responseTimeoutMs: 5000,
-      // responseIdleTimeoutMs: 5000,
-      // tunnelIdleTimeoutMs: 10000,
+      responseTimeoutMs: 5000,
+      responseIdleTimeoutMs: 5000,
+      tunnelIdleTimeoutMs: 10000,
     },
   },
   { name: 'byte-counter' },
