@@ -44,21 +44,33 @@ export class HeadReader {
     let start = 0;
     while (buffer[start] === CR && buffer[start + 1] === LF) start += 2;
     const end = buffer.indexOf(HEAD_END, Math.max(start, this.scanned - 3));
+    // Only the head's first maxBytes bytes are looked at: a bare LF among them is the error, else
+    // the size is, whatever chunks the bytes came in (which error a client gets never depends on
+    // how much of the head one read happened to hold).
+    const limit = start + this.maxBytes;
     if (end < 0) {
       // A bare LF fails at once, not after a wait for a CRLF CRLF that may never come. A complete
-      // head needs no scan here: its parser refuses a bare CR or LF on every line.
-      for (let lf = buffer.indexOf(LF, Math.max(start, this.scanned)); lf >= 0; lf = buffer.indexOf(LF, lf + 1)) {
-        if (buffer[lf - 1] !== CR) throw this.malformed('bare LF in head');
-      }
+      // head within the limit needs no scan here: its parser refuses a bare CR or LF on every line.
+      this.refuseBareLf(buffer, Math.max(start, this.scanned), limit);
       if (buffer.length - start > this.maxBytes) throw this.tooLarge();
       this.pending = start === buffer.length ? undefined : buffer.subarray(start);
       this.scanned = this.pending ? this.pending.length : 0;
       return undefined;
     }
-    if (end + HEAD_END.length - start > this.maxBytes) throw this.tooLarge();
+    if (end + HEAD_END.length - start > this.maxBytes) {
+      this.refuseBareLf(buffer, start, limit);
+      throw this.tooLarge();
+    }
     this.pending = undefined;
     this.scanned = 0;
     return { text: buffer.toString('latin1', start, end), next: offset + (end + HEAD_END.length - previous) };
+  }
+
+  /** Throws on a LF not preceded by CR in `buffer[from, limit)`. */
+  private refuseBareLf(buffer: Buffer, from: number, limit: number): void {
+    for (let lf = buffer.indexOf(LF, from); lf >= 0 && lf < limit; lf = buffer.indexOf(LF, lf + 1)) {
+      if (buffer[lf - 1] !== CR) throw this.malformed('bare LF in head');
+    }
   }
 }
 

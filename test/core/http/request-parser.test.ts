@@ -191,6 +191,18 @@ test('a head over the limit is refused with 431, whether complete or not', (t) =
   t.is(parse([big.slice(0, 1000), big.slice(1000)], 1024).error, 'ERR_PROXY_HEADERS_TOO_LARGE');
 });
 
+test('a head both over the limit and with a bare LF gets the same error however it is split', (t) => {
+  // Found by the split-invariance property: one chunk gave 431, byte by byte gave 400.
+  const within = 'CONNECT a:443 HTTP/1.1\nHost: \r\n\r\n'; // 33 bytes, a bare LF at 22
+  // An unfinished head with a bare LF only past the limit: one chunk gave 400, two gave 431.
+  const past = 'GET http://a/ HTTP/1.1\r\nX-A: ' + 'a'.repeat(20) + '\nb';
+  for (const [input, code] of [[within, 'ERR_PROXY_BAD_REQUEST'], [past, 'ERR_PROXY_HEADERS_TOO_LARGE']] as const) {
+    t.is(parse([input], 32).error, code, JSON.stringify(input));
+    t.is(parse([...input], 32).error, code, JSON.stringify(input));
+    t.is(parse([input.slice(0, 33), input.slice(33)], 32).error, code, JSON.stringify(input));
+  }
+});
+
 test('a head exactly at the limit is accepted', (t) => {
   const start = 'GET http://a/ HTTP/1.1\r\nHost: a\r\nX-A: ';
   const head = start + 'a'.repeat(1024 - start.length - 4) + '\r\n\r\n';
