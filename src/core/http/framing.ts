@@ -27,7 +27,12 @@ export function requestFraming(head: RequestHead): RequestFraming {
   }
   if (hosts > 1) throw badRequest('more than one Host header');
   if (hosts === 0 && head.version === '1.1') throw badRequest('missing Host header');
-  if (head.method === 'CONNECT') return { kind: 'tunnel' };
+  if (head.method === 'CONNECT') {
+    // A CONNECT has no content (RFC 9110 §9.3.6): a body announced on one would make another hop
+    // disagree with us about where the tunnel starts.
+    if (hasTransferEncoding || (lengths && contentLength(lengths, badRequest) !== 0)) throw badRequest('a CONNECT request with content');
+    return TUNNEL;
+  }
 
   if (hasTransferEncoding) {
     if (lengths) throw badRequest('both Content-Length and Transfer-Encoding');
@@ -42,4 +47,5 @@ export function requestFraming(head: RequestHead): RequestFraming {
 }
 
 const NONE: RequestFraming = { kind: 'none' };
+const TUNNEL: RequestFraming = { kind: 'tunnel' };
 const CHUNKED: RequestFraming = { kind: 'chunked' };

@@ -87,6 +87,12 @@ test('CONNECT is a head and a message end; later bytes wait for the decision, th
   t.is(body(events), '\x16\x03\x01GET / HTTP/1.1\r\n\r\n');
 });
 
+test('a CONNECT with Content-Length: 0 is a CONNECT like any other', (t) => {
+  const { events, error } = parse(['CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nContent-Length: 0\r\n\r\n']);
+  t.is(error, undefined);
+  t.deepEqual(kinds(events), ['request-head', 'message-end']);
+});
+
 test('a refused CONNECT leaves the connection HTTP: the bytes after it are the next request', (t) => {
   const events: ProxyEvent[] = [];
   const parser = new RequestParser({ maxHeaderBytes: 65536 }, (event) => events.push(event));
@@ -105,6 +111,8 @@ test('HTTP/1.0 without Host is accepted', (t) => {
 });
 
 const malformed: [string, string, string][] = [
+  ['a CONNECT announcing content', 'CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nContent-Length: 5\r\n\r\nhello', 'a CONNECT request with content'],
+  ['a CONNECT with Transfer-Encoding', 'CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nTransfer-Encoding: chunked\r\n\r\n', 'a CONNECT request with content'],
   ['missing Host in HTTP/1.1', 'GET http://a/ HTTP/1.1\r\n\r\n', 'missing Host'],
   ['two Host headers', 'GET http://a/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 'more than one Host'],
   ['request line with two spaces', 'GET  http://a/ HTTP/1.1\r\nHost: a\r\n\r\n', 'malformed request line'],
