@@ -11,7 +11,7 @@ import type { ProxyPlugin } from '../../src/core/plugin.js';
 import { exchange, get, hasToken, openClient, sleep, startNumberingOrigin } from '../helpers/keep-alive.js';
 import { connectTo, openTunnel, readUntil, startProxy, startRawOrigin } from '../helpers/net.js';
 import { startProxyProcess } from '../helpers/proxy-process.js';
-import { collect, pollUntil } from '../helpers/wire.js';
+import { collect, parseResponse, pollUntil } from '../helpers/wire.js';
 
 /**
  * A plugin instance that notes the error codes the exchanges ended with (an error answered in a
@@ -128,6 +128,64 @@ test('no response head within responseTimeoutMs: 504 in its place (ERR_PROXY_RES
     client.socket.destroy();
     await proxy.close();
     await silent.close();
+    await good.close();
+  }
+});
+
+test('the next kept-alive request after a slow body still gets its 504 after responseTimeoutMs, not after the body limit', async (t) => {
+  // A body that takes a few ticks: the connection's one timer runs through the body phase, whose
+  // own limit (60 s) is far longer than the next request's wait.
+  const slowBody = await keepingOrigin((socket) => {
+    socket.resume();
+    socket.once('data', () => {
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab');
+      setTimeout(() => socket.destroyed || socket.write('cd'), 150);
+    });
+  });
+  const silent = await silentOrigin();
+  const { proxy, ...rec } = await proxyWith({ responseTimeoutMs: 200, responseIdleTimeoutMs: 60_000 });
+  const client = await openClient(proxy.port);
+  try {
+    const first = await exchange(client, get(slowBody.port, '/slow'));
+    t.is(first.body, 'abcd');
+    const second = await exchange(client, get(silent.port, '/hang'));
+    t.is(second.statusLine, 'HTTP/1.1 504 Gateway Timeout');
+    t.deepEqual(rec.codes, ['ERR_PROXY_RESPONSE_TIMEOUT']);
+  } finally {
+    client.socket.destroy();
+    await proxy.close();
+    await slowBody.close();
+    await silent.close();
+  }
+});
+
+test('a response body that stalls for responseIdleTimeoutMs is cut: the client gets what came, then the close (ERR_PROXY_RESPONSE_IDLE); the upstream is closed', async (t) => {
+  const partial = 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial-body';
+  const stalling = await keepingOrigin((socket) => {
+    socket.once('data', () => socket.write(partial));
+    socket.resume();
+  });
+  const good = await startNumberingOrigin();
+  const { proxy, ...rec } = await proxyWith({ responseIdleTimeoutMs: 200 });
+  const socket = await connectTo(proxy.port);
+  try {
+    const all = collect(socket);
+    socket.write(get(stalling.port, '/stall'));
+    const upstream = await firstSocket(stalling);
+    const upstreamClosed = closesWithin(upstream);
+    // A second request pipelined behind it: it must get no answer on the cut connection.
+    socket.write(get(good.port, '/after'));
+    const { text } = await all;
+    const response = parseResponse(text);
+    t.is(response.statusLine, 'HTTP/1.1 200 OK');
+    t.true(response.headers.includes('Content-Length: 100'), `headers: ${JSON.stringify(response.headers)}`);
+    t.is(response.body, 'partial-body', 'the part that came, nothing appended (no error answer, no second response)');
+    t.true(await upstreamClosed, 'the proxy closed the stalled origin connection');
+    t.deepEqual(await codesAtClose(rec), ['ERR_PROXY_RESPONSE_IDLE']);
+  } finally {
+    socket.destroy();
+    await proxy.close();
+    await stalling.close();
     await good.close();
   }
 });
@@ -251,6 +309,55 @@ test('tunnelIdleTimeoutMs 0: an idle tunnel stays open (even with small response
     await origin.close();
   }
 });
+
+/** An origin that answers the first request head with 101 and then stays silent. */
+const switchingOrigin = () =>
+  keepingOrigin((socket) => {
+    let buffer = '';
+    const onData = (chunk: Buffer) => {
+      buffer += chunk.toString('latin1');
+      if (!buffer.includes('\r\n\r\n')) return;
+      socket.off('data', onData);
+      socket.resume();
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    };
+    socket.on('data', onData);
+  });
+
+/**
+ * The body limit long: a 101 tunnel mistaken for a response body would outlast the waits below.
+ * Both response limits off: the tunnel's limit must still be watched once the request becomes one.
+ */
+const UPGRADE_CASES: Record<string, number>[] = [
+  { tunnelIdleTimeoutMs: 200, responseIdleTimeoutMs: 60_000 },
+  { tunnelIdleTimeoutMs: 200, responseTimeoutMs: 0, responseIdleTimeoutMs: 0 },
+];
+
+for (const options of UPGRADE_CASES) {
+  test(`an idle 101 Upgrade tunnel is closed on both sides after tunnelIdleTimeoutMs (ERR_PROXY_TUNNEL_IDLE), not by the response limits ${JSON.stringify(options)}`, async (t) => {
+    const origin = await switchingOrigin();
+    const { proxy, ...rec } = await proxyWith(options);
+    const client = await openClient(proxy.port);
+    try {
+      client.socket.write(
+        `GET http://127.0.0.1:${origin.port}/ws HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n` +
+          'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
+      const switching = await client.reader.next();
+      t.is(switching.status, 101);
+      const upstream = await firstSocket(origin);
+      const [clientClosed, upstreamClosed] = await Promise.all([peerClosed(client.socket), closesWithin(upstream)]);
+      t.true(clientClosed, 'the proxy closed the client connection');
+      t.true(upstreamClosed, 'the origin connection closed');
+      t.is(client.reader.pending, '', 'no byte after the 101');
+      t.deepEqual(await codesAtClose(rec), ['ERR_PROXY_TUNNEL_IDLE']);
+    } finally {
+      client.socket.destroy();
+      await proxy.close();
+      await origin.close();
+    }
+  });
+}
 
 /** Descriptors the process `pid` has open now. */
 function fdCount(pid: number): number {
