@@ -32,10 +32,10 @@ const MIN_TICK_MS = 10;
 /**
  * Bounds the upstream phases of a connection (response head, gaps in a response body, an idle
  * tunnel) with one timer per connection rather than one per request or per chunk: it ticks at a
- * quarter of the phase's limit while an exchange is watched, and compares an activity counter
- * and the phase it saw last. A limit therefore fires between 1× and 1.25× its value (plus a
- * tick when the phase began between two ticks). The timer stops when the connection is idle
- * and starts again with the next exchange.
+ * quarter of the shortest limit ahead while an exchange is watched, and compares an activity
+ * counter and the phase it saw last. A limit therefore fires between 1× and 1.25× its value (plus
+ * a tick, at most a quarter of it, when the phase began between two ticks). The timer stops when
+ * the connection is idle and starts again with the next exchange.
  */
 export class Watchdog {
   private timer?: NodeJS.Timeout;
@@ -116,11 +116,24 @@ function limitOf(timeouts: UpstreamTimeouts, phase: Phase): number {
   }
 }
 
-/** A quarter of the phase's limit; phases without a limit tick at the pace of the others (0: none has one). */
+/**
+ * A quarter of the shortest limit the connection may meet before its next tick (0: none). The
+ * timer keeps the period it was armed with until then, so an HTTP connection ticks for all three
+ * limits: a phase with a shorter one (a body after a long wait for its head, the next request's
+ * wait, a 101 tunnel) must not first wait out the longer period of the phase before. A tunnel
+ * stays one: its own limit alone.
+ */
 function tickMs(timeouts: UpstreamTimeouts, phase: Phase): number {
-  let limit = limitOf(timeouts, phase);
-  if (limit === 0 && phase !== Phase.Tunnel) limit = timeouts.responseTimeoutMs || timeouts.responseIdleTimeoutMs;
+  const limit =
+    phase === Phase.Tunnel
+      ? timeouts.tunnelIdleTimeoutMs
+      : shortest(shortest(timeouts.responseTimeoutMs, timeouts.responseIdleTimeoutMs), timeouts.tunnelIdleTimeoutMs);
   return limit === 0 ? 0 : Math.max(MIN_TICK_MS, limit / 4);
+}
+
+/** The smaller of two limits, 0 meaning none. */
+function shortest(a: number, b: number): number {
+  return a === 0 ? b : b === 0 ? a : Math.min(a, b);
 }
 
 function timeoutError(phase: Phase, limit: number): ProxyError {
