@@ -6,10 +6,10 @@
 //    a bare LF or bare CR, a control character in a value, a field name that is not a token, a
 //    line without a colon, a malformed request or status line, a head over the size limit;
 //  - requests (CONNECT included): no Host in HTTP/1.1, more than one Host;
-//  - framing, for requests other than CONNECT: Content-Length with Transfer-Encoding, differing
-//    or non-decimal (or over 15 digits) Content-Lengths, Transfer-Encoding other than exactly one
-//    `chunked`, Transfer-Encoding in HTTP/1.0. A CONNECT's framing fields are never looked at:
-//    what follows its head is tunnel data;
+//  - framing, for every request: Content-Length with Transfer-Encoding, differing or non-decimal
+//    (or over 15 digits) Content-Lengths, Transfer-Encoding other than exactly one `chunked`,
+//    Transfer-Encoding in HTTP/1.0; a CONNECT is refused for any Transfer-Encoding or a
+//    Content-Length other than 0 (it has no content), so each of these refuses it too;
 //  - framing, for responses other than tunnels (101 to an upgrade request, 2xx to CONNECT), 1xx,
 //    204, 304 and responses to HEAD included: Content-Length with Transfer-Encoding, differing or
 //    non-decimal Content-Lengths, `chunked` more than once, an empty or non-token coding,
@@ -341,7 +341,6 @@ export const badRequest: fc.Arbitrary<BadCase> = fc
     const prefix = before.map((m) => m.text).join('');
     const leading = base.text.slice(0, base.text.length - trimLeading(base.text).length);
     let lines = headLines(base.text, base.headEnd);
-    if (base.connect && FRAMING.includes(r.construct)) lines[0] = lines[0]!.replace(/^CONNECT /, 'POST '); // CONNECT framing is never checked
     const common = { before: before.length, ends: before.length, code: 'ERR_PROXY_BAD_REQUEST' as ProxyErrorCode, maxHeaderBytes: 65536, wire: '', errorAt: 0, payload: '', prior: before };
     if (r.construct === 'chunked-body') {
       lines = [lines[0]!.replace(/^CONNECT /, 'POST ').replace(/HTTP\/1\.0$/, 'HTTP/1.1'), ...lines.slice(1).filter((l) => !/^(host|content-length|transfer-encoding|connection|upgrade):/i.test(l))];

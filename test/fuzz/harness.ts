@@ -76,9 +76,9 @@ function guard(body: () => void): ProxyError | undefined {
   return undefined;
 }
 
-/** How the request harness answers upgrade requests. */
+/** How the request harness answers upgrade requests and CONNECTs (established or refused). */
 export interface UpgradePolicy {
-  /** Whether the n-th exchange's upgrade switched protocols (cyclic by exchange id). */
+  /** Whether the n-th exchange's upgrade or CONNECT switched to a tunnel (cyclic by exchange id). */
   decisions: readonly boolean[];
   /** Decide only after every piece was pushed (bytes pile up in the parser), not after each push. */
   late: boolean;

@@ -129,7 +129,7 @@ const head = (value: unknown): Token => ({ kind: 'head', json: JSON.stringify(va
 const END: Token = { kind: 'end' };
 const data = (text: string): Token[] => (text === '' ? [] : [{ kind: 'data', bytes: text }]);
 
-/** The events a client's requests must give, with the upgrade decisions applied. */
+/** The events a client's requests must give, with the upgrade and CONNECT decisions applied. */
 export function expectRequests(requests: readonly GenRequest[], tail: string, decisions: readonly boolean[]): Token[] {
   const tokens: Token[] = [];
   const all = requests.map((r) => r.text).join('') + tail;
@@ -137,9 +137,10 @@ export function expectRequests(requests: readonly GenRequest[], tail: string, de
   for (const [index, r] of requests.entries()) {
     position += r.text.length;
     tokens.push(head(r.head));
-    if (r.connect) return [...tokens, END, ...data(all.slice(position))];
     tokens.push(...data(r.body), END);
-    const upgraded = r.upgrade && decisions.length > 0 && decisions[index % decisions.length]!;
+    // A CONNECT, like an upgrade request, waits for its decision: established, everything after it
+    // is tunnel data; refused, the next request follows.
+    const upgraded = (r.connect || r.upgrade) && decisions.length > 0 && decisions[index % decisions.length]!;
     if (upgraded) return [...tokens, ...data(all.slice(position))];
     if (r.closeClient) return tokens;
   }
