@@ -78,6 +78,15 @@ async function closeServer(server: net.Server): Promise<void> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
+/** A port on 127.0.0.1 that was bound, then closed: connecting to it is refused. */
+export async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 /** Connects to the proxy (allowHalfOpen), optionally writing bytes at once. */
 export async function connectTo(port: number, data?: string | Buffer): Promise<net.Socket> {
   const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });

@@ -1,6 +1,5 @@
-import net from 'node:net';
 import test, { type ExecutionContext } from 'ava';
-import { connectTo, proxiedRequest, readUntil, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
+import { closedPort, connectTo, proxiedRequest, readUntil, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
 import { startBlackHole } from '../helpers/blackhole.js';
 import { collect, parseResponse, recordingOrigin, sendAndCollect, type Exchange } from '../helpers/wire.js';
 
@@ -27,15 +26,6 @@ function assertError(t: ExecutionContext, exchange: Exchange, status: number, re
   if (body) t.regex(response.body, body);
   t.is(exchange.how, 'end', 'the connection is closed after the answer');
   return response.body;
-}
-
-/** A port that was bound, then closed: connecting to it is refused. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 const minimalChain = (headParser: Record<string, unknown>, dialer: Record<string, unknown> = {}) => [

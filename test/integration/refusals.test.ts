@@ -1,6 +1,5 @@
 // A refused well-framed request is answered in its place and the connection serves the next one;
 // Max-Forwards on OPTIONS and TRACE. Real sockets on loopback.
-import net from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import type { Subscriber } from 'rxjs';
 import { ProxyError } from '../../src/core/errors.js';
@@ -8,7 +7,7 @@ import type { ProxyEvent } from '../../src/core/events.js';
 import type { ProxyPlugin } from '../../src/core/plugin.js';
 import { Stage, stage } from '../../src/core/stage.js';
 import { exchange, get, header, ok, openClient, startKeepAliveOrigin, type WireResponse } from '../helpers/keep-alive.js';
-import { startProxy } from '../helpers/net.js';
+import { closedPort, startProxy } from '../helpers/net.js';
 
 /** Refuses (403) every request whose target contains `/deny`, as a policy plugin would. */
 class DenyStage extends Stage {
@@ -27,15 +26,6 @@ class DenyStage extends Stage {
 
 const deny: ProxyPlugin = { name: 'deny', inbound: () => stage((downstream) => new DenyStage(downstream)) };
 const chain = ['head-parser', 'connect-handler', 'http-forward', deny, 'upstream-dialer'];
-
-/** A port that was bound, then closed: connecting to it is refused. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function assertRefusedKeepingConnection(t: ExecutionContext, response: WireResponse, status: number): void {
   t.is(response.status, status, response.raw.slice(0, 200));

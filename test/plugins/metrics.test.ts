@@ -11,7 +11,7 @@ import type { ProxyPlugin } from '../../src/core/plugin.js';
 import { createStats, ProxyStats } from '../../src/core/stats.js';
 import { MetricsPlugin, MetricsRegistry } from '../../src/plugins/metrics.plugin.js';
 import { createProxy } from '../../src/proxy.js';
-import { connectTo, openTunnel, proxiedRequest, readUntil, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
+import { closedPort, connectTo, openTunnel, proxiedRequest, readUntil, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
 import { pollUntil } from '../helpers/wire.js';
 
 /** Refuses every request whose URL ends in /forbidden, as a policy plugin would. */
@@ -89,15 +89,6 @@ async function scrapeUntil(port: number, predicate: (text: string) => boolean): 
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return text;
-}
-
-/** A port that was bound, then closed: connecting to it is refused. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 test('requests, bytes, timings, errors and refusals are counted and served on /metrics', async (t) => {

@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
 import { createStats } from '../../src/core/stats.js';
 import { TcpDialer } from '../../src/transports/tcp-dialer.js';
-import { startRawOrigin } from '../helpers/net.js';
+import { runToExit } from '../helpers/cli.js';
+import { closedPort, startRawOrigin } from '../helpers/net.js';
 
 /** The compiled dialer and stats, which the child imports. */
 const DIST = path.join(process.cwd(), 'dist/src');
@@ -45,15 +44,6 @@ const errors = failed.map((result) => result.status === 'rejected'
 process.stdout.write(JSON.stringify({ taken: taken.length, errors, stats, warnings }));
 `;
 
-/** A port that was bound, then closed: connecting to it is refused. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /** What the child printed. */
 interface Outcome {
   taken: number;
@@ -67,13 +57,7 @@ async function runOutOfDescriptors(port: number, dials: number): Promise<Outcome
     env: { ...process.env, DIST, PORT: String(port), DIALS: String(dials) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
+  const { code, stdout, stderr } = await runToExit(child);
   if (code !== 0) throw new Error(`child exited with ${code}: ${stderr}`);
   return JSON.parse(stdout) as Outcome;
 }
