@@ -22,6 +22,8 @@ export interface ProxyProcess {
 export interface ProxyProcessOptions {
   /** Open file descriptors the child may have (`ulimit -n`, through /bin/sh, which then execs node: same pid). */
   fdLimit?: number;
+  /** More CLI flags after the defaults (e.g. `['--grace-period', '1500']`). */
+  args?: string[];
 }
 
 /** Starts `node dist/src/cli.js --port 0 --config <temp plugins.json>` and waits for its listening line. */
@@ -29,7 +31,7 @@ export async function startProxyProcess(plugins: unknown[], options: ProxyProces
   const dir = mkdtempSync(path.join(os.tmpdir(), 'proxyline-test-'));
   const config = path.join(dir, 'plugins.json');
   writeFileSync(config, JSON.stringify({ plugins }));
-  const args = [path.join(ROOT, 'dist/src/cli.js'), '--host', '127.0.0.1', '--port', '0', '--config', config];
+  const args = [path.join(ROOT, 'dist/src/cli.js'), '--host', '127.0.0.1', '--port', '0', '--config', config, ...(options.args ?? [])];
   const [command, argv] =
     options.fdLimit === undefined
       ? [process.execPath, args]
