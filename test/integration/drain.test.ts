@@ -13,6 +13,7 @@ import type { ConnectionContext, Target } from '../../src/core/context.js';
 import { ProxyError } from '../../src/core/errors.js';
 import { Logger, SilentLogger } from '../../src/core/logger.js';
 import type { ProxyPlugin } from '../../src/core/plugin.js';
+import { GateStage, stage } from '../../src/core/stage.js';
 import { Dialer } from '../../src/transports/dialer.js';
 import { exchange, get, hasToken, ok, openClient, sleep, startKeepAliveOrigin, type ResponseReader } from '../helpers/keep-alive.js';
 import { openTunnel, readUntil, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
@@ -155,15 +156,18 @@ function observer() {
   return { plugin, contexts };
 }
 
-/** A proxy with the observer after `head-parser`; `dialer` replaces the TCP dialer when given. */
-async function proxyWith(options: { dialer?: Dialer; dialerOptions?: Record<string, number> } = {}) {
+/**
+ * A proxy with the observer after `head-parser` (and `gate` after it, when given); `dialer`
+ * replaces the TCP dialer when given.
+ */
+async function proxyWith(options: { dialer?: Dialer; dialerOptions?: Record<string, number>; gate?: ProxyPlugin } = {}) {
   const seen = observer();
   const services = container.createChildContainer();
   services.registerInstance(Logger, new SilentLogger());
   if (options.dialer) services.registerInstance(Dialer, options.dialer);
   const proxy = await startProxy({
     container: services,
-    plugins: ['head-parser', seen.plugin, 'connect-handler', 'http-forward', { name: 'upstream-dialer', options: options.dialerOptions ?? {} }],
+    plugins: ['head-parser', seen.plugin, ...(options.gate ? [options.gate] : []), 'connect-handler', 'http-forward', { name: 'upstream-dialer', options: options.dialerOptions ?? {} }],
   });
   return { proxy, contexts: seen.contexts };
 }
@@ -195,6 +199,28 @@ function gatedDialer(mode: 'connect' | 'hang') {
     open: release.open,
     get dials() {
       return dials;
+    },
+  };
+}
+
+/** A plugin whose check waits for the test's gate, then refuses (as a slow credentials check may). */
+function refusingGate() {
+  const release = gate();
+  let checks = 0;
+  class Refuse extends GateStage {
+    protected check(): Promise<void> {
+      checks++;
+      return release.opened.then(() => {
+        throw new ProxyError('ERR_PROXY_FORBIDDEN', 'refused after a wait');
+      });
+    }
+  }
+  const plugin: ProxyPlugin = { name: 'refusing-gate', inbound: (ctx) => stage((downstream) => new Refuse(downstream, ctx)) };
+  return {
+    plugin,
+    open: release.open,
+    get checks() {
+      return checks;
     },
   };
 }
@@ -267,6 +293,30 @@ test('close(): a request whose head is half-sent is completed after close() and 
   }
 });
 
+test('close(): a half-sent request answered by a plugin in place is still served, with Connection: close, and the connection closes', async (t) => {
+  const { proxy, contexts } = await proxyWith();
+  const client = await openClient(proxy.port);
+  try {
+    const request = get(1, '/local');
+    const cut = request.indexOf('Host:');
+    client.socket.write(request.slice(0, cut));
+    t.true(await pollUntil(() => contexts[0]?.receiving === true), 'the proxy read the first half of the head');
+    const closing = proxy.server.close(GRACE_MS);
+    await assertRefused(t, proxy.port);
+    client.socket.write(request.slice(cut));
+    const answer = await client.reader.next();
+    t.is(answer.status, 200);
+    t.is(answer.body, 'local');
+    t.true(hasToken(answer, 'connection', 'close'), 'Connection: close');
+    t.true(await client.reader.waitEnd(), 'then the connection closes (not at the end of the grace period)');
+    client.socket.end();
+    await closing;
+  } finally {
+    client.socket.destroy();
+    await proxy.close();
+  }
+});
+
 test('close(): a request held by a slow dial is not closed before its answer, which says Connection: close', async (t) => {
   const origin = await gatedOrigin();
   origin.open();
@@ -285,6 +335,84 @@ test('close(): a request held by a slow dial is not closed before its answer, wh
     t.is(answer.body, '/dialled');
     t.true(hasToken(answer, 'connection', 'close'), 'Connection: close');
     t.true(await client.reader.waitEnd(), 'then the connection closes');
+    client.socket.end();
+    await closing;
+  } finally {
+    client.socket.destroy();
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('close(): a request whose dial times out during the drain gets its 504, with Connection: close, and the connection closes', async (t) => {
+  const dialer = gatedDialer('hang');
+  const { proxy } = await proxyWith({ dialer: dialer.dialer, dialerOptions: { connectTimeoutMs: 300 } });
+  const client = await openClient(proxy.port);
+  try {
+    client.socket.write(get(1, '/never'));
+    t.true(await pollUntil(() => dialer.dials === 1), 'the dial began');
+    const closing = proxy.server.close(GRACE_MS);
+    await assertRefused(t, proxy.port);
+    const answer = await client.reader.next();
+    t.is(answer.status, 504);
+    t.true(hasToken(answer, 'connection', 'close'), 'Connection: close');
+    t.true(await client.reader.waitEnd(), 'then the connection closes (not at the end of the grace period)');
+    client.socket.end();
+    await closing;
+  } finally {
+    client.socket.destroy();
+    await proxy.close();
+  }
+});
+
+test('close(): a request refused by a check that finishes during the drain gets its 403, with Connection: close, and the connection closes', async (t) => {
+  const refusing = refusingGate();
+  const { proxy } = await proxyWith({ gate: refusing.plugin });
+  const client = await openClient(proxy.port);
+  try {
+    client.socket.write(get(1, '/checked'));
+    t.true(await pollUntil(() => refusing.checks === 1), 'the check began');
+    const closing = proxy.server.close(GRACE_MS);
+    await assertRefused(t, proxy.port);
+    refusing.open();
+    const answer = await client.reader.next();
+    t.is(answer.status, 403);
+    t.true(hasToken(answer, 'connection', 'close'), 'Connection: close');
+    t.true(await client.reader.waitEnd(), 'then the connection closes (not at the end of the grace period)');
+    client.socket.end();
+    await closing;
+  } finally {
+    client.socket.destroy();
+    await proxy.close();
+  }
+});
+
+test('close(): a request whose origin answered before its body ended closes once the body has arrived', async (t) => {
+  const release = gate();
+  let heads = 0;
+  const origin = await startRawOrigin((socket) => {
+    let text = '';
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      if (heads > 0 || !text.includes('\r\n\r\n')) return;
+      heads++;
+      void release.opened.then(() => socket.write(ok('early')));
+    });
+  });
+  const { proxy } = await proxyWith();
+  const client = await openClient(proxy.port);
+  try {
+    const head = `POST http://127.0.0.1:${origin.port}/up HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nContent-Length: 10\r\n\r\n`;
+    client.socket.write(`${head}12345`);
+    t.true(await pollUntil(() => heads === 1), 'the head reached the origin');
+    const closing = proxy.server.close(GRACE_MS);
+    await assertRefused(t, proxy.port);
+    release.open();
+    const answer = await client.reader.next();
+    t.is(answer.body, 'early');
+    client.socket.write('67890'); // the rest of the body: the last request pending has arrived
+    t.true(await client.reader.waitEnd(), 'then the connection closes (not at the end of the grace period)');
+    t.is(client.reader.pending, '');
     client.socket.end();
     await closing;
   } finally {
