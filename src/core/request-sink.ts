@@ -54,7 +54,12 @@ export class RequestSink extends Subscriber<ProxyEvent> {
   }
 
   protected override _next(event: ProxyEvent): void {
-    if (this.discarding) return;
+    if (this.discarding) {
+      // A request read after a drain chose the last response was still routed and given an
+      // upstream (from the pool, or a dial); nothing will write to it or give it back.
+      if (event.kind === 'request-head') event.exchange.upstream?.destroy();
+      return;
+    }
     switch (event.kind) {
       case 'request-head': {
         const exchange = event.exchange;

@@ -421,3 +421,57 @@ test('close(): a request whose origin answered before its body ended closes once
     await origin.close();
   }
 });
+
+test('close(): a request sent right after a response that said Connection: close is not forwarded, and the connection closes', async (t) => {
+  const origin = await gatedOrigin();
+  const { proxy } = await proxyWith();
+  const client = await openClient(proxy.port);
+  try {
+    client.socket.write(get(origin.port, '/first'));
+    t.true(await pollUntil(() => origin.requests.length === 1), 'the first request reached the origin');
+    const closing = proxy.server.close(GRACE_MS);
+    await assertRefused(t, proxy.port);
+    origin.open();
+    const first = await client.reader.next();
+    t.is(first.body, '/first');
+    t.true(hasToken(first, 'connection', 'close'), 'the last response due says Connection: close');
+    client.socket.write(get(origin.port, '/late')); // a client that does not wait for the FIN
+    t.true(await client.reader.waitEnd(), 'the connection closes');
+    t.is(client.reader.pending, '', 'the late request gets no response');
+    client.socket.end();
+    await closing;
+    t.deepEqual(origin.lines, ['GET /first HTTP/1.1'], 'the origin never sees the late request');
+    t.is(origin.connections, 1, 'and no connection is opened for it');
+    t.true(await pollUntil(() => origin.closed === origin.connections), `every origin connection is closed (${origin.closed} of ${origin.connections})`);
+  } finally {
+    client.socket.destroy();
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('close(): a request sent right after a response that said Connection: close is not forwarded, and the upstream dialled for it is closed (no pooling)', async (t) => {
+  const origin = await gatedOrigin();
+  const { proxy } = await proxyWith({ dialerOptions: { maxIdlePerOrigin: 0 } });
+  const client = await openClient(proxy.port);
+  try {
+    client.socket.write(get(origin.port, '/first'));
+    t.true(await pollUntil(() => origin.requests.length === 1), 'the first request reached the origin');
+    const closing = proxy.server.close(GRACE_MS);
+    await assertRefused(t, proxy.port);
+    origin.open();
+    const first = await client.reader.next();
+    t.true(hasToken(first, 'connection', 'close'), 'the last response due says Connection: close');
+    client.socket.write(get(origin.port, '/late'));
+    t.true(await client.reader.waitEnd(), 'the connection closes');
+    client.socket.end();
+    await closing;
+    t.deepEqual(origin.lines, ['GET /first HTTP/1.1'], 'the origin never sees the late request');
+    // The late request is still routed and dialled (a connection with no byte on it); it must not be left open.
+    t.true(await pollUntil(() => origin.closed === origin.connections), `every origin connection is closed (${origin.closed} of ${origin.connections})`);
+  } finally {
+    client.socket.destroy();
+    await proxy.close();
+    await origin.close();
+  }
+});
