@@ -31,6 +31,8 @@ export class Connection implements RequestSinkOwner, SinkOwner, ResponseSourceOw
   private failure?: ProxyError;
   private closed = false;
   private outboundDone = false;
+  /** Set by a graceful shutdown: runs `drain()` again (see `requestEnded`). */
+  private redrain?: () => void;
 
   constructor(
     id: number,
@@ -72,9 +74,18 @@ export class Connection implements RequestSinkOwner, SinkOwner, ResponseSourceOw
    */
   drain(): void {
     if (this.failure || this.closed) return;
+    this.redrain ??= () => this.drain();
     if (!this.responses.drain()) return;
     this.toUpstreams.unsubscribe();
     this.responses.clientEnded();
+  }
+
+  /** @internal (RequestSinkOwner) */
+  requestEnded(): void {
+    // Draining, the request that just ended may have been the last one pending, and answered
+    // already: in place, while its dial or check still held the client, or early, by its origin.
+    // Nothing else would look again, so look once the chain is done with it.
+    if (this.redrain) queueMicrotask(this.redrain);
   }
 
   /** @internal (ResponseSourceOwner) */

@@ -21,6 +21,8 @@ export interface RequestSinkOwner {
   inboundEnded(): void;
   /** The inbound chain failed (a malformed request, a plugin's refusal). */
   inboundFailed(error: unknown, last: Exchange | undefined): void;
+  /** A request has wholly arrived and gone on (or was answered in place). */
+  requestEnded(): void;
 }
 
 /**
@@ -52,7 +54,12 @@ export class RequestSink extends Subscriber<ProxyEvent> {
   }
 
   protected override _next(event: ProxyEvent): void {
-    if (this.discarding) return;
+    if (this.discarding) {
+      // A request read after a drain chose the last response was still routed and given an
+      // upstream (from the pool, or a dial); nothing will write to it or give it back.
+      if (event.kind === 'request-head') event.exchange.upstream?.destroy();
+      return;
+    }
     switch (event.kind) {
       case 'request-head': {
         const exchange = event.exchange;
@@ -93,6 +100,7 @@ export class RequestSink extends Subscriber<ProxyEvent> {
         event.exchange.requestSent = true;
         // A CONNECT's `Connection: close` closes nothing: once established it is a tunnel.
         if (event.exchange.closeClient && !event.exchange.isConnect) this.discarding = true;
+        this.owner.requestEnded();
         return;
       case 'response-head':
         this.owner.inboundFailed(new ProxyError('ERR_PROXY_INTERNAL', 'a response head in the inbound chain'), this.current);

@@ -130,6 +130,10 @@ export abstract class GateStage extends Stage {
     if (this.closed) return;
     const waiting = this.queue!;
     this.queue = undefined;
+    // Released before the events go on (the client resumes a tick later, so none overtakes
+    // them): a request refused on its way must not look still held to a drain deciding whether
+    // it is the last. A next wait holds again.
+    this.ctx.inboundFlow.release('gate');
     this.emit(waiting[0]!);
     // Later requests in the queue are checked in turn, and may make it wait again.
     for (let i = 1; i < waiting.length && !this.closed; i++) {
@@ -141,6 +145,5 @@ export abstract class GateStage extends Stage {
     }
     if (this.queue) return;
     if (this.sourceDone) this.finish();
-    this.ctx.inboundFlow.release('gate');
   }
 }

@@ -136,7 +136,11 @@ class HeadParserStage extends Stage implements WatchedBody {
     else if (event.kind === 'request-head') {
       this.heads++; // the head timer, if armed for this head, now rests: no clear per request
       this.bodyBytes = 0;
+      // Kept exact per event, not only after the read: a drain deciding this request's answer at
+      // once (in place) must not take the half head read before for a request still arriving.
+      this.ctx.receiving = event.exchange.bodyLength !== 0;
     } else if (event.kind === 'message-end') {
+      this.ctx.receiving = false;
       if (this.bodyWatch?.watching) this.bodyWatch.stop();
       if (event.exchange.isConnect || event.exchange.upgradeRequested) this.stopIdleTimer();
       else this.armIdleTimer();

@@ -190,6 +190,10 @@ class DialStage extends Stage {
     else this.use(exchange, target, socket!, false);
     const waiting = this.queue!;
     this.queue = undefined;
+    // Released before the events go on (the client resumes a tick later, so none overtakes
+    // them): a request answered at once on its way (a failed dial) must not look still held to a
+    // drain deciding whether it is the last. A next dial holds again.
+    this.ctx.inboundFlow.release('dial');
     // The head that waited goes on; later queued requests (pipelined) need an upstream each, so
     // they go through onEvent again, and may start the next dial and queue what follows.
     this.emit(waiting[0]!);
@@ -202,7 +206,6 @@ class DialStage extends Stage {
     }
     if (this.dialling()) return;
     if (this.sourceDone) this.finish();
-    this.ctx.inboundFlow.release('dial');
   }
 }
 

@@ -22,7 +22,7 @@ export interface ProxyProcess {
 export interface ProxyProcessOptions {
   /** Open file descriptors the child may have (`ulimit -n`, through /bin/sh, which then execs node: same pid). */
   fdLimit?: number;
-  /** More CLI flags, after --host, --port and --config (e.g. `['--max-connections', '3']`). */
+  /** More CLI flags, after --host, --port and --config (e.g. `['--grace-period', '1500']`). */
   args?: string[];
 }
 
