@@ -4,6 +4,7 @@ import { Observable, type Subscriber } from 'rxjs';
 import type { ConnectionContext } from './context.js';
 import { aborted, ProxyError, toProxyError } from './errors.js';
 import { dataEvent, messageEndEvent, responseHeadEvent, type ProxyEvent } from './events.js';
+import type { FlowControl } from './flow-control.js';
 import { Exchange } from './exchange.js';
 import { getHeaderTokens } from './http/head.js';
 import type { ResponseHead } from './http/response-framing.js';
@@ -36,6 +37,11 @@ export interface ResponseSourceOwner {
   stopForwarding(): void;
   /** A watchdog timeout that fails the whole connection (an idle tunnel, a stalled response body). */
   timedOut(error: ProxyError): void;
+}
+
+/** Whether something other than a full sink (a peer's backpressure) holds `flow`: a plugin of ours. */
+function heldByProxy(flow: FlowControl): boolean {
+  return flow.paused && flow.held().some((reason) => reason !== 'sink');
 }
 
 /** A failure to close the connection with, after the responses due, without an answer of its own. */
@@ -123,6 +129,11 @@ export class ResponseSource implements SocketOwner, Watched {
   /** @internal (Watched) */
   get watchedExchange(): Exchange | undefined {
     return this.current;
+  }
+
+  /** @internal (Watched) */
+  get heldByProxy(): boolean {
+    return heldByProxy(this.ctx.outboundFlow) || (this.tunnel && heldByProxy(this.ctx.inboundFlow));
   }
 
   /** @internal (Watched) */

@@ -11,6 +11,11 @@ export interface Watched {
   readonly responseHeadSent: boolean;
   /** Grows with every chunk read from an upstream or forwarded to one. */
   readonly activity: number;
+  /**
+   * True while the proxy itself holds a direction paused (a rate limit, a fault), not a peer's
+   * backpressure: that time is nobody's silence and does not count.
+   */
+  readonly heldByProxy: boolean;
   /** A timeout fired: the connection decides what the client gets. */
   timedOut(error: ProxyError): void;
 }
@@ -76,7 +81,7 @@ export class Watchdog {
     const now = performance.now();
     const phase = this.currentPhase(exchange);
     const counts = phase !== Phase.Response; // a 1xx read while waiting does not reset the wait
-    if (exchange !== this.exchange || phase !== this.phase || (counts && watched.activity !== this.seen)) {
+    if (exchange !== this.exchange || phase !== this.phase || (counts && (watched.activity !== this.seen || watched.heldByProxy))) {
       this.exchange = exchange;
       this.phase = phase;
       this.seen = watched.activity;

@@ -163,7 +163,9 @@ export class DestinationPolicyPlugin implements ProxyPlugin {
    */
   check(exchange: Exchange): void | Promise<void> {
     const target = exchange.target;
-    if (!target) return;
+    // Fail closed: a request with no target yet means the chain lists this plugin before the
+    // routing plugins, and letting it through would let every request through unchecked.
+    if (!target) throw new ProxyError('ERR_PROXY_INTERNAL', 'destination-policy saw a request with no target: list it after http-forward and connect-handler');
     if (exchange.isConnect && !this.connectPorts.has(target.port)) {
       throw this.refuse(exchange, `CONNECT to port ${target.port} is not allowed`);
     }

@@ -220,6 +220,45 @@ test('a response that trickles with gaps below responseIdleTimeoutMs completes, 
   }
 });
 
+test('time the proxy itself holds the upstream paused (a rate limit) is not the upstream being idle: the response completes', async (t) => {
+  const CHUNK = 'r'.repeat(16 * 1024);
+  const origin = await keepingOrigin((socket) => {
+    socket.resume();
+    socket.once('data', async () => {
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${CHUNK.length * 3}\r\n\r\n`);
+      for (let i = 0; i < 3 && !socket.destroyed; i++) {
+        socket.write(CHUNK);
+        await sleep(20);
+      }
+    });
+  });
+  // 64 KB/s with a 1 KB bucket: each 16 KiB read puts the budget ~250 ms in debt, and the
+  // limiter holds the upstream for that long, longer than responseIdleTimeoutMs.
+  const rec = recorder();
+  const proxy = await startProxy({
+    plugins: [
+      'head-parser',
+      rec.plugin,
+      'connect-handler',
+      'http-forward',
+      { name: 'rate-limit', options: { bytesPerSecond: 64_000, burst: 1000 } },
+      { name: 'upstream-dialer', options: { responseIdleTimeoutMs: 150 } },
+    ],
+  });
+  const client = await openClient(proxy.port);
+  try {
+    const answer = await exchange(client, get(origin.port, '/limited'));
+    t.is(answer.status, 200);
+    t.is(answer.body.length, CHUNK.length * 3, 'the whole body, not cut');
+    client.socket.end();
+    t.deepEqual(await codesAtClose(rec), []);
+  } finally {
+    client.socket.destroy();
+    await proxy.close();
+    await origin.close();
+  }
+});
+
 test('an idle CONNECT tunnel is closed on both sides after tunnelIdleTimeoutMs (ERR_PROXY_TUNNEL_IDLE)', async (t) => {
   const origin = await keepingOrigin(); // accepts and stays silent
   const { proxy, ...rec } = await proxyWith({ tunnelIdleTimeoutMs: 200 });

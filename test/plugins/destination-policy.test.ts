@@ -393,3 +393,23 @@ test('the decision table: IPv6 and IPv4-mapped ranges, metadata addresses, singl
   const v4range = policy({ rules: [{ action: 'deny', cidrs: ['10.0.0.0/8'] }] });
   t.is(decide(v4range, '2001:db8::1'), 'allow'); // an IPv6 address never matches an IPv4 range
 });
+
+test('listed before the routing plugins, it fails closed: every request is refused 500 and nothing is dialled', async (t) => {
+  const services = container.createChildContainer();
+  services.registerInstance(Logger, new SilentLogger());
+  const dialer = new RecordingDialer();
+  services.registerInstance(Dialer, dialer);
+  const origin = await startHttpOrigin((_request, response) => response.end('reached'));
+  const proxy = await startProxy({
+    container: services,
+    plugins: ['head-parser', { name: 'destination-policy', options: {} }, 'connect-handler', 'http-forward', 'upstream-dialer'],
+  });
+  try {
+    const response = await proxiedRequest(proxy.port, `http://127.0.0.1:${origin.port}/`);
+    t.is(response.status, 500);
+    t.deepEqual(dialer.targets, [], 'an unchecked request would have gone out');
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+});
