@@ -13,7 +13,7 @@ const schema = pluginsJsonSchema(BUILT_IN_PLUGINS);
 const validate = new Ajv({ strict: true, allErrors: true }).compile(schema);
 
 test('the committed plugins.schema.json is what the built-in manifests produce', (t) => {
-  // If this fails, regenerate it with the command in the README's plugin reference.
+  // If this fails, regenerate it with the command in docs/configuration.md (Editor support).
   t.deepEqual(readJson('plugins.schema.json'), JSON.parse(JSON.stringify(schema)));
 });
 

@@ -6,24 +6,11 @@ import path from 'node:path';
 import test from 'ava';
 import type { JsonSchema } from '../../src/core/plugin.js';
 import { BUILT_IN_PLUGINS } from '../../src/plugins/all.js';
-import { firstTable, headingAnchors, leadingCode, linkTargets, section } from './markdown.js';
+import { firstTable, leadingCode, markdownLinks, section } from './markdown.js';
 
 /** The repository root: ava runs from it, whatever folder the compiled tests are in. */
 const ROOT = process.cwd();
 const PAGES = 'docs/plugins';
-
-/**
- * docs/ pages written alongside the plugin pages, which may be linked before they are in this branch, and the
- * anchors they promise. Once such a file exists, links to it are checked against its real headings instead.
- */
-const PLANNED: Readonly<Record<string, readonly string[]>> = {
-  'docs/configuration.md': [],
-  'docs/operations.md': ['timeouts', 'limits'],
-  'docs/errors.md': [],
-  'docs/writing-plugins.md': [],
-  'docs/architecture.md': [],
-  'docs/benchmarks.md': [],
-};
 
 const read = (file: string): string => readFileSync(path.join(ROOT, file), 'utf8');
 const exists = (file: string): boolean => existsSync(path.join(ROOT, file));
@@ -123,7 +110,7 @@ for (const [name, plugin] of BUILT_IN_PLUGINS) {
 
 test(`${PAGES}/README.md links the page of every built-in plugin`, (t) => {
   const index = read(`${PAGES}/README.md`);
-  const linked = new Set(linkTargets(index).map(({ target }) => target));
+  const linked = new Set(markdownLinks(index).map(({ target }) => target));
   const missing = [...BUILT_IN_PLUGINS.keys()].filter((name) => !linked.has(`${name}.md`)).map((name) => `${PAGES}/README.md: no link to ${name}.md`);
   t.deepEqual(missing, []);
 });
@@ -133,26 +120,4 @@ test(`every page in ${PAGES}/ is the page of a built-in plugin (or the index)`, 
     .filter((file) => file.endsWith('.md') && file !== 'README.md' && !BUILT_IN_PLUGINS.has(file.slice(0, -3)))
     .map((file) => `${PAGES}/${file}: no built-in plugin is called ${file.slice(0, -3)}`);
   t.deepEqual(strays, []);
-});
-
-test(`the links of ${PAGES}/ lead to files that exist (or are planned) and to headings they have`, (t) => {
-  const problems: string[] = [];
-  for (const page of readdirSync(path.join(ROOT, PAGES)).filter((file) => file.endsWith('.md'))) {
-    const from = `${PAGES}/${page}`;
-    const markdown = read(from);
-    for (const { line, target } of linkTargets(markdown)) {
-      if (/^[a-z]+:/i.test(target)) continue; // https:, mailto: — not ours to check
-      const [file = '', anchor] = target.split('#');
-      const to = file === '' ? from : path.posix.normalize(path.posix.join(PAGES, file));
-      const where = `${from}:${line}: link ${target}`;
-      if (exists(to)) {
-        if (anchor !== undefined && to.endsWith('.md') && !headingAnchors(read(to)).has(anchor)) problems.push(`${where}: ${to} has no heading #${anchor}`);
-      } else if (!(to in PLANNED)) {
-        problems.push(`${where}: ${to} does not exist`);
-      } else if (anchor !== undefined && !PLANNED[to]!.includes(anchor)) {
-        problems.push(`${where}: ${to} is not written yet and is to have only ${PLANNED[to]!.map((a) => `#${a}`).join(', ') || 'no anchors'}`);
-      }
-    }
-  }
-  t.deepEqual(problems, []);
 });
