@@ -194,13 +194,16 @@ test('a response that trickles with gaps below responseIdleTimeoutMs completes, 
   const BODY = 'trickle!!!';
   const trickling = await keepingOrigin((socket) => {
     socket.resume();
-    socket.once('data', async () => {
+    const trickle = async () => {
       socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${BODY.length}\r\n\r\n`);
       for (const byte of BODY) {
         await sleep(50);
         if (socket.destroyed) return;
         socket.write(byte);
       }
+    };
+    socket.once('data', () => {
+      trickle().catch(() => socket.destroy());
     });
   });
   // The whole body takes longer than both limits; only its gaps count, and only after the head.
