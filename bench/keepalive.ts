@@ -113,7 +113,7 @@ export async function keepAliveSection(ports: { keepAlive: number; count: number
       try {
         const result = await measure(name, proxy);
         (rounds[name] ??= []).push({ rps: result.rps, p50Ms: result.p50Ms });
-        if (!results[name] || result.rps > results[name]!.rps) results[name] = result;
+        if (!results[name] || result.rps > results[name].rps) results[name] = result;
         if (!columns.includes(name)) columns.push(name);
       } catch (error) {
         skipped[name] = `run failed: ${(error as Error).message.split('\n')[0]}`;

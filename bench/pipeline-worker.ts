@@ -50,21 +50,21 @@ const HEAD_END = Buffer.from('\r\n\r\n');
 
 /** An origin per upstream connection: answers every request head (no bodies here) with RESPONSE. */
 const dialer = {
-  async dial(): Promise<Duplex> {
+  dial(): Promise<Duplex> {
     const [proxySide, originSide] = socketPair();
     originSide.on('data', (chunk: Buffer) => {
       for (let at = chunk.indexOf(HEAD_END); at >= 0; at = chunk.indexOf(HEAD_END, at + 4)) originSide.write(RESPONSE);
     });
     proxySide.pause(); // as TcpDialer hands it over
-    return proxySide;
+    return Promise.resolve(proxySide);
   },
 };
 
 let accept: ((socket: Duplex, peer: PeerAddress) => void) | undefined;
 const listener = {
-  async listen(onConnection: (socket: Duplex, peer: PeerAddress) => void) {
+  listen(onConnection: (socket: Duplex, peer: PeerAddress) => void) {
     accept = onConnection;
-    return { host: 'memory', port: 0 };
+    return Promise.resolve({ host: 'memory', port: 0 });
   },
   async close() {},
 };

@@ -109,7 +109,7 @@ export async function productionSection(ports: { throughput: number; keepAlive: 
         const run = await keepAliveRun(proxy, ports.keepAlive, options, chain === 'production');
         rounds[chain].push(run.rps);
         log(`production round ${round + 1}: ${chain} chain ${Math.round(run.rps)} req/s`);
-        if (!best[chain] || run.rps > best[chain]!.rps) best[chain] = run;
+        if (!best[chain] || run.rps > best[chain].rps) best[chain] = run;
       } finally {
         await stopChild(proxy.child);
       }

@@ -76,7 +76,7 @@ async function bench(tmp: string): Promise<void> {
         for (const direction of ['up', 'down'] as const) {
           const result = await transfer(proxy.port, proxy.child.pid, ports.throughput, direction, CONFIG.tunnelBytes, CONFIG.tunnelTimeoutMs);
           const best = (fastest[proxy.name] ??= {});
-          if (!best[direction] || result.mbps > best[direction]!.mbps) best[direction] = result;
+          if (!best[direction] || result.mbps > best[direction].mbps) best[direction] = result;
           log(`throughput round ${round + 1} ${proxy.name} ${direction}: ${result.mbps.toFixed(0)} MB/s`);
         }
       } finally {
@@ -222,8 +222,8 @@ async function bench(tmp: string): Promise<void> {
   const kaRatio = (other: string, factor: number) => {
     const name = `keep-alive requests/s ≥ ${factor}× ${other}`;
     if (!k[pl] || !k[other]) return { name, measured: `not measured (${[pl, other].filter((n) => !k[n]).map((n) => `${n}: ${ka.skipped[n] ?? 'missing'}`).join('; ')})`, pass: false };
-    const ratio = k[pl]!.rps / k[other]!.rps;
-    return { name, measured: `${ratio.toFixed(2)}× (${k[pl]!.rps.toFixed(0)} vs ${k[other]!.rps.toFixed(0)} req/s)`, pass: ratio >= factor };
+    const ratio = k[pl].rps / k[other].rps;
+    return { name, measured: `${ratio.toFixed(2)}× (${k[pl].rps.toFixed(0)} vs ${k[other].rps.toFixed(0)} req/s)`, pass: ratio >= factor };
   };
   goals.push(kaRatio('proxy-package', 1.5), kaRatio(base, 0.6));
   {
@@ -235,7 +235,7 @@ async function bench(tmp: string): Promise<void> {
   }
   goals.push(
     k[pl]
-      ? { name: 'upstream connections per 1,000 kept-alive requests ≤ 1', measured: `${k[pl]!.connectionsPer1000.toFixed(1)} (${k[pl]!.originConnections} for ${k[pl]!.ok + k[pl]!.non2xx} requests)`, pass: k[pl]!.connectionsPer1000 <= 1 }
+      ? { name: 'upstream connections per 1,000 kept-alive requests ≤ 1', measured: `${k[pl].connectionsPer1000.toFixed(1)} (${k[pl].originConnections} for ${k[pl].ok + k[pl].non2xx} requests)`, pass: k[pl].connectionsPer1000 <= 1 }
       : { name: 'upstream connections per 1,000 kept-alive requests ≤ 1', measured: 'not measured', pass: false },
   );
   if (production) {

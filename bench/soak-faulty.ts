@@ -40,7 +40,8 @@ function head(ctx: ClientContext, method: string, path: string, fields = ''): st
 interface Ending {
   status?: number;
   bytes: number;
-  how: 'closed by proxy' | 'reset by proxy' | 'gave up' | string;
+  /** 'closed by proxy', 'reset by proxy', 'gave up', 'closed by the soak at the end', or the socket error's code (or message). */
+  how: string;
 }
 
 /** Reads until the socket closes or `giveUpMs` passes (then destroys it). */

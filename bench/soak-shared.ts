@@ -86,7 +86,7 @@ export class Tally {
 
   outcome(kind: string, how: string): void {
     let map = this.outcomes.get(kind);
-    if (!map) this.outcomes.set(kind, (map = new Map()));
+    if (!map) this.outcomes.set(kind, (map = new Map<string, number>()));
     map.set(how, (map.get(how) ?? 0) + 1);
   }
 

@@ -23,9 +23,9 @@ export class AdminServer {
     private readonly registry: Registry,
     private readonly options: AdminServerOptions = {},
   ) {
-    this.server = http.createServer((request, response) =>
-      this.handle(request, response).catch(() => response.destroy()),
-    );
+    this.server = http.createServer((request, response) => {
+      this.handle(request, response).catch(() => response.destroy());
+    });
   }
 
   /** Starts listening; resolves with the bound address. */

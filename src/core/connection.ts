@@ -199,6 +199,6 @@ const endHooksOf = new WeakMap<readonly ProxyPlugin[], readonly ProxyPlugin[]>()
 
 function endHooks(plugins: readonly ProxyPlugin[]): readonly ProxyPlugin[] {
   let found = endHooksOf.get(plugins);
-  if (!found) endHooksOf.set(plugins, (found = plugins.filter((plugin) => plugin.onExchangeEnd)));
+  if (!found) endHooksOf.set(plugins, (found = plugins.filter((plugin) => plugin.onExchangeEnd !== undefined)));
   return found;
 }

@@ -51,7 +51,7 @@ export interface PluginManifest {
 
 /** A plugin class: constructed by tsyringe, with its manifest as a static field. */
 export interface PluginClass<P extends ProxyPlugin = ProxyPlugin> {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a constructor type that any plugin class fits, whatever its constructor parameters, needs any[]
   new (...args: any[]): P;
   readonly manifest: PluginManifest;
 }

@@ -84,7 +84,7 @@ export class ProxyServer {
     await this.options.listener.close();
     for (const connection of this.open) connection.drain();
     if (this.open.size > 0) await this.drain(gracePeriodMs);
-    await Promise.all(this.options.plugins.map((plugin) => plugin.dispose?.()));
+    await Promise.all(this.options.plugins.map((plugin) => Promise.resolve(plugin.dispose?.())));
   }
 
   private drain(gracePeriodMs: number): Promise<void> {

@@ -324,7 +324,7 @@ function compileHosts(globs: string[], where: string): (host: string) => boolean
     try {
       picomatch.makeRe(glob, { nocase: true, dot: true, strictBrackets: true });
     } catch (error) {
-      throw new Error(`${where}.hosts[${i}]: expected a host name glob like *.example.com, found ${JSON.stringify(glob)}: ${(error as Error).message}`);
+      throw new Error(`${where}.hosts[${i}]: expected a host name glob like *.example.com, found ${JSON.stringify(glob)}: ${(error as Error).message}`, { cause: error });
     }
   });
   return picomatch(globs.map(normalizeHost), { nocase: true, dot: true, strictBrackets: true });
@@ -343,6 +343,6 @@ function parseRange(text: string, where: string): Range {
     if (!/^\d{1,3}$/.test(text.slice(slash + 1))) throw new Error('malformed prefix length');
     return ipaddr.parseCIDR(text);
   } catch (error) {
-    throw new Error(`${where}: expected an IPv4 or IPv6 CIDR like 10.0.0.0/8, found ${JSON.stringify(text)} (${(error as Error).message})`);
+    throw new Error(`${where}: expected an IPv4 or IPv6 CIDR like 10.0.0.0/8, found ${JSON.stringify(text)} (${(error as Error).message})`, { cause: error });
   }
 }

@@ -17,11 +17,11 @@ export const PLUGIN_CATALOG: PluginCatalog = new Map<string, PluginClass | (() =
   ...[HeadParserPlugin, ConnectHandlerPlugin, HttpForwardPlugin, UpstreamDialerPlugin, ByteCounterPlugin, LoggerPlugin].map(
     (plugin): [string, PluginClass] => [plugin.manifest.name, plugin as PluginClass],
   ),
-  ['proxy-auth', async () => (await import('./proxy-auth.plugin.js')).ProxyAuthPlugin as PluginClass],
-  ['destination-policy', async () => (await import('./destination-policy.plugin.js')).DestinationPolicyPlugin as PluginClass],
-  ['rate-limit', async () => (await import('./rate-limit.plugin.js')).RateLimitPlugin as PluginClass],
-  ['access-log', async () => (await import('./access-log.plugin.js')).AccessLogPlugin as PluginClass],
-  ['metrics', async () => (await import('./metrics.plugin.js')).MetricsPlugin as PluginClass],
+  ['proxy-auth', async () => (await import('./proxy-auth.plugin.js')).ProxyAuthPlugin],
+  ['destination-policy', async () => (await import('./destination-policy.plugin.js')).DestinationPolicyPlugin],
+  ['rate-limit', async () => (await import('./rate-limit.plugin.js')).RateLimitPlugin],
+  ['access-log', async () => (await import('./access-log.plugin.js')).AccessLogPlugin],
+  ['metrics', async () => (await import('./metrics.plugin.js')).MetricsPlugin],
 ]);
 
 /** The default chain (the repository's plugins.json lists the same). */

@@ -28,6 +28,7 @@ export const CREDENTIALS_CACHE_SIZE = 1000;
 /** A bcrypt hash as htpasswd and bcryptjs write it: `$2a$`, `$2b$` or `$2y$`, cost 04–31, 22 + 31 characters. */
 const BCRYPT_HASH = /^\$2[aby]\$(?:0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$/;
 /** A user name: no colon (RFC 7617), no control characters. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point: they are refused
 const USER_NAME = /^[^:\x00-\x1f\x7f]+$/;
 /** `Basic <token68>` with base64 credentials (scheme case-insensitive). */
 const BASIC = /^basic +([A-Za-z0-9+/]+={0,2}) *$/i;
@@ -158,7 +159,7 @@ export class ProxyAuthPlugin implements ProxyPlugin {
       text = readFileSync(file, 'utf8');
     } catch (error) {
       const { code, message } = error as NodeJS.ErrnoException;
-      throw new Error(`htpasswd: expected a readable file, found ${file} failing with ${code ?? message}`);
+      throw new Error(`htpasswd: expected a readable file, found ${file} failing with ${code ?? message}`, { cause: error });
     }
     const lines = new Map<string, number>();
     for (const [index, rawLine] of text.split('\n').entries()) {

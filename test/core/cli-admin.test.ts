@@ -67,7 +67,8 @@ test('--admin-port 0 prints both lines, serves /healthz and /metrics, and SIGTER
   const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
   try {
     let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => (stdout += chunk));
     // Bounded: at most a few chunks arrive before both lines are there (and the timer kills the child).
     for (let reads = 0; reads < 10 && stdout.split('\n').length < 3; reads++) await once(child.stdout, 'data');
     const match = /^proxyline listening on http:\/\/127\.0\.0\.1:(\d+)\nproxyline admin on http:\/\/127\.0\.0\.1:(\d+)\n$/.exec(stdout);

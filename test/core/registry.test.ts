@@ -145,7 +145,7 @@ test('module failures say which file and why', async (t) => {
 
 test('a class that is not a plugin, or cannot be constructed, is refused', async (t) => {
   class NotAPlugin {}
-  const message = await configError(t, [NotAPlugin as never]);
+  const message = await configError(t, [NotAPlugin]);
   t.true(message.includes('expected a plugin class with a static manifest'), message);
   class NeedsSomething {
     static manifest = { name: 'needs' };

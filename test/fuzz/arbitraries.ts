@@ -7,7 +7,6 @@ import type { ResponseFraming, ResponseHead } from '../../src/core/http/response
 
 export const CRLF = '\r\n';
 const TCHARS = [..."!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"];
-const HEX = [...'0123456789abcdefABCDEF'];
 /** Field names the generators set on purpose; random extra fields never use them. */
 const RESERVED = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade']);
 const COMMON_NAMES = ['Accept', 'User-Agent', 'Cache-Control', 'Cookie', 'Via', 'X-Forwarded-For', 'ETag', 'Date', 'Server', 'Link', 'Vary', 'x-a', 'X-A'];
@@ -196,7 +195,7 @@ export const request = fc
     leading: fc.nat(2),
     method: requestMethod,
     target: requestTarget,
-    version: fc.constantFrom('1.1', '1.1', '1.0') as fc.Arbitrary<'1.0' | '1.1'>,
+    version: fc.constantFrom<'1.0' | '1.1'>('1.1', '1.1', '1.0'),
     host: fc.oneof(fc.constantFrom('a', 'example.com:8080'), fieldValue),
     hostIn10: fc.boolean(),
     extra: fc.array(fieldLine(), { maxLength: 4 }),
@@ -327,7 +326,7 @@ const responseShape = fc.oneof(
 export const response = fc
   .record({
     interims: fc.array(interimHead, { maxLength: 2 }),
-    version: fc.constantFrom('1.1', '1.1', '1.0') as fc.Arbitrary<'1.0' | '1.1'>,
+    version: fc.constantFrom<'1.0' | '1.1'>('1.1', '1.1', '1.0'),
     status: fc.constantFrom(200, 201, 206, 299, 301, 404, 407, 500, 999),
     reason,
     noSpace: fc.boolean(),

@@ -38,7 +38,7 @@ export async function startProxyProcess(plugins: unknown[], options: ProxyProces
       : ['/bin/sh', ['-c', `ulimit -n ${options.fdLimit} && exec "$0" "$@"`, process.execPath, ...args]];
   const child = spawn(command, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
+  child.stderr.on('data', (chunk: Buffer) => {
     if (stderr.length < 10_000) stderr += chunk.toString();
   });
   const close = async () => {
@@ -56,7 +56,7 @@ export async function startProxyProcess(plugins: unknown[], options: ProxyProces
         clearTimeout(timer);
         reject(new Error(`proxy exited with ${code}; stderr: ${stderr}`));
       });
-      child.stdout!.on('data', (chunk: Buffer) => {
+      child.stdout.on('data', (chunk: Buffer) => {
         stdout += chunk.toString();
         const match = /proxyline listening on http:\/\/127\.0\.0\.1:(\d+)\n/.exec(stdout);
         if (match) {

@@ -79,7 +79,7 @@ export function recordingOrigin(answer?: string) {
     const index = received.push(Buffer.alloc(0)) - 1;
     socket.on('data', (chunk: Buffer) => {
       received[index] = Buffer.concat([received[index]!, chunk]);
-      if (answer !== undefined && received[index]!.includes('\r\n\r\n') && !socket.writableEnded) socket.end(answer);
+      if (answer !== undefined && received[index].includes('\r\n\r\n') && !socket.writableEnded) socket.end(answer);
     });
     socket.on('end', () => {
       if (!socket.writableEnded) socket.end();

@@ -102,7 +102,7 @@ test.serial('200 MB from client to a slow origin pass through a tunnel with boun
   try {
     await warmUp(proxy.port, origin.port);
     const baseline = proxy.rss();
-    const sampler = samplePeak(proxy.rss);
+    const sampler = samplePeak(() => proxy.rss());
     const { socket, head } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
     try {
       t.is(head, 'HTTP/1.1 200 Connection Established\r\n\r\n');
@@ -148,7 +148,7 @@ test.serial('200 MB from a fast origin to a slow client pass through a tunnel wi
   try {
     await warmUp(proxy.port, origin.port);
     const baseline = proxy.rss();
-    const sampler = samplePeak(proxy.rss);
+    const sampler = samplePeak(() => proxy.rss());
     const { socket, head } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
     try {
       t.is(head, 'HTTP/1.1 200 Connection Established\r\n\r\n');

@@ -25,7 +25,7 @@ test('CONNECT to an https origin carries a real TLS handshake and an HTTPS reque
     try {
       await once(secure, 'secureConnect');
       t.true(secure.authorized);
-      const response = collect(secure as unknown as net.Socket);
+      const response = collect(secure);
       secure.write(`GET /inside?x=1 HTTP/1.1\r\nHost: localhost:${origin.port}\r\nConnection: close\r\n\r\n`);
       const { text } = await response;
       t.regex(text, /^HTTP\/1\.1 200 OK\r\n/);

@@ -194,13 +194,16 @@ test('a response that trickles with gaps below responseIdleTimeoutMs completes, 
   const BODY = 'trickle!!!';
   const trickling = await keepingOrigin((socket) => {
     socket.resume();
-    socket.once('data', async () => {
+    const trickle = async () => {
       socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${BODY.length}\r\n\r\n`);
       for (const byte of BODY) {
         await sleep(50);
         if (socket.destroyed) return;
         socket.write(byte);
       }
+    };
+    socket.once('data', () => {
+      trickle().catch(() => socket.destroy());
     });
   });
   // The whole body takes longer than both limits; only its gaps count, and only after the head.
@@ -224,12 +227,15 @@ test('time the proxy itself holds the upstream paused (a rate limit) is not the 
   const CHUNK = 'r'.repeat(16 * 1024);
   const origin = await keepingOrigin((socket) => {
     socket.resume();
-    socket.once('data', async () => {
+    const respond = async () => {
       socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${CHUNK.length * 3}\r\n\r\n`);
       for (let i = 0; i < 3 && !socket.destroyed; i++) {
         socket.write(CHUNK);
         await sleep(20);
       }
+    };
+    socket.once('data', () => {
+      respond().catch(() => socket.destroy());
     });
   });
   // 64 KB/s with a 1 KB bucket: each 16 KiB read puts the budget ~250 ms in debt, and the

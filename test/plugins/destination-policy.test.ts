@@ -36,11 +36,11 @@ class RecordingDialer implements Dialer {
 class TableResolver implements DnsResolver {
   readonly asked: string[] = [];
   constructor(private readonly table: Record<string, string[]>) {}
-  async lookup(host: string): Promise<string[]> {
+  lookup(host: string): Promise<string[]> {
     this.asked.push(host);
     const found = this.table[host];
-    if (!found) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
-    return found;
+    if (!found) return Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' }));
+    return Promise.resolve(found);
   }
 }
 

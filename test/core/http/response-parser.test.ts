@@ -266,7 +266,7 @@ test('a response split byte by byte parses the same', (t) => {
   t.deepEqual(heads(events).map((event) => event.head.status), [100, 200]);
   t.is(body(events), 'a\r\n0123456789\r\n0\r\n\r\n');
   t.true(parser.done);
-  t.deepEqual(consumed, [...Array(text.length).fill(1), 0]);
+  t.deepEqual(consumed, [...new Array<number>(text.length).fill(1), 0]);
 });
 
 test('two responses in one chunk: push returns the end of the first', (t) => {
