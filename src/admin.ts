@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type { Registry } from 'prom-client';
+import type { BoundAddress } from './transports/listener.js';
 
 /** Where the admin listener listens. */
 export interface AdminServerOptions {
@@ -17,7 +18,7 @@ export interface AdminServerOptions {
  */
 export class AdminServer {
   private readonly server: http.Server;
-  private bound?: { host: string; port: number };
+  private bound?: BoundAddress;
 
   constructor(
     private readonly registry: Registry,
@@ -29,7 +30,7 @@ export class AdminServer {
   }
 
   /** Starts listening; resolves with the bound address. */
-  listen(): Promise<{ host: string; port: number }> {
+  listen(): Promise<BoundAddress> {
     const { server } = this;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -43,7 +44,7 @@ export class AdminServer {
   }
 
   /** The bound address, once listening. */
-  address(): { host: string; port: number } | undefined {
+  address(): BoundAddress | undefined {
     return this.bound;
   }
 

@@ -5,7 +5,9 @@ import type { PluginEntry } from './registry.js';
 
 /** plugins.json as loaded: the entries in order, and the folder their module paths start from. */
 export interface LoadedConfig {
+  /** The `plugins` list, shape-checked, in chain order. */
   entries: PluginEntry[];
+  /** The config file's folder: `module` paths and plugins' relative file options start there. */
   baseDir: string;
   /** The file's path, for messages. */
   source: string;

@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { ProxyError } from './errors.js';
 import { FlowControl } from './flow-control.js';
+import type { PeerAddress } from '../transports/listener.js';
 
 /** Pipelined requests a client may have waiting for responses before its reads pause. */
 export const MAX_IN_FLIGHT = 32;
@@ -10,7 +11,9 @@ const CLOSED = new ProxyError('ERR_PROXY_ABORTED', 'connection closed');
 
 /** Where a connection goes: a host name, IPv4 or IPv6 address (without brackets) and a port. */
 export interface Target {
+  /** Name or address to dial; policies and the pool key on it as written. */
   host: string;
+  /** TCP port to dial. */
   port: number;
 }
 
@@ -19,15 +22,19 @@ export type ConnectionMode = 'pending' | 'http' | 'tunnel';
 
 /** A typed key for plugin state on the context: `const Key = stateKey<number>('my-plugin.count')`. */
 export interface StateKey<T> {
+  /** Names the key in messages; keys match by identity, so two keys may share a description. */
   readonly description: string;
   /** Type carrier only; never set. */
   readonly __type?: T;
 }
+/** Makes a key for {@link ConnectionContext.get} and `set`; create it once per module, not per connection. */
 export const stateKey = <T>(description: string): StateKey<T> => ({ description });
 
 /** Byte tallies a counting plugin keeps: inbound is client → upstream, outbound upstream → client. */
 export interface ByteCounts {
+  /** Bytes towards the upstream (client → upstream). */
   inbound: number;
+  /** Bytes towards the client (upstream → client). */
   outbound: number;
 }
 
@@ -65,7 +72,7 @@ export class ConnectionContext {
     /** The client socket. */
     readonly client: Duplex,
     /** Client address and port as seen by the listener. */
-    readonly clientAddress: { address: string; port: number },
+    readonly clientAddress: PeerAddress,
     /** `performance.now()` when the connection was accepted. */
     readonly startedAt: number,
   ) {

@@ -21,9 +21,21 @@ export const DEFAULT_UPSTREAM_TIMEOUTS: UpstreamTimeouts = Object.freeze({
   tunnelIdleTimeoutMs: 3_600_000,
 });
 
+/** `performance.now()` marks of an exchange, for logs and latency metrics. */
+export interface ExchangeTimings {
+  /** When its upstream connection was ready (dialled or taken from the pool). */
+  connected?: number;
+  /** When the first byte of its response arrived. */
+  firstByte?: number;
+  /** When its response was relayed to its end. */
+  ended?: number;
+}
+
 /** A response a plugin gives in the upstream's place. Its head must frame the body (Content-Length). */
 export interface LocalReply {
+  /** Status line and fields sent to the client, with a Content-Length that matches `body`. */
   readonly head: ResponseHead;
+  /** The whole body, sent as is. */
   readonly body: Buffer;
 }
 
@@ -68,7 +80,7 @@ export class Exchange {
   /** Bytes of the request and of the response, as counted by `byte-counter`. */
   readonly bytes: ByteCounts = { inbound: 0, outbound: 0 };
   /** `performance.now()` marks: upstream ready, first response byte, response end. */
-  readonly timings: { connected?: number; firstByte?: number; ended?: number } = {};
+  readonly timings: ExchangeTimings = {};
   /** True once the whole request (head and body) went upstream. */
   requestSent = false;
   /** True when the upstream connection was reused from the pool. */

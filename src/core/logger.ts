@@ -5,8 +5,11 @@ export type LogFields = Record<string, unknown>;
 
 /** The logging service plugins and the core use; swap it by registering another under `Logger`. */
 export interface Logger {
+  /** Records normal operation: a request done (the `logger` plugin), start-up. */
   info(message: string, fields?: LogFields): void;
+  /** Records trouble the proxy survives: refused connections, dropped log records, no file descriptors. */
   warn(message: string, fields?: LogFields): void;
+  /** Records a failure of the proxy itself: a bug, a plugin that threw in a hook. */
   error(message: string, fields?: LogFields): void;
 }
 

@@ -53,6 +53,7 @@ export interface PluginManifest {
 export interface PluginClass<P extends ProxyPlugin = ProxyPlugin> {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a constructor type that any plugin class fits, whatever its constructor parameters, needs any[]
   new (...args: any[]): P;
+  /** Read by the registry before constructing: name, options schema and order constraints. */
   readonly manifest: PluginManifest;
 }
 

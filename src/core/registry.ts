@@ -16,7 +16,15 @@ export interface PluginEntry {
 }
 
 /** What a plugin list given in code may hold: names, entries, classes (with options) or instances. */
-export type PluginSpec = string | PluginEntry | PluginClass | { plugin: PluginClass; options?: unknown } | ProxyPlugin;
+export type PluginSpec = string | PluginEntry | PluginClass | PluginWithOptions | ProxyPlugin;
+
+/** A plugin class given in code with its options, checked against its schema like a plugins.json entry's. */
+export interface PluginWithOptions {
+  /** The class to construct. */
+  plugin: PluginClass;
+  /** Its options; the schema's defaults fill in what is missing. */
+  options?: unknown;
+}
 
 /** Built-in plugins by name: a class, or a loader that imports it when a chain names it. */
 export type PluginCatalog = ReadonlyMap<string, PluginClass | (() => Promise<PluginClass>)>;

@@ -5,7 +5,7 @@ import type { Logger } from './logger.js';
 import type { ProxyPlugin } from './plugin.js';
 import { createStats, type ProxyStats } from './stats.js';
 import { Throttle } from './throttle.js';
-import type { Listener } from '../transports/listener.js';
+import type { BoundAddress, Listener } from '../transports/listener.js';
 
 /** How a {@link ProxyServer} runs. */
 export interface ServerOptions {
@@ -28,7 +28,7 @@ let nextConnectionId = 1;
 /** A running proxy: accepts connections and runs each through the plugin chain. */
 export class ProxyServer {
   private readonly open = new Set<Connection>();
-  private bound?: { host: string; port: number };
+  private bound?: BoundAddress;
   private idle?: () => void;
   /** The counters this server adds to. */
   readonly stats: ProxyStats;
@@ -41,7 +41,7 @@ export class ProxyServer {
   }
 
   /** Starts accepting; resolves with the bound address. */
-  async listen(): Promise<{ host: string; port: number }> {
+  async listen(): Promise<BoundAddress> {
     const max = this.options.maxConnections ?? Infinity;
     this.bound = await this.options.listener.listen((socket, peer) => {
       if (this.open.size >= max) return this.refuse(socket);
@@ -66,7 +66,7 @@ export class ProxyServer {
   }
 
   /** The bound address, once listening. */
-  address(): { host: string; port: number } | undefined {
+  address(): BoundAddress | undefined {
     return this.bound;
   }
 

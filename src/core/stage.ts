@@ -51,6 +51,7 @@ export abstract class Stage extends Subscriber<ProxyEvent> {
     if (!this.closed) super._error(error);
   }
 
+  /** RxJS's entry point for each event: routes it to `onEvent` and turns a throw into `fail`; override `onEvent` instead. */
   protected override _next(event: ProxyEvent): void {
     try {
       this.onEvent(event);
@@ -59,6 +60,7 @@ export abstract class Stage extends Subscriber<ProxyEvent> {
     }
   }
 
+  /** RxJS's entry point for completion: routes it to `onComplete` and turns a throw into `fail`. */
   protected override _complete(): void {
     try {
       this.onComplete();
@@ -67,6 +69,7 @@ export abstract class Stage extends Subscriber<ProxyEvent> {
     }
   }
 
+  /** Tears the stage down once, then calls `onFinalize` so subclasses free what they hold. */
   override unsubscribe(): void {
     if (this.closed) return;
     super.unsubscribe();
@@ -92,6 +95,7 @@ export abstract class GateStage extends Stage {
 
   constructor(
     downstream: Subscriber<ProxyEvent>,
+    /** The connection checked, whose client is held paused while a check runs. */
     protected readonly ctx: ConnectionContext,
   ) {
     super(downstream);

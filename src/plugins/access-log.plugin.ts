@@ -64,6 +64,7 @@ export interface AccessRecord {
  */
 @injectable()
 export class AccessLogPlugin implements ProxyPlugin {
+  /** What the registry reads before constructing it: its plugins.json name, options schema and place in the chain. */
   static readonly manifest: PluginManifest = {
     name: 'access-log',
     optionsSchema: {

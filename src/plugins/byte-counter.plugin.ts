@@ -14,6 +14,7 @@ import { Stage, stage } from '../core/stage.js';
  */
 @injectable()
 export class ByteCounterPlugin implements ProxyPlugin {
+  /** What the registry reads before constructing it: its plugins.json name, options schema and place in the chain. */
   static readonly manifest: PluginManifest = {
     name: 'byte-counter',
     optionsSchema: { type: 'object', additionalProperties: false, properties: {} },

@@ -15,6 +15,7 @@ import { Stage, stage } from '../core/stage.js';
  */
 @injectable()
 export class ConnectHandlerPlugin implements ProxyPlugin {
+  /** What the registry reads before constructing it: its plugins.json name, options schema and place in the chain. */
   static readonly manifest: PluginManifest = {
     name: 'connect-handler',
     optionsSchema: { type: 'object', additionalProperties: false, properties: {} },

@@ -30,6 +30,7 @@ export class SystemDnsResolver implements DnsResolver {
 
 /** One rule of `destination-policy`: it matches when every criterion it lists matches. */
 export interface DestinationRule {
+  /** `deny` refuses a matching request (403); `allow` passes it, still checked by `denyPrivate` when the rule has no `cidrs`. */
   action: 'allow' | 'deny';
   /** picomatch globs against the requested host name, case-insensitive (`*.example.com`). */
   hosts?: string[];
@@ -98,6 +99,7 @@ const ALLOW: Verdict = { allow: true };
  */
 @injectable()
 export class DestinationPolicyPlugin implements ProxyPlugin {
+  /** What the registry reads before constructing it: its plugins.json name, options schema and place in the chain. */
   static readonly manifest: PluginManifest = {
     name: 'destination-policy',
     optionsSchema: {

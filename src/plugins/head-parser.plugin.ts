@@ -40,6 +40,7 @@ export interface HeadParserOptions {
  */
 @injectable()
 export class HeadParserPlugin implements ProxyPlugin {
+  /** What the registry reads before constructing it: its plugins.json name, options schema and place in the chain. */
   static readonly manifest: PluginManifest = {
     name: 'head-parser',
     optionsSchema: {

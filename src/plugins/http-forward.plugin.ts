@@ -37,6 +37,7 @@ export type ForwardedMode = 'x-forwarded-for' | 'forwarded' | 'both' | 'none';
  */
 @injectable()
 export class HttpForwardPlugin implements ProxyPlugin {
+  /** What the registry reads before constructing it: its plugins.json name, options schema and place in the chain. */
   static readonly manifest: PluginManifest = {
     name: 'http-forward',
     optionsSchema: {

@@ -18,6 +18,7 @@ export interface LoggerPluginOptions {
  */
 @injectable()
 export class LoggerPlugin implements ProxyPlugin {
+  /** What the registry reads before constructing it: its plugins.json name, options schema and place in the chain. */
   static readonly manifest: PluginManifest = {
     name: 'logger',
     optionsSchema: {

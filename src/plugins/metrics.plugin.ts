@@ -203,6 +203,7 @@ const metricsByRegistry = new WeakMap<Registry, ProxyMetrics>();
  */
 @injectable()
 export class MetricsPlugin implements ProxyPlugin {
+  /** What the registry reads before constructing it: its plugins.json name, options schema and place in the chain. */
   static readonly manifest: PluginManifest = {
     name: 'metrics',
     optionsSchema: { type: 'object', additionalProperties: false, properties: {} },

@@ -44,6 +44,7 @@ const BASIC = /^basic +([A-Za-z0-9+/]+={0,2}) *$/i;
  */
 @injectable()
 export class ProxyAuthPlugin implements ProxyPlugin {
+  /** What the registry reads before constructing it: its plugins.json name, options schema and place in the chain. */
   static readonly manifest: PluginManifest = {
     name: 'proxy-auth',
     optionsSchema: {

@@ -131,6 +131,7 @@ const REASON = 'rate-limit';
  */
 @injectable()
 export class RateLimitPlugin implements ProxyPlugin {
+  /** What the registry reads before constructing it: its plugins.json name, options schema and place in the chain. */
   static readonly manifest: PluginManifest = {
     name: 'rate-limit',
     optionsSchema: {
@@ -157,14 +158,17 @@ export class RateLimitPlugin implements ProxyPlugin {
     before: ['upstream-dialer'],
   };
   readonly name = RateLimitPlugin.manifest.name;
-  /** The buckets, shared by every connection of this proxy. */
+  /** The buckets, shared by every connection of this proxy. @internal */
   readonly store: RateLimitStore = new MemoryRateLimitStore();
   /** Open connections per scope key (`maxConnections`); a key leaves when its count drops to zero. */
   private readonly open = new Map<string, number>();
   /** The key a connection was counted under, on its context until `onClose` takes it back (one key per entry in the chain). */
   private readonly countedUnder: StateKey<string | undefined> = stateKey('rate-limit.counted-under');
 
-  constructor(@inject(PluginOptions) readonly options: RateLimitOptions) {}
+  constructor(
+    /** The validated options; its stages read them per connection. */
+    @inject(PluginOptions) readonly options: RateLimitOptions,
+  ) {}
 
   dispose(): void {
     this.store.close?.();

@@ -35,6 +35,7 @@ export interface UpstreamDialerOptions {
  */
 @injectable()
 export class UpstreamDialerPlugin implements ProxyPlugin {
+  /** What the registry reads before constructing it: its plugins.json name, options schema and place in the chain. */
   static readonly manifest: PluginManifest = {
     name: 'upstream-dialer',
     optionsSchema: {
@@ -62,7 +63,7 @@ export class UpstreamDialerPlugin implements ProxyPlugin {
     after: ['head-parser'],
   };
   readonly name = UpstreamDialerPlugin.manifest.name;
-  /** The upstream pool, shared by every connection of this proxy. */
+  /** The upstream pool, shared by every connection of this proxy. @internal */
   readonly pool: UpstreamPool;
   /** The upstream timeouts every exchange gets (one object, shared). */
   readonly timeouts: UpstreamTimeouts;

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { Logger, StreamLogger } from '../core/logger.js';
 import { createStats, type ProxyStats } from '../core/stats.js';
 import { Throttle } from '../core/throttle.js';
-import type { Listener, PeerAddress } from './listener.js';
+import type { BoundAddress, Listener, PeerAddress } from './listener.js';
 import { isOutOfDescriptors, type TransportServices } from './transport-services.js';
 
 /**
@@ -32,7 +32,7 @@ export class TcpListener implements Listener {
     this.stats = services.stats ?? createStats();
   }
 
-  listen(onConnection: (socket: Duplex, peer: PeerAddress) => void): Promise<{ host: string; port: number }> {
+  listen(onConnection: (socket: Duplex, peer: PeerAddress) => void): Promise<BoundAddress> {
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) =>
       onConnection(socket, { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 }),
     );
