@@ -14,7 +14,7 @@ import { ProxyError } from '../../src/core/errors.js';
 import { Logger, SilentLogger } from '../../src/core/logger.js';
 import type { ProxyPlugin } from '../../src/core/plugin.js';
 import { GateStage, stage } from '../../src/core/stage.js';
-import { Dialer } from '../../src/transports/dialer.js';
+import { Dialer } from '../../src/core/transport.js';
 import { exchange, get, hasToken, ok, openClient, sleep, startKeepAliveOrigin, type ResponseReader } from '../helpers/keep-alive.js';
 import { openTunnel, readUntil, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
 import { startProxyProcess } from '../helpers/proxy-process.js';

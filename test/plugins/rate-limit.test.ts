@@ -8,7 +8,7 @@ import type { ProxyEvent } from '../../src/core/events.js';
 import { MemoryRateLimitStore, RateLimitPlugin } from '../../src/plugins/rate-limit.plugin.js';
 import type { PluginSpec } from '../../src/core/registry.js';
 import { TcpListener } from '../../src/transports/tcp-listener.js';
-import type { Listener, PeerAddress } from '../../src/transports/listener.js';
+import type { Listener, PeerAddress } from '../../src/core/transport.js';
 import { openTunnel, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
 import { exchange, get, header, openClient, ResponseReader, type WireResponse } from '../helpers/keep-alive.js';
 import { pollUntil } from '../helpers/wire.js';
