@@ -1,5 +1,6 @@
 // The layering of src, checked on the sources: the core depends on no plugin and no transport
-// (they depend on it, through the interfaces it owns, such as src/core/transport.ts).
+// (they depend on it, through the interfaces it owns, such as src/core/transport.ts), and no
+// files import each other, directly or round a longer cycle.
 import test from 'ava';
 import { findCycles, importGraph, importSpecifiers, resolveRelative } from './helpers/imports.js';
 import { ROOT } from './helpers/net.js';
@@ -24,6 +25,18 @@ test('resolveRelative maps a .js specifier to its .ts source', (t) => {
   t.is(resolveRelative(ROOT, 'src/core/server.ts', './missing.js'), undefined);
 });
 
+test('findCycles reports a cycle once, in import order, and nothing for a graph without one', (t) => {
+  const cyclic = new Map([
+    ['a', ['b']],
+    ['b', ['c']],
+    ['c', ['a', 'd']],
+    ['d', []],
+    ['e', ['a', 'e']],
+  ]);
+  t.deepEqual(findCycles(cyclic), [['a', 'b', 'c'], ['e']]);
+  t.deepEqual(findCycles(new Map([['a', ['b', 'c']], ['b', ['c']], ['c', []]])), []);
+});
+
 test('src/core imports nothing from src/plugins or src/transports', (t) => {
   const graph = importGraph(ROOT, 'src');
   const core = [...graph.keys()].filter((file) => file.startsWith('src/core/'));
@@ -32,4 +45,10 @@ test('src/core imports nothing from src/plugins or src/transports', (t) => {
     graph.get(file)!.filter((target) => /^src\/(plugins|transports)\//.test(target)).map((target) => `${file} imports ${target}`),
   );
   t.deepEqual(outward, []);
+});
+
+test('no import cycle among the files of src', (t) => {
+  const graph = importGraph(ROOT, 'src');
+  t.true(graph.size > 50, 'every source file is read');
+  t.deepEqual(findCycles(graph).map((cycle) => [...cycle, cycle[0]].join(' -> ')), []);
 });
