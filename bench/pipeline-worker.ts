@@ -8,8 +8,7 @@ import { Duplex } from 'node:stream';
 import { container } from 'tsyringe';
 import { Logger, SilentLogger } from '../src/core/logger.js';
 import { createProxyFromConfig } from '../src/proxy.js';
-import type { PeerAddress } from '../src/transports/listener.js';
-import { Dialer } from '../src/transports/dialer.js';
+import { Dialer, type PeerAddress } from '../src/core/transport.js';
 
 const [config = '', authorization = '', clientsArg = '50', requestsArg = '2000'] = process.argv.slice(2);
 const CLIENTS = Number(clientsArg);

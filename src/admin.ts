@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type { Registry } from 'prom-client';
-import type { BoundAddress } from './transports/listener.js';
+import type { BoundAddress } from './core/transport.js';
 
 /** Where the admin listener listens. */
 export interface AdminServerOptions {

@@ -5,10 +5,9 @@ import { Logger, StreamLogger } from './core/logger.js';
 import { resolvePlugins, type PluginSpec } from './core/registry.js';
 import { ProxyServer } from './core/server.js';
 import { createStats, ProxyStats } from './core/stats.js';
+import { Dialer, type Listener } from './core/transport.js';
 import { DEFAULT_CHAIN, PLUGIN_CATALOG } from './plugins/index.js';
 import { MetricsRegistry } from './plugins/metrics-registry.js';
-import { Dialer } from './transports/dialer.js';
-import type { Listener } from './transports/listener.js';
 import { TcpDialer } from './transports/tcp-dialer.js';
 import { TcpListener } from './transports/tcp-listener.js';
 

@@ -10,7 +10,7 @@ import { lingeringClose, sendError } from './respond.js';
 import { ResponseSource, type ResponseSourceOwner } from './response-source.js';
 import { SocketSink, type SinkOwner } from './sink.js';
 import { fromReadable, guardErrors } from './source.js';
-import type { PeerAddress } from '../transports/listener.js';
+import type { PeerAddress } from './transport.js';
 
 /** Largest response head accepted from an upstream. */
 const MAX_RESPONSE_HEAD = 64 * 1024;

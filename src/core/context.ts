@@ -1,7 +1,9 @@
 import type { Duplex } from 'node:stream';
 import { ProxyError } from './errors.js';
 import { FlowControl } from './flow-control.js';
-import type { PeerAddress } from '../transports/listener.js';
+import type { PeerAddress, Target } from './transport.js';
+
+export type { Target };
 
 /** Pipelined requests a client may have waiting for responses before its reads pause. */
 export const MAX_IN_FLIGHT = 32;
@@ -9,13 +11,6 @@ export const MAX_IN_FLIGHT = 32;
 /** The abort reason of every closed connection (one shared value: no stack captured per close). */
 const CLOSED = new ProxyError('ERR_PROXY_ABORTED', 'connection closed');
 
-/** Where a connection goes: a host name, IPv4 or IPv6 address (without brackets) and a port. */
-export interface Target {
-  /** Name or address to dial; policies and the pool key on it as written. */
-  host: string;
-  /** TCP port to dial. */
-  port: number;
-}
 
 /** `http`: plain HTTP requests are forwarded; `tunnel`: raw bytes after a CONNECT or a 101. */
 export type ConnectionMode = 'pending' | 'http' | 'tunnel';

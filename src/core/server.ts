@@ -5,7 +5,7 @@ import type { Logger } from './logger.js';
 import type { ProxyPlugin } from './plugin.js';
 import { createStats, type ProxyStats } from './stats.js';
 import { Throttle } from './throttle.js';
-import type { BoundAddress, Listener } from '../transports/listener.js';
+import type { BoundAddress, Listener } from './transport.js';
 
 /** How a {@link ProxyServer} runs. */
 export interface ServerOptions {

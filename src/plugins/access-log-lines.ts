@@ -1,4 +1,4 @@
-import type { AccessRecord } from './access-log.plugin.js';
+import type { AccessRecord } from './access-log-record.js';
 
 /** The JSON keys of a record, the text between its values, and its literals, as bytes. */
 const ascii = (text: string): Buffer => Buffer.from(text, 'latin1');

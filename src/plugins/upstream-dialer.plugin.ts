@@ -6,7 +6,7 @@ import { badRequest, ProxyError, toProxyError } from '../core/errors.js';
 import type { ProxyEvent } from '../core/events.js';
 import { PluginOptions, type PluginManifest, type ProxyPlugin } from '../core/plugin.js';
 import { Stage, stage } from '../core/stage.js';
-import { Dialer } from '../transports/dialer.js';
+import { Dialer } from '../core/transport.js';
 import { UpstreamPool } from '../transports/upstream-pool.js';
 import type { Exchange, UpstreamTimeouts } from '../core/exchange.js';
 

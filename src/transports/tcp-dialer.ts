@@ -5,7 +5,7 @@ import type { Target } from '../core/context.js';
 import { Logger, StreamLogger } from '../core/logger.js';
 import { createStats, type ProxyStats } from '../core/stats.js';
 import { Throttle } from '../core/throttle.js';
-import type { Dialer } from './dialer.js';
+import type { Dialer } from '../core/transport.js';
 import { isOutOfDescriptors, type TransportServices } from './transport-services.js';
 
 /** Words for the errno codes a client can act on; anything else is shown by its code. */

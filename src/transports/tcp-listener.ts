@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { Logger, StreamLogger } from '../core/logger.js';
 import { createStats, type ProxyStats } from '../core/stats.js';
 import { Throttle } from '../core/throttle.js';
-import type { BoundAddress, Listener, PeerAddress } from './listener.js';
+import type { BoundAddress, Listener, PeerAddress } from '../core/transport.js';
 import { isOutOfDescriptors, type TransportServices } from './transport-services.js';
 
 /**

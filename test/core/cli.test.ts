@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { CLI, runCli } from '../helpers/cli.js';
+import { withTempDir } from '../helpers/temp.js';
 
 const run = runCli;
 
@@ -36,8 +36,7 @@ test('--max-connections must be a positive integer: 0 and abc exit 2 with a reas
 });
 
 test('an invalid plugins.json exits 2 naming the entry, and nothing listens', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'proxyline-cli-'));
-  try {
+  await withTempDir('proxyline-cli-', async (dir) => {
     const file = path.join(dir, 'plugins.json');
     await writeFile(file, JSON.stringify({ plugins: [{ name: 'head-parser', options: { maxHeaderBytes: 'x' } }] }));
     const port = await freePort();
@@ -45,9 +44,7 @@ test('an invalid plugins.json exits 2 naming the entry, and nothing listens', as
     t.is(result.code, 2);
     t.is(result.stdout, '');
     t.is(result.stderr, `proxyline: ${file}: plugins[0] ("head-parser") options.maxHeaderBytes: expected integer, found "x"\n`);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a port in use exits 2', async (t) => {

@@ -1,9 +1,9 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { loadConfig, parseConfig } from '../../src/core/config.js';
 import { ProxyError } from '../../src/core/errors.js';
+import { withTempDir } from '../helpers/temp.js';
 
 const failure = (t: import('ava').ExecutionContext, json: unknown) => t.throws(() => parseConfig(json, 'p.json'), { instanceOf: ProxyError })?.message;
 
@@ -28,15 +28,12 @@ test('shape errors name the path, what was expected and what was found', (t) => 
 });
 
 test('unreadable files and invalid JSON are config errors', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'proxyline-config-'));
-  try {
+  await withTempDir('proxyline-config-', async (dir) => {
     const missing = await t.throwsAsync(loadConfig(path.join(dir, 'none.json')), { instanceOf: ProxyError });
     t.regex(missing?.message ?? '', /none\.json: top level: expected a readable file, found ENOENT$/);
     await writeFile(path.join(dir, 'bad.json'), '{ "plugins": [ }');
     const bad = await t.throwsAsync(loadConfig(path.join(dir, 'bad.json')), { instanceOf: ProxyError });
     t.regex(bad?.message ?? '', /bad\.json: invalid JSON: /);
     t.is(bad?.code, 'ERR_PROXY_CONFIG');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });

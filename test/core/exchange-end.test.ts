@@ -2,8 +2,8 @@
 // close; a failure outside any request with no exchange; always before onClose.
 import test from 'ava';
 import type { ProxyPlugin } from '../../src/core/plugin.js';
-import { exchange, get, openClient, sleep, startNumberingOrigin } from '../helpers/keep-alive.js';
-import { openTunnel, readAll, readUntil, rawExchange, startProxy, startRawOrigin } from '../helpers/net.js';
+import { exchange, get, sleep, startNumberingOrigin, withClient } from '../helpers/keep-alive.js';
+import { readAll, readUntil, rawExchange, startProxy, startRawOrigin, withTunnel } from '../helpers/net.js';
 
 interface Call {
   hook: 'end' | 'close';
@@ -38,9 +38,7 @@ test('kept-alive requests: one call each once its response is written, with its 
   const { plugin, calls } = recorder();
   // byte-counter first counts what the client gets; the outbound chain runs in reverse, so a stage
   // in the recorder's place would see the response's end before byte-counter counted it.
-  const proxy = await startProxy({ plugins: ['byte-counter', plugin, ...ROUTING] });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(startProxy({ plugins: ['byte-counter', plugin, ...ROUTING] }), [origin], async (client) => {
     const first = await exchange(client, get(origin.port, '/one'));
     const second = await exchange(client, get(origin.port, '/two'));
     await until(() => calls.length >= 2);
@@ -51,19 +49,13 @@ test('kept-alive requests: one call each once its response is written, with its 
     client.socket.end();
     await until(() => calls.length >= 3);
     t.deepEqual(calls.slice(2), [{ hook: 'close', error: undefined }]);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('a CONNECT tunnel: one call when the connection closes, before onClose', async (t) => {
   const origin = await startRawOrigin((socket) => socket.pipe(socket));
   const { plugin, calls } = recorder();
-  const proxy = await startProxy({ plugins: [plugin, ...ROUTING] });
-  const { socket } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
-  try {
+  await withTunnel(startProxy({ plugins: [plugin, ...ROUTING] }), `127.0.0.1:${origin.port}`, [origin], async ({ socket }) => {
     socket.write('ping');
     await readUntil(socket, (text) => text.includes('ping'));
     t.deepEqual(calls, [], 'nothing while the tunnel is open');
@@ -78,11 +70,7 @@ test('a CONNECT tunnel: one call when the connection closes, before onClose', as
         { hook: 'close', method: undefined, status: undefined, error: undefined },
       ],
     );
-  } finally {
-    socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('a connection that fails outside any request: one call with no exchange and the error; a hook that throws harms nothing', async (t) => {

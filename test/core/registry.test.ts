@@ -11,7 +11,7 @@ import { createStats, ProxyStats } from '../../src/core/stats.js';
 import { BUILT_IN_PLUGINS } from '../../src/plugins/all.js';
 import { DEFAULT_CHAIN, HeadParserPlugin } from '../../src/plugins/index.js';
 import { MetricsRegistry } from '../../src/plugins/metrics.plugin.js';
-import { Dialer } from '../../src/transports/dialer.js';
+import { Dialer } from '../../src/core/transport.js';
 import { TcpDialer } from '../../src/transports/tcp-dialer.js';
 
 const services = container.createChildContainer();

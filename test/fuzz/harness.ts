@@ -5,7 +5,7 @@
 import type { Exchange } from '../../src/core/exchange.js';
 import { ProxyError } from '../../src/core/errors.js';
 import type { ProxyEvent } from '../../src/core/events.js';
-import { ChunkedScanner } from '../../src/core/http/chunked-scanner.js';
+import { BodyScanner } from '../../src/core/http/body-scanner.js';
 import { RequestParser } from '../../src/core/http/request-parser.js';
 import { ResponseParser, type ResponseParserEvent } from '../../src/core/http/response-parser.js';
 import type { ResponseOptions } from './arbitraries.js';
@@ -135,28 +135,55 @@ export function parseResponse(input: Buffer, pieces: readonly Buffer[], options:
 }
 
 /**
- * Scans a chunked body with a ChunkedScanner, collecting the payload ranges. With `offsets`, each
- * piece is scanned as a tail of a longer view (`scan(view, offset)`), as a parser calls it.
+ * Scans a chunked body with a de-chunking BodyScanner, collecting the payload ranges, and checks
+ * that a BodyScanner passing the bytes as sent (the request parser's) ends where it does, with the
+ * same error. With `offsets`, each piece is scanned as a tail of a longer view
+ * (`scan(view, offset)`), as a parser calls it.
  */
 export function scanChunked(input: Buffer, pieces: readonly Buffer[], maxTrailerBytes: number, fail: (message: string) => ProxyError, offsets: boolean): Outcome {
   const recorder = new Recorder(input);
-  const scanner = new ChunkedScanner(maxTrailerBytes, fail);
+  const scanner = new BodyScanner(maxTrailerBytes, fail);
+  scanner.start({ kind: 'chunked' }, true);
+  const raw = new BodyScanner(maxTrailerBytes, fail);
+  raw.start({ kind: 'chunked' });
   let consumed = 0;
   let position = 0; // where the current piece starts in input
   const error = guard(() => {
     for (const piece of pieces) {
       const chunk = offsets ? input.subarray(0, position + piece.length) : piece;
       const from = offsets ? position : 0;
-      let last = from;
-      const end = scanner.scan(chunk, from, (start, stop) => {
-        if (start < last || stop <= start || stop > chunk.length) throw new InvariantError(`payload range [${start}, ${stop}) out of order or bounds`);
-        last = stop;
-        recorder.data(chunk.subarray(start, stop));
-      });
-      if (!Number.isInteger(end) || end < from || end > chunk.length) throw new InvariantError(`scan returned ${end} for [${from}, ${chunk.length})`);
-      if (end < chunk.length && !scanner.done) throw new InvariantError('scan stopped early without being done');
-      if (last > end) throw new InvariantError('payload reported past the returned end');
-      consumed += end - from;
+      let rawEnd: number | ProxyError;
+      try {
+        rawEnd = raw.scan(chunk, from);
+        if (raw.emitStart !== from || raw.emitEnd !== rawEnd) throw new InvariantError(`raw scan reported [${raw.emitStart}, ${raw.emitEnd}) for [${from}, ${rawEnd})`);
+      } catch (error) {
+        if (!(error instanceof ProxyError)) throw error;
+        rawEnd = error;
+      }
+      let at = from;
+      try {
+        // Each call consumes at least one byte until the body is done: at most one per byte.
+        for (let calls = 0; at < chunk.length && !scanner.done; calls++) {
+          if (calls >= chunk.length - from) throw new InvariantError('scan makes no progress');
+          const next = scanner.scan(chunk, at);
+          if (!Number.isInteger(next) || next <= at || next > chunk.length) throw new InvariantError(`scan returned ${next} for [${at}, ${chunk.length})`);
+          const { emitStart: start, emitEnd: stop } = scanner;
+          if (stop !== start) {
+            if (start < at || stop < start || stop > next) throw new InvariantError(`payload range [${start}, ${stop}) out of order or bounds`);
+            recorder.data(chunk.subarray(start, stop));
+          }
+          if (next < chunk.length && !scanner.done && stop !== next) throw new InvariantError('scan stopped early, neither after a payload run nor done');
+          at = next;
+        }
+      } catch (error) {
+        if (error instanceof ProxyError && !(rawEnd instanceof ProxyError && rawEnd.message === error.message)) {
+          throw new InvariantError(`de-chunking refused (${error.message}), passing bytes as sent: ${rawEnd instanceof ProxyError ? rawEnd.message : 'accepted'}`);
+        }
+        throw error;
+      }
+      if (rawEnd instanceof ProxyError) throw new InvariantError(`passing bytes as sent refused (${rawEnd.message}), de-chunking accepted`);
+      if (rawEnd !== at || raw.done !== scanner.done) throw new InvariantError(`passing bytes as sent ends at ${String(rawEnd)} (done ${raw.done}), de-chunking at ${at} (done ${scanner.done})`);
+      consumed += at - from;
       position += piece.length;
     }
   });

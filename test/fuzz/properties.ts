@@ -1,6 +1,6 @@
-// Properties of the HTTP parsers (RequestParser, ResponseParser, ChunkedScanner), each run by
-// fast-check for a given number of inputs: by the ava test with few runs and a fixed seed, and by
-// `npm run fuzz` with many.
+// Properties of the HTTP parsers (RequestParser, ResponseParser, and the BodyScanner on chunked
+// bodies), each run by fast-check for a given number of inputs: by the ava test with few runs and
+// a fixed seed, and by `npm run fuzz` with many.
 //
 //  1. no-crash: on random and mutated input a parser throws nothing but a ProxyError of its
 //     code(s), breaks no API invariant, and emits no more events than the bytes can justify.
@@ -265,7 +265,7 @@ const responseRoundTrip = property('response: round-trip', fc.tuple(response, cu
   check(outcome.consumed === r.consumed, () => `consumed ${outcome.consumed} bytes, expected ${r.consumed}`);
 });
 
-// --- chunked scanner ----------------------------------------------------------------------------
+// --- chunked bodies (BodyScanner, ChunkedScanner) -------------------------------------------------
 
 const chunkedNoCrash = property('chunked: no crash', chunkedInput, (c, o) => {
   const input = bytes(c.text);

@@ -3,7 +3,7 @@
 // record every request line and byte they get. Everything they open, they close; every wait is bounded.
 import http from 'node:http';
 import net from 'node:net';
-import { connectTo, startHttpOrigin, startRawOrigin } from './net.js';
+import { connectTo, startHttpOrigin, startRawOrigin, type Closable } from './net.js';
 
 /** Default bound for one read: tests fail with a message after it instead of hanging. */
 export const WAIT_MS = 3_000;
@@ -195,6 +195,32 @@ export class ResponseReader {
 export async function openClient(port: number): Promise<{ socket: net.Socket; reader: ResponseReader }> {
   const socket = await connectTo(port);
   return { socket, reader: new ResponseReader(socket) };
+}
+
+/** A raw client of {@link openClient}: the socket and the reader of its responses. */
+export type Client = Awaited<ReturnType<typeof openClient>>;
+
+/**
+ * The set-up and tear-down of most keep-alive tests: opens a client to `proxy` (started, or
+ * starting), runs `body` with it, then destroys the client and closes the proxy and `others`
+ * (origins), in that order, whatever happened (even when the proxy failed to start).
+ */
+export async function withClient<P extends Closable & { port: number }>(
+  proxy: P | Promise<P>,
+  others: readonly Closable[],
+  body: (client: Client, proxy: P) => Promise<void>,
+): Promise<void> {
+  let started: P | undefined;
+  let client: Client | undefined;
+  try {
+    started = await proxy;
+    client = await openClient(started.port);
+    await body(client, started);
+  } finally {
+    client?.socket.destroy();
+    await started?.close();
+    for (const other of others) await other.close();
+  }
 }
 
 /** Writes one request and reads its response on a kept-alive raw client. */

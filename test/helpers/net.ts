@@ -148,6 +148,37 @@ export async function openTunnel(proxyPort: number, authority: string, early?: B
   return { socket, head };
 }
 
+/** Anything a test starts and must close at its end (origins, proxies). */
+export interface Closable {
+  close(): Promise<unknown>;
+}
+
+/**
+ * The set-up and tear-down of most tunnel tests: opens a CONNECT tunnel to `authority` through
+ * `proxy` (started, or starting), runs `body` with its socket and the proxy's answer head, then
+ * destroys the socket and closes the proxy and `others` (origins), in that order, whatever
+ * happened (even when the proxy failed to start).
+ */
+export async function withTunnel<P extends Closable & { port: number }>(
+  proxy: P | Promise<P>,
+  authority: string,
+  others: readonly Closable[],
+  body: (tunnel: { socket: net.Socket; head: string }, proxy: P) => Promise<void>,
+): Promise<void> {
+  let started: P | undefined;
+  let socket: net.Socket | undefined;
+  try {
+    started = await proxy;
+    const tunnel = await openTunnel(started.port, authority);
+    socket = tunnel.socket;
+    await body(tunnel, started);
+  } finally {
+    socket?.destroy();
+    await started?.close();
+    for (const other of others) await other.close();
+  }
+}
+
 /** Sends one request through the proxy with node:http (absolute-form); resolves status, headers and body. */
 export function proxiedRequest(proxyPort: number, url: string, options: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string | Buffer } = {}) {
   return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {

@@ -1,9 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type net from 'node:net';
-import test from 'ava';
-import { openTunnel, startRawOrigin } from '../helpers/net.js';
-import { samplePeak, startProxyProcess } from '../helpers/proxy-process.js';
+import test, { type ExecutionContext } from 'ava';
+import { measureTunnel, startWarmOrigin, type RssGrowth } from '../helpers/tunnel-memory.js';
 
 const TOTAL = 200 * 1024 * 1024;
 const CHUNK = 64 * 1024;
@@ -69,72 +68,42 @@ function readSlowly(socket: net.Socket, timeoutMs = 90_000): Promise<{ bytes: nu
   });
 }
 
-/** A baseline after a small warm-up transfer, so start-up allocations are not counted as growth. */
-async function warmUp(proxyPort: number, originPort: number): Promise<void> {
-  const { socket } = await openTunnel(proxyPort, `127.0.0.1:${originPort}`);
-  try {
-    socket.end(Buffer.alloc(MB, 7));
-    socket.resume();
-    await once(socket, 'end');
-  } finally {
-    socket.destroy();
-  }
+/** Logs the proxy's RSS growth and asserts it stayed under LIMIT. */
+function assertBounded(t: ExecutionContext, { baseline, peak }: RssGrowth): void {
+  t.log(`proxy RSS baseline ${(baseline / MB).toFixed(1)} MB, peak ${(peak / MB).toFixed(1)} MB, growth ${((peak - baseline) / MB).toFixed(1)} MB`);
+  t.true(peak - baseline < LIMIT, `proxy RSS grew by ${((peak - baseline) / MB).toFixed(1)} MB`);
 }
 
 test.serial('200 MB from client to a slow origin pass through a tunnel with bounded proxy memory', async (t) => {
   let received!: Promise<{ bytes: number; hash: string }>;
-  let first = true;
-  const origin = await startRawOrigin((socket) => {
-    if (first) {
-      // The warm-up connection: drain and close.
-      first = false;
-      socket.resume();
-      socket.on('end', () => socket.end());
-      return;
-    }
+  const origin = await startWarmOrigin((socket) => {
     received = readSlowly(socket);
     received.then(
       () => socket.end(),
       () => socket.destroy(),
     );
   });
-  const proxy = await startProxyProcess(CHAIN);
   try {
-    await warmUp(proxy.port, origin.port);
-    const baseline = proxy.rss();
-    const sampler = samplePeak(() => proxy.rss());
-    const { socket, head } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
-    try {
+    let sent = '';
+    let result!: { bytes: number; hash: string };
+    const growth = await measureTunnel(CHAIN, origin.port, async ({ socket, head }) => {
       t.is(head, 'HTTP/1.1 200 Connection Established\r\n\r\n');
       socket.resume();
-      const sent = await writeAll(socket);
+      sent = await writeAll(socket);
       socket.end();
-      const result = await received;
-      const peak = sampler.stop();
-      t.log(`proxy RSS baseline ${(baseline / MB).toFixed(1)} MB, peak ${(peak / MB).toFixed(1)} MB, growth ${((peak - baseline) / MB).toFixed(1)} MB`);
-      t.is(result.bytes, TOTAL);
-      t.is(result.hash, sent);
-      t.true(peak - baseline < LIMIT, `proxy RSS grew by ${((peak - baseline) / MB).toFixed(1)} MB`);
-    } finally {
-      sampler.stop();
-      socket.destroy();
-    }
+      result = await received;
+    });
+    assertBounded(t, growth);
+    t.is(result.bytes, TOTAL);
+    t.is(result.hash, sent);
   } finally {
-    await proxy.close();
     await origin.close();
   }
 });
 
 test.serial('200 MB from a fast origin to a slow client pass through a tunnel with bounded proxy memory', async (t) => {
   let sent!: Promise<string>;
-  let first = true;
-  const origin = await startRawOrigin((socket) => {
-    if (first) {
-      first = false;
-      socket.resume();
-      socket.on('end', () => socket.end());
-      return;
-    }
+  const origin = await startWarmOrigin((socket) => {
     // Start only when the client says so, after it has read the 200 of the tunnel.
     sent = once(socket, 'data')
       .then(() => writeAll(socket))
@@ -144,28 +113,18 @@ test.serial('200 MB from a fast origin to a slow client pass through a tunnel wi
       });
     sent.catch(() => {});
   });
-  const proxy = await startProxyProcess(CHAIN);
   try {
-    await warmUp(proxy.port, origin.port);
-    const baseline = proxy.rss();
-    const sampler = samplePeak(() => proxy.rss());
-    const { socket, head } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
-    try {
+    let result!: { bytes: number; hash: string };
+    const growth = await measureTunnel(CHAIN, origin.port, async ({ socket, head }) => {
       t.is(head, 'HTTP/1.1 200 Connection Established\r\n\r\n');
       const reading = readSlowly(socket);
       socket.write('go');
-      const result = await reading;
-      const peak = sampler.stop();
-      t.log(`proxy RSS baseline ${(baseline / MB).toFixed(1)} MB, peak ${(peak / MB).toFixed(1)} MB, growth ${((peak - baseline) / MB).toFixed(1)} MB`);
-      t.is(result.bytes, TOTAL);
-      t.is(result.hash, await sent);
-      t.true(peak - baseline < LIMIT, `proxy RSS grew by ${((peak - baseline) / MB).toFixed(1)} MB`);
-    } finally {
-      sampler.stop();
-      socket.destroy();
-    }
+      result = await reading;
+    });
+    assertBounded(t, growth);
+    t.is(result.bytes, TOTAL);
+    t.is(result.hash, await sent);
   } finally {
-    await proxy.close();
     await origin.close();
   }
 });

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import test from 'ava';
-import { connectTo, openTunnel, readUntil, startHttpsOrigin, startProxy, startRawOrigin, TLS } from '../helpers/net.js';
+import { connectTo, openTunnel, readUntil, startHttpsOrigin, startProxy, startRawOrigin, TLS, withTunnel } from '../helpers/net.js';
 import { closed, collect, pollUntil } from '../helpers/wire.js';
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
@@ -16,9 +16,7 @@ test('CONNECT to an https origin carries a real TLS handshake and an HTTPS reque
     response.setHeader('Connection', 'close');
     response.end(`secure ${request.method} ${request.url}`);
   });
-  const proxy = await startProxy();
-  const { socket, head } = await openTunnel(proxy.port, `localhost:${origin.port}`);
-  try {
+  await withTunnel(startProxy(), `localhost:${origin.port}`, [origin], async ({ socket, head }) => {
     t.is(head, ESTABLISHED);
     const secure = tls.connect({ socket, ca: TLS.cert, servername: 'localhost' });
     secure.on('error', () => {});
@@ -33,27 +31,17 @@ test('CONNECT to an https origin carries a real TLS handshake and an HTTPS reque
     } finally {
       secure.destroy();
     }
-  } finally {
-    socket.destroy();
-    await origin.close();
-    await proxy.close();
-  }
+  });
 });
 
 for (const host of ['localhost', '127.0.0.1']) {
   test(`CONNECT ${host}:port reaches the origin and answers exactly 200 Connection Established`, async (t) => {
     const origin = await startRawOrigin(echo);
-    const proxy = await startProxy();
-    const { socket, head } = await openTunnel(proxy.port, `${host}:${origin.port}`);
-    try {
+    await withTunnel(startProxy(), `${host}:${origin.port}`, [origin], async ({ socket, head }) => {
       t.is(head, ESTABLISHED);
       socket.write('ping');
       t.is(await readUntil(socket, (text) => text.length >= 4), 'ping');
-    } finally {
-      socket.destroy();
-      await origin.close();
-      await proxy.close();
-    }
+    });
   });
 }
 
@@ -137,8 +125,7 @@ test('a 5 MB echo through the tunnel comes back byte-identical', async (t) => {
   const origin = await startRawOrigin(echo);
   const proxy = await startProxy();
   const payload = randomBytes(5 * 1024 * 1024);
-  const { socket, head } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
-  try {
+  await withTunnel(proxy, `127.0.0.1:${origin.port}`, [origin], async ({ socket, head }) => {
     t.is(head, ESTABLISHED);
     const result = collect(socket, 60_000);
     for (let offset = 0; offset < payload.length; offset += 256 * 1024) socket.write(payload.subarray(offset, offset + 256 * 1024));
@@ -148,11 +135,7 @@ test('a 5 MB echo through the tunnel comes back byte-identical', async (t) => {
     const echoed = Buffer.from(text, 'latin1');
     t.is(echoed.length, payload.length);
     t.true(echoed.equals(payload));
-  } finally {
-    socket.destroy();
-    await origin.close();
-    await proxy.close();
-  }
+  });
 });
 
 test('CONNECT with Connection: close is still a tunnel: 200 without Connection, bytes both ways, closed when both sides end', async (t) => {

@@ -14,8 +14,8 @@ import { ProxyError } from '../../src/core/errors.js';
 import { Logger, SilentLogger } from '../../src/core/logger.js';
 import type { ProxyPlugin } from '../../src/core/plugin.js';
 import { GateStage, stage } from '../../src/core/stage.js';
-import { Dialer } from '../../src/transports/dialer.js';
-import { exchange, get, hasToken, ok, openClient, sleep, startKeepAliveOrigin, type ResponseReader } from '../helpers/keep-alive.js';
+import { Dialer } from '../../src/core/transport.js';
+import { exchange, get, hasToken, ok, openClient, sleep, startKeepAliveOrigin, withClient, type ResponseReader } from '../helpers/keep-alive.js';
 import { openTunnel, readUntil, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
 import { startProxyProcess } from '../helpers/proxy-process.js';
 import { collect, pollUntil } from '../helpers/wire.js';
@@ -238,8 +238,7 @@ async function gatedOrigin() {
 test('close(): a pipelined pair in flight is answered, the second response with Connection: close', async (t) => {
   const origin = await gatedOrigin();
   const { proxy } = await proxyWith();
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [origin], async (client) => {
     client.socket.write(get(origin.port, '/a') + get(origin.port, '/b'));
     t.true(await pollUntil(() => origin.requests.length === 2), 'both requests reached the origin');
     const closing = proxy.server.close(GRACE_MS);
@@ -257,18 +256,13 @@ test('close(): a pipelined pair in flight is answered, the second response with 
     await closing;
     t.is(proxy.server.connections, 0);
     t.deepEqual(origin.lines, [`GET /a HTTP/1.1`, `GET /b HTTP/1.1`]);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('close(): a request whose head is half-sent is completed after close() and still served, with Connection: close', async (t) => {
   const origin = await gatedOrigin();
   const { proxy, contexts } = await proxyWith();
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [origin], async (client) => {
     const request = get(origin.port, '/half');
     const cut = request.indexOf('Host:');
     client.socket.write(request.slice(0, cut));
@@ -286,17 +280,12 @@ test('close(): a request whose head is half-sent is completed after close() and 
     client.socket.end();
     await closing;
     t.is(proxy.server.connections, 0);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('close(): a half-sent request answered by a plugin in place is still served, with Connection: close, and the connection closes', async (t) => {
   const { proxy, contexts } = await proxyWith();
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [], async (client) => {
     const request = get(1, '/local');
     const cut = request.indexOf('Host:');
     client.socket.write(request.slice(0, cut));
@@ -311,10 +300,7 @@ test('close(): a half-sent request answered by a plugin in place is still served
     t.true(await client.reader.waitEnd(), 'then the connection closes (not at the end of the grace period)');
     client.socket.end();
     await closing;
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-  }
+  });
 });
 
 test('close(): a request held by a slow dial is not closed before its answer, which says Connection: close', async (t) => {
@@ -322,8 +308,7 @@ test('close(): a request held by a slow dial is not closed before its answer, wh
   origin.open();
   const dialer = gatedDialer('connect');
   const { proxy } = await proxyWith({ dialer: dialer.dialer });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [origin], async (client) => {
     client.socket.write(get(origin.port, '/dialled'));
     t.true(await pollUntil(() => dialer.dials === 1), 'the dial began');
     const closing = proxy.server.close(GRACE_MS);
@@ -337,18 +322,13 @@ test('close(): a request held by a slow dial is not closed before its answer, wh
     t.true(await client.reader.waitEnd(), 'then the connection closes');
     client.socket.end();
     await closing;
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('close(): a request whose dial times out during the drain gets its 504, with Connection: close, and the connection closes', async (t) => {
   const dialer = gatedDialer('hang');
   const { proxy } = await proxyWith({ dialer: dialer.dialer, dialerOptions: { connectTimeoutMs: 300 } });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [], async (client) => {
     client.socket.write(get(1, '/never'));
     t.true(await pollUntil(() => dialer.dials === 1), 'the dial began');
     const closing = proxy.server.close(GRACE_MS);
@@ -359,17 +339,13 @@ test('close(): a request whose dial times out during the drain gets its 504, wit
     t.true(await client.reader.waitEnd(), 'then the connection closes (not at the end of the grace period)');
     client.socket.end();
     await closing;
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-  }
+  });
 });
 
 test('close(): a request refused by a check that finishes during the drain gets its 403, with Connection: close, and the connection closes', async (t) => {
   const refusing = refusingGate();
   const { proxy } = await proxyWith({ gate: refusing.plugin });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [], async (client) => {
     client.socket.write(get(1, '/checked'));
     t.true(await pollUntil(() => refusing.checks === 1), 'the check began');
     const closing = proxy.server.close(GRACE_MS);
@@ -381,10 +357,7 @@ test('close(): a request refused by a check that finishes during the drain gets 
     t.true(await client.reader.waitEnd(), 'then the connection closes (not at the end of the grace period)');
     client.socket.end();
     await closing;
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-  }
+  });
 });
 
 test('close(): a request whose origin answered before its body ended closes once the body has arrived', async (t) => {
@@ -400,8 +373,7 @@ test('close(): a request whose origin answered before its body ended closes once
     });
   });
   const { proxy } = await proxyWith();
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [origin], async (client) => {
     const head = `POST http://127.0.0.1:${origin.port}/up HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nContent-Length: 10\r\n\r\n`;
     client.socket.write(`${head}12345`);
     t.true(await pollUntil(() => heads === 1), 'the head reached the origin');
@@ -415,18 +387,13 @@ test('close(): a request whose origin answered before its body ended closes once
     t.is(client.reader.pending, '');
     client.socket.end();
     await closing;
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('close(): a request sent right after a response that said Connection: close is not forwarded, and the connection closes', async (t) => {
   const origin = await gatedOrigin();
   const { proxy } = await proxyWith();
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [origin], async (client) => {
     client.socket.write(get(origin.port, '/first'));
     t.true(await pollUntil(() => origin.requests.length === 1), 'the first request reached the origin');
     const closing = proxy.server.close(GRACE_MS);
@@ -443,18 +410,13 @@ test('close(): a request sent right after a response that said Connection: close
     t.deepEqual(origin.lines, ['GET /first HTTP/1.1'], 'the origin never sees the late request');
     t.is(origin.connections, 1, 'and no connection is opened for it');
     t.true(await pollUntil(() => origin.closed === origin.connections), `every origin connection is closed (${origin.closed} of ${origin.connections})`);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('close(): a request sent right after a response that said Connection: close is not forwarded, and the upstream dialled for it is closed (no pooling)', async (t) => {
   const origin = await gatedOrigin();
   const { proxy } = await proxyWith({ dialerOptions: { maxIdlePerOrigin: 0 } });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [origin], async (client) => {
     client.socket.write(get(origin.port, '/first'));
     t.true(await pollUntil(() => origin.requests.length === 1), 'the first request reached the origin');
     const closing = proxy.server.close(GRACE_MS);
@@ -469,9 +431,5 @@ test('close(): a request sent right after a response that said Connection: close
     t.deepEqual(origin.lines, ['GET /first HTTP/1.1'], 'the origin never sees the late request');
     // The late request is still routed and dialled (a connection with no byte on it); it must not be left open.
     t.true(await pollUntil(() => origin.closed === origin.connections), `every origin connection is closed (${origin.closed} of ${origin.connections})`);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });

@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import test from 'ava';
-import { openTunnel, readUntil, startProxy, startRawOrigin } from '../helpers/net.js';
+import { readUntil, startProxy, startRawOrigin, withTunnel } from '../helpers/net.js';
 import { closed, collect, pollUntil } from '../helpers/wire.js';
 
 /** A raw origin that hands its socket to the test. */
@@ -31,9 +31,7 @@ function ended(socket: net.Socket, timeoutMs = 10_000): Promise<void> {
 
 test('client FIN reaches the origin as end, and the origin can still answer', async (t) => {
   const { origin, socket: originSocket } = await originWithSocket();
-  const proxy = await startProxy();
-  const { socket: client } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
-  try {
+  await withTunnel(startProxy(), `127.0.0.1:${origin.port}`, [origin], async ({ socket: client }) => {
     const upstream = await originSocket;
     const received = readUntil(upstream, (text) => text === 'last words');
     client.end('last words');
@@ -47,18 +45,12 @@ test('client FIN reaches the origin as end, and the origin can still answer', as
     t.is(await reply, 'reply after your FIN');
     upstream.end();
     await ended(client);
-  } finally {
-    client.destroy();
-    await origin.close();
-    await proxy.close();
-  }
+  });
 });
 
 test('origin FIN reaches the client as end, and the client can still send', async (t) => {
   const { origin, socket: originSocket } = await originWithSocket();
-  const proxy = await startProxy();
-  const { socket: client } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
-  try {
+  await withTunnel(startProxy(), `127.0.0.1:${origin.port}`, [origin], async ({ socket: client }) => {
     const upstream = await originSocket;
     const goodbye = readUntil(client, (text) => text === 'bye');
     upstream.end('bye');
@@ -70,18 +62,13 @@ test('origin FIN reaches the client as end, and the client can still send', asyn
     t.is(await late, 'sent after your FIN');
     client.end();
     await ended(upstream);
-  } finally {
-    client.destroy();
-    await origin.close();
-    await proxy.close();
-  }
+  });
 });
 
 test('the tunnel fully closes once both directions are done', async (t) => {
   const { origin, socket: originSocket } = await originWithSocket();
   const proxy = await startProxy();
-  const { socket: client } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
-  try {
+  await withTunnel(proxy, `127.0.0.1:${origin.port}`, [origin], async ({ socket: client }) => {
     const upstream = await originSocket;
     t.is(proxy.server.connections, 1);
     client.end();
@@ -92,18 +79,13 @@ test('the tunnel fully closes once both directions are done', async (t) => {
     t.true(client.destroyed);
     t.true(upstream.destroyed);
     t.true(await pollUntil(() => proxy.server.connections === 0), `still ${proxy.server.connections} open`);
-  } finally {
-    client.destroy();
-    await origin.close();
-    await proxy.close();
-  }
+  });
 });
 
 test('the tunnel fully closes when the origin finishes first', async (t) => {
   const { origin, socket: originSocket } = await originWithSocket();
   const proxy = await startProxy();
-  const { socket: client } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
-  try {
+  await withTunnel(proxy, `127.0.0.1:${origin.port}`, [origin], async ({ socket: client }) => {
     const upstream = await originSocket;
     upstream.end('x');
     await ended(client);
@@ -111,18 +93,13 @@ test('the tunnel fully closes when the origin finishes first', async (t) => {
     await ended(upstream);
     await Promise.all([closed(client), closed(upstream)]);
     t.true(await pollUntil(() => proxy.server.connections === 0), `still ${proxy.server.connections} open`);
-  } finally {
-    client.destroy();
-    await origin.close();
-    await proxy.close();
-  }
+  });
 });
 
 test('an origin that resets mid-tunnel takes the client connection down', async (t) => {
   const { origin, socket: originSocket } = await originWithSocket();
   const proxy = await startProxy();
-  const { socket: client } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
-  try {
+  await withTunnel(proxy, `127.0.0.1:${origin.port}`, [origin], async ({ socket: client }) => {
     const upstream = await originSocket;
     const first = readUntil(client, (text) => text === 'partial');
     upstream.write('partial');
@@ -135,18 +112,13 @@ test('an origin that resets mid-tunnel takes the client connection down', async 
     client.end();
     await closed(client);
     t.true(await pollUntil(() => proxy.server.connections === 0), `still ${proxy.server.connections} open`);
-  } finally {
-    client.destroy();
-    await origin.close();
-    await proxy.close();
-  }
+  });
 });
 
 test('a client that destroys its socket mid-tunnel takes the origin connection down', async (t) => {
   const { origin, socket: originSocket } = await originWithSocket();
   const proxy = await startProxy();
-  const { socket: client } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
-  try {
+  await withTunnel(proxy, `127.0.0.1:${origin.port}`, [origin], async ({ socket: client }) => {
     const upstream = await originSocket;
     const first = readUntil(upstream, (text) => text === 'hello');
     client.write('hello');
@@ -160,18 +132,13 @@ test('a client that destroys its socket mid-tunnel takes the origin connection d
     upstream.end();
     await closed(upstream);
     t.true(await pollUntil(() => proxy.server.connections === 0), `still ${proxy.server.connections} open`);
-  } finally {
-    client.destroy();
-    await origin.close();
-    await proxy.close();
-  }
+  });
 });
 
 test('a client that destroys its socket (FIN) while the origin keeps sending takes the origin down', async (t) => {
   const { origin, socket: originSocket } = await originWithSocket();
   const proxy = await startProxy();
-  const { socket: client } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
-  try {
+  await withTunnel(proxy, `127.0.0.1:${origin.port}`, [origin], async ({ socket: client }) => {
     const upstream = await originSocket;
     client.destroy();
     // The proxy sees a FIN, passes it on; the next bytes the origin sends hit a closed client,
@@ -183,9 +150,5 @@ test('a client that destroys its socket (FIN) while the origin keeps sending tak
     }
     t.true(upstream.destroyed, 'the origin connection was closed');
     t.true(await pollUntil(() => proxy.server.connections === 0), `still ${proxy.server.connections} open`);
-  } finally {
-    client.destroy();
-    await origin.close();
-    await proxy.close();
-  }
+  });
 });

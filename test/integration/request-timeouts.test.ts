@@ -7,7 +7,7 @@ import { tap } from 'rxjs';
 import type { ConnectionContext } from '../../src/core/context.js';
 import type { ProxyError } from '../../src/core/errors.js';
 import type { ProxyPlugin } from '../../src/core/plugin.js';
-import { get, hasToken, ok, openClient, sleep, startKeepAliveOrigin, startNumberingOrigin, type ResponseReader } from '../helpers/keep-alive.js';
+import { get, hasToken, ok, sleep, startKeepAliveOrigin, startNumberingOrigin, withClient, type ResponseReader } from '../helpers/keep-alive.js';
 import { startProxy, startRawOrigin } from '../helpers/net.js';
 import { pollUntil } from '../helpers/wire.js';
 
@@ -74,19 +74,14 @@ const post = (port: number, fields: string) => `POST http://127.0.0.1:${port}/up
 test('a second request head that stalls halfway on a kept-alive connection is answered 408 (ERR_PROXY_HEADERS_TIMEOUT)', async (t) => {
   const origin = await startNumberingOrigin();
   const { proxy, ...rec } = await proxyWith({ headersTimeoutMs: 200 });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [origin], async (client) => {
     client.socket.write(get(origin.port, '/one'));
     t.is((await client.reader.next()).body, 'o:1:/one');
     client.socket.write(`GET http://127.0.0.1:${origin.port}/two HTTP/1.1\r\nHo`);
     t.deepEqual(await stageFailure(rec), ['ERR_PROXY_HEADERS_TIMEOUT'], 'the parser fails with ERR_PROXY_HEADERS_TIMEOUT');
     await assert408(t, client.reader);
     t.deepEqual(await codesAtClose(rec), ['ERR_PROXY_HEADERS_TIMEOUT']);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('an idle kept-alive connection is governed by keepAliveTimeoutMs, not headersTimeoutMs: a late head is served, then a quiet close without 408', async (t) => {
@@ -94,8 +89,7 @@ test('an idle kept-alive connection is governed by keepAliveTimeoutMs, not heade
   // A wide gap between the two limits: a busy machine must not close the idle connection before
   // the late head arrives.
   const { proxy, ...rec } = await proxyWith({ headersTimeoutMs: 100, keepAliveTimeoutMs: 1500 });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [origin], async (client) => {
     client.socket.write(get(origin.port, '/one'));
     t.is((await client.reader.next()).body, 'o:1:/one');
     await sleep(300); // idle past headersTimeoutMs: not a head in progress
@@ -106,11 +100,7 @@ test('an idle kept-alive connection is governed by keepAliveTimeoutMs, not heade
     client.socket.end();
     t.deepEqual(await codesAtClose(rec), []);
     t.deepEqual(rec.failures, []);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 /** An origin that answers each complete request with the length of its body (never a stalled one). */
@@ -119,34 +109,24 @@ const bodyLengthOrigin = () => startKeepAliveOrigin((request) => ok(`got ${reque
 test('a stalled Content-Length body is answered 408 (ERR_PROXY_BODY_TIMEOUT)', async (t) => {
   const origin = await bodyLengthOrigin();
   const { proxy, ...rec } = await proxyWith({ bodyTimeoutMs: 200 });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [origin], async (client) => {
     client.socket.write(post(origin.port, 'Content-Length: 10\r\n') + 'abc');
     t.deepEqual(await stageFailure(rec), ['ERR_PROXY_BODY_TIMEOUT'], 'the parser fails with ERR_PROXY_BODY_TIMEOUT');
     await assert408(t, client.reader);
     t.deepEqual(await codesAtClose(rec), ['ERR_PROXY_BODY_TIMEOUT']);
     t.is(origin.requests.length, 0, 'the origin never got a whole request');
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('a stalled chunked body is answered 408 (ERR_PROXY_BODY_TIMEOUT)', async (t) => {
   const origin = await bodyLengthOrigin();
   const { proxy, ...rec } = await proxyWith({ bodyTimeoutMs: 200 });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [origin], async (client) => {
     client.socket.write(post(origin.port, 'Transfer-Encoding: chunked\r\n') + '5\r\nab');
     t.deepEqual(await stageFailure(rec), ['ERR_PROXY_BODY_TIMEOUT'], 'the parser fails with ERR_PROXY_BODY_TIMEOUT');
     await assert408(t, client.reader);
     t.deepEqual(await codesAtClose(rec), ['ERR_PROXY_BODY_TIMEOUT']);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 /** Writes `count` pieces of `piece` every `everyMs` while the socket is open. */
@@ -160,26 +140,20 @@ async function trickle(socket: net.Socket, piece: string, count: number, everyMs
 test('a body trickled a byte at a time, never pausing for bodyTimeoutMs, is answered 408 (ERR_PROXY_BODY_TOO_SLOW)', async (t) => {
   const origin = await bodyLengthOrigin();
   const { proxy, ...rec } = await proxyWith({ bodyTimeoutMs: 500, minBodyBytesPerSecond: 100, bodyGracePeriodMs: 300 });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [origin], async (client) => {
     client.socket.write(post(origin.port, 'Content-Length: 1000\r\n'));
     const sending = trickle(client.socket, 'x', 1000, 50); // about 20 bytes/s; stops when the proxy closes
     t.deepEqual(await stageFailure(rec), ['ERR_PROXY_BODY_TOO_SLOW'], 'the parser fails with ERR_PROXY_BODY_TOO_SLOW');
     await assert408(t, client.reader);
     await sending;
     t.deepEqual(await codesAtClose(rec), ['ERR_PROXY_BODY_TOO_SLOW']);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('a body sent at a fine pace, across many reads, is not cut', async (t) => {
   const origin = await bodyLengthOrigin();
   const { proxy, ...rec } = await proxyWith({ bodyTimeoutMs: 500, minBodyBytesPerSecond: 100, bodyGracePeriodMs: 300 });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [origin], async (client) => {
     client.socket.write(post(origin.port, 'Content-Length: 600\r\n'));
     await trickle(client.socket, 'y'.repeat(50), 12, 50); // about 1000 bytes/s
     const response = await client.reader.next();
@@ -189,18 +163,13 @@ test('a body sent at a fine pace, across many reads, is not cut', async (t) => {
     t.true(await client.reader.waitEnd());
     t.deepEqual(await codesAtClose(rec), []);
     t.deepEqual(rec.failures, []);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('a body stalled after the origin already answered: the client has that answer, then the connection just closes', async (t) => {
   const origin = await startKeepAliveOrigin(() => '', { onHead: (_request, socket) => socket.write(ok('early')) });
   const { proxy, ...rec } = await proxyWith({ bodyTimeoutMs: 200 });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [origin], async (client) => {
     client.socket.write(post(origin.port, 'Content-Length: 10\r\n') + 'abc');
     const response = await client.reader.next();
     t.is(response.status, 200);
@@ -209,11 +178,7 @@ test('a body stalled after the origin already answered: the client has that answ
     t.true(await client.reader.waitEnd(), 'the proxy closes the connection');
     t.is(client.reader.pending, '', 'and sends nothing after the answer');
     t.deepEqual(await codesAtClose(rec), ['ERR_PROXY_BODY_TIMEOUT']);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('a client waiting for 100 Continue is not stalling: the body clock starts once the origin answers', async (t) => {
@@ -221,8 +186,7 @@ test('a client waiting for 100 Continue is not stalling: the body clock starts o
     onHead: (_request, socket) => void sleep(500).then(() => socket.write('HTTP/1.1 100 Continue\r\n\r\n')),
   });
   const { proxy, ...rec } = await proxyWith({ bodyTimeoutMs: 150, minBodyBytesPerSecond: 100, bodyGracePeriodMs: 100 });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [origin], async (client) => {
     client.socket.write(post(origin.port, 'Content-Length: 5\r\nExpect: 100-continue\r\n'));
     const interim = await client.reader.next();
     t.is(interim.status, 100);
@@ -232,11 +196,7 @@ test('a client waiting for 100 Continue is not stalling: the body clock starts o
     t.is(response.body, 'got hello');
     t.deepEqual(rec.failures, []);
     t.is(rec.closes.length, 0, 'the connection is still open');
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('a body held back by the proxy itself (the origin does not read) is not the client stalling', async (t) => {
@@ -258,8 +218,7 @@ test('a body held back by the proxy itself (the origin does not read) is not the
     resume = () => socket.resume();
   });
   const { proxy, ...rec } = await proxyWith({ bodyTimeoutMs: 150, minBodyBytesPerSecond: 1000, bodyGracePeriodMs: 100 });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [origin], async (client) => {
     client.socket.write(post(origin.port, `Content-Length: ${size}\r\n`));
     client.socket.write(Buffer.alloc(size, 0x7a));
     t.true(await pollUntil(() => rec.contexts[0]?.inboundFlow.held().includes('sink') ?? false), 'the proxy holds the client for its upstream');
@@ -270,18 +229,13 @@ test('a body held back by the proxy itself (the origin does not read) is not the
     const response = await client.reader.next({ timeoutMs: 5000 });
     t.is(response.status, 200);
     t.is(response.body, `got ${size}`);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('with 0 the limits are off: a paused body and a paused later head are waited for', async (t) => {
   const origin = await bodyLengthOrigin();
   const { proxy, ...rec } = await proxyWith({ headersTimeoutMs: 0, bodyTimeoutMs: 0, minBodyBytesPerSecond: 0, bodyGracePeriodMs: 0 });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [origin], async (client) => {
     client.socket.write(post(origin.port, 'Content-Length: 6\r\n') + 'abc');
     await sleep(400);
     client.socket.write('def');
@@ -292,9 +246,5 @@ test('with 0 the limits are off: a paused body and a paused later head are waite
     t.is((await client.reader.next()).body, 'got 0');
     t.deepEqual(rec.failures, []);
     t.is(rec.closes.length, 0, 'the connection is still open');
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });

@@ -8,8 +8,8 @@ import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import test from 'ava';
 import type { ProxyPlugin } from '../../src/core/plugin.js';
-import { exchange, get, hasToken, openClient, sleep, startNumberingOrigin } from '../helpers/keep-alive.js';
-import { connectTo, openTunnel, readUntil, startProxy, startRawOrigin } from '../helpers/net.js';
+import { exchange, get, hasToken, openClient, sleep, startNumberingOrigin, withClient } from '../helpers/keep-alive.js';
+import { connectTo, readUntil, startProxy, startRawOrigin, withTunnel } from '../helpers/net.js';
 import { startProxyProcess } from '../helpers/proxy-process.js';
 import { collect, parseResponse, pollUntil } from '../helpers/wire.js';
 
@@ -106,8 +106,7 @@ test('no response head within responseTimeoutMs: 504 in its place (ERR_PROXY_RES
   const silent = await silentOrigin();
   const good = await startNumberingOrigin();
   const { proxy, ...rec } = await proxyWith({ responseTimeoutMs: 200 });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [silent, good], async (client) => {
     client.socket.write(get(silent.port, '/hang'));
     const upstream = await firstSocket(silent);
     const upstreamClosed = closesWithin(upstream);
@@ -124,12 +123,7 @@ test('no response head within responseTimeoutMs: 504 in its place (ERR_PROXY_RES
     t.deepEqual(rec.codes, ['ERR_PROXY_RESPONSE_TIMEOUT']);
     client.socket.end();
     t.deepEqual(await codesAtClose(rec), ['ERR_PROXY_RESPONSE_TIMEOUT'], 'nothing else at close');
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await silent.close();
-    await good.close();
-  }
+  });
 });
 
 test('the next kept-alive request after a slow body still gets its 504 after responseTimeoutMs, not after the body limit', async (t) => {
@@ -144,19 +138,13 @@ test('the next kept-alive request after a slow body still gets its 504 after res
   });
   const silent = await silentOrigin();
   const { proxy, ...rec } = await proxyWith({ responseTimeoutMs: 200, responseIdleTimeoutMs: 60_000 });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [slowBody, silent], async (client) => {
     const first = await exchange(client, get(slowBody.port, '/slow'));
     t.is(first.body, 'abcd');
     const second = await exchange(client, get(silent.port, '/hang'));
     t.is(second.statusLine, 'HTTP/1.1 504 Gateway Timeout');
     t.deepEqual(rec.codes, ['ERR_PROXY_RESPONSE_TIMEOUT']);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await slowBody.close();
-    await silent.close();
-  }
+  });
 });
 
 test('a response body that stalls for responseIdleTimeoutMs is cut: the client gets what came, then the close (ERR_PROXY_RESPONSE_IDLE); the upstream is closed', async (t) => {
@@ -208,19 +196,14 @@ test('a response that trickles with gaps below responseIdleTimeoutMs completes, 
   });
   // The whole body takes longer than both limits; only its gaps count, and only after the head.
   const { proxy, ...rec } = await proxyWith({ responseTimeoutMs: 250, responseIdleTimeoutMs: 250 });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [trickling], async (client) => {
     const answer = await exchange(client, get(trickling.port, '/slow'));
     t.is(answer.status, 200);
     t.is(answer.body, BODY);
     t.false(client.reader.isEnded, 'the client connection is still open');
     client.socket.end();
     t.deepEqual(await codesAtClose(rec), []);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await trickling.close();
-  }
+  });
 });
 
 test('time the proxy itself holds the upstream paused (a rate limit) is not the upstream being idle: the response completes', async (t) => {
@@ -268,19 +251,14 @@ test('time the proxy itself holds the upstream paused (a rate limit) is not the 
 test('an idle CONNECT tunnel is closed on both sides after tunnelIdleTimeoutMs (ERR_PROXY_TUNNEL_IDLE)', async (t) => {
   const origin = await keepingOrigin(); // accepts and stays silent
   const { proxy, ...rec } = await proxyWith({ tunnelIdleTimeoutMs: 200 });
-  const { socket, head } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
-  try {
+  await withTunnel(proxy, `127.0.0.1:${origin.port}`, [origin], async ({ socket, head }) => {
     t.regex(head, /^HTTP\/1\.1 200 /);
     const upstream = await firstSocket(origin);
     const [clientClosed, upstreamClosed] = await Promise.all([peerClosed(socket), closesWithin(upstream)]);
     t.true(clientClosed, 'the proxy closed the client connection');
     t.true(upstreamClosed, 'the origin connection closed');
     t.deepEqual(await codesAtClose(rec), ['ERR_PROXY_TUNNEL_IDLE']);
-  } finally {
-    socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 /** Ten round trips ~50 ms apart through a tunnel whose tunnelIdleTimeoutMs is 200: longer in all than the limit. */
@@ -289,8 +267,7 @@ const ROUNDS = 10;
 test('a CONNECT tunnel with traffic both ways every ~50 ms is not closed while it flows', async (t) => {
   const origin = await keepingOrigin((socket) => socket.pipe(socket));
   const { proxy, ...rec } = await proxyWith({ tunnelIdleTimeoutMs: 200 });
-  const { socket } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
-  try {
+  await withTunnel(proxy, `127.0.0.1:${origin.port}`, [origin], async ({ socket }) => {
     for (let i = 0; i < ROUNDS; i++) {
       await sleep(50);
       const echoed = readUntil(socket, (text) => text.includes(`<${i}>`), 3_000);
@@ -299,18 +276,13 @@ test('a CONNECT tunnel with traffic both ways every ~50 ms is not closed while i
     }
     t.false(socket.closed, 'still open');
     t.deepEqual(rec.codes, []);
-  } finally {
-    socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('a CONNECT tunnel with traffic one way only (client to origin, then origin to client) is not closed while it flows', async (t) => {
   const origin = await keepingOrigin((socket) => socket.resume()); // reads, never writes on its own
   const { proxy, ...rec } = await proxyWith({ tunnelIdleTimeoutMs: 200 });
-  const { socket } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
-  try {
+  await withTunnel(proxy, `127.0.0.1:${origin.port}`, [origin], async ({ socket }) => {
     const upstream = await firstSocket(origin);
     let toOrigin = '';
     upstream.on('data', (chunk: Buffer) => (toOrigin += chunk.toString('latin1')));
@@ -328,18 +300,13 @@ test('a CONNECT tunnel with traffic one way only (client to origin, then origin 
     t.false(socket.closed, 'still open');
     t.false(upstream.closed, 'the origin side too');
     t.deepEqual(rec.codes, []);
-  } finally {
-    socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('tunnelIdleTimeoutMs 0: an idle tunnel stays open (even with small response limits) until its client closes it', async (t) => {
   const origin = await keepingOrigin((socket) => socket.pipe(socket));
   const { proxy, ...rec } = await proxyWith({ tunnelIdleTimeoutMs: 0, responseTimeoutMs: 100, responseIdleTimeoutMs: 100 });
-  const { socket } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
-  try {
+  await withTunnel(proxy, `127.0.0.1:${origin.port}`, [origin], async ({ socket }) => {
     await sleep(300); // three times the other limits: nothing applies to a tunnel but its own
     t.false(socket.closed, 'still open after an idle while');
     const echoed = readUntil(socket, (text) => text.includes('alive'), 3_000);
@@ -348,11 +315,7 @@ test('tunnelIdleTimeoutMs 0: an idle tunnel stays open (even with small response
     socket.end();
     t.true(await closesWithin(socket), 'closed once we ended it');
     t.deepEqual(await codesAtClose(rec), []);
-  } finally {
-    socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 /** An origin that answers the first request head with 101 and then stays silent. */
@@ -382,8 +345,7 @@ for (const options of UPGRADE_CASES) {
   test(`an idle 101 Upgrade tunnel is closed on both sides after tunnelIdleTimeoutMs (ERR_PROXY_TUNNEL_IDLE), not by the response limits ${JSON.stringify(options)}`, async (t) => {
     const origin = await switchingOrigin();
     const { proxy, ...rec } = await proxyWith(options);
-    const client = await openClient(proxy.port);
-    try {
+    await withClient(proxy, [origin], async (client) => {
       client.socket.write(
         `GET http://127.0.0.1:${origin.port}/ws HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n` +
           'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
@@ -396,11 +358,7 @@ for (const options of UPGRADE_CASES) {
       t.true(upstreamClosed, 'the origin connection closed');
       t.is(client.reader.pending, '', 'no byte after the 101');
       t.deepEqual(await codesAtClose(rec), ['ERR_PROXY_TUNNEL_IDLE']);
-    } finally {
-      client.socket.destroy();
-      await proxy.close();
-      await origin.close();
-    }
+    });
   });
 }
 
@@ -454,16 +412,12 @@ test('responseTimeoutMs 0: no limit on the wait for the response head (an origin
     // With a body limit set the watchdog still ticks while the head is awaited; without one it does not.
     for (const options of [{ responseTimeoutMs: 0, responseIdleTimeoutMs: 100 }, { responseTimeoutMs: 0, responseIdleTimeoutMs: 0 }]) {
       const { proxy, ...rec } = await proxyWith(options);
-      const client = await openClient(proxy.port);
-      try {
+      await withClient(proxy, [], async (client) => {
         const answer = await exchange(client, get(slow.port, '/late'));
         t.is(answer.status, 200, JSON.stringify(options));
         t.regex(answer.body, /^slow:\d+:\/late$/);
         t.deepEqual(rec.codes, [], JSON.stringify(options));
-      } finally {
-        client.socket.destroy();
-        await proxy.close();
-      }
+      });
     }
   } finally {
     await slow.close();

@@ -3,10 +3,7 @@
 // formats; the file is flushed when the proxy closes (dispose); relative paths start at the config.
 // A destination that cannot keep up (a FIFO nobody reads) or fails (EPIPE): records past
 // maxBufferBytes are dropped and counted, the proxy keeps answering, and shutdown stays bounded.
-import { execFileSync } from 'node:child_process';
-import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { tap } from 'rxjs';
@@ -14,18 +11,15 @@ import { container } from 'tsyringe';
 import { ProxyError } from '../../src/core/errors.js';
 import { Logger, SilentLogger } from '../../src/core/logger.js';
 import type { ProxyPlugin } from '../../src/core/plugin.js';
-import { createStats, ProxyStats } from '../../src/core/stats.js';
 import { createProxyFromConfig } from '../../src/proxy.js';
 import { LineBuffer } from '../../src/plugins/access-log-lines.js';
-import { isoTime, type AccessRecord } from '../../src/plugins/access-log.plugin.js';
-import { exchange, get, ok, openClient, sleep, startKeepAliveOrigin } from '../helpers/keep-alive.js';
-import { rawExchange, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
+import type { AccessRecord } from '../../src/plugins/access-log-record.js';
+import { isoTime } from '../../src/plugins/access-log.plugin.js';
+import { loggingChain, readAvailable, ROUTING, withFifoLog } from '../helpers/access-log.js';
+import { exchange, get, ok, openClient, sleep, startKeepAliveOrigin, withClient } from '../helpers/keep-alive.js';
+import { closedPort, rawExchange, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
+import { withTempDir } from '../helpers/temp.js';
 import { pollUntil } from '../helpers/wire.js';
-
-const ROUTING = ['head-parser', 'connect-handler', 'http-forward'];
-
-/** A temporary folder, removed by the caller. */
-const tempDir = () => mkdtempSync(path.join(os.tmpdir(), 'access-log-'));
 
 /** The file's complete lines once it has `count` of them (bounded wait: a last async write may land just after dispose). */
 async function lines(file: string, count: number): Promise<string[]> {
@@ -35,15 +29,6 @@ async function lines(file: string, count: number): Promise<string[]> {
 }
 
 const records = async (file: string, count: number) => (await lines(file, count)).map((line) => JSON.parse(line) as AccessRecord);
-
-/** A port on 127.0.0.1 that nothing listens on (taken, then freed). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function assertDurations(t: import('ava').ExecutionContext, record: AccessRecord): void {
   for (const key of ['connectMs', 'firstByteMs', 'totalMs'] as const) {
@@ -61,27 +46,21 @@ for (const [where, chain] of [
   ['before byte-counter', [...ROUTING, 'access-log', 'upstream-dialer', 'byte-counter']],
 ] as const) {
   test(`two requests on one kept-alive connection: two JSON records with exact bytes (access-log ${where})`, async (t) => {
-    const dir = tempDir();
-    const file = path.join(dir, 'access.log');
-    const replies: Record<string, string> = { '/one': ok('a'.repeat(3000)), '/two': ok('b'.repeat(7000)) };
-    const origin = await startKeepAliveOrigin((request) => replies[request.target] ?? ok('?'));
-    const proxy = await startProxy({
-      plugins: chain.map((name) => (name === 'access-log' ? { name, options: { path: file } } : name)),
-    });
-    const client = await openClient(proxy.port);
-    const post = (target: string, size: number) =>
-      `POST http://127.0.0.1:${origin.port}${target} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nContent-Length: ${size}\r\n\r\n${'q'.repeat(size)}`;
-    try {
-      t.is((await exchange(client, post('/one', 1000))).body.length, 3000);
-      t.is((await exchange(client, get(origin.port, '/two'))).body.length, 7000);
-      client.socket.end();
-      await client.reader.waitEnd();
-    } finally {
-      client.socket.destroy();
-      await proxy.close();
-      await origin.close();
-    }
-    try {
+    await withTempDir('access-log-', async (dir) => {
+      const file = path.join(dir, 'access.log');
+      const replies: Record<string, string> = { '/one': ok('a'.repeat(3000)), '/two': ok('b'.repeat(7000)) };
+      const origin = await startKeepAliveOrigin((request) => replies[request.target] ?? ok('?'));
+      const proxy = startProxy({
+        plugins: chain.map((name) => (name === 'access-log' ? { name, options: { path: file } } : name)),
+      });
+      const post = (target: string, size: number) =>
+        `POST http://127.0.0.1:${origin.port}${target} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nContent-Length: ${size}\r\n\r\n${'q'.repeat(size)}`;
+      await withClient(proxy, [origin], async (client) => {
+        t.is((await exchange(client, post('/one', 1000))).body.length, 3000);
+        t.is((await exchange(client, get(origin.port, '/two'))).body.length, 7000);
+        client.socket.end();
+        await client.reader.waitEnd();
+      });
       const [one, two, ...rest] = await records(file, 2);
       t.is(rest.length, 0);
       t.like(one, { client: '127.0.0.1', user: null, method: 'POST', target: `http://127.0.0.1:${origin.port}/one`, status: 200, reused: false });
@@ -97,34 +76,25 @@ for (const [where, chain] of [
       assertDurations(t, two!);
       t.true(Math.abs(Date.parse(one!.time) - Date.now()) < 60_000, one!.time);
       t.true(Date.parse(one!.time) <= Date.parse(two!.time));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 }
 
 test('a CONNECT tunnel: one record when the connection closes, method CONNECT, status 200', async (t) => {
-  const dir = tempDir();
-  const file = path.join(dir, 'access.log');
-  const origin = await startRawOrigin((socket) => socket.pipe(socket));
-  const proxy = await startProxy({ plugins: [...ROUTING, 'upstream-dialer', 'byte-counter', { name: 'access-log', options: { path: file } }] });
-  const client = await openClient(proxy.port);
-  const authority = `127.0.0.1:${origin.port}`;
-  try {
-    client.socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
-    t.is((await client.reader.next({ method: 'HEAD' })).status, 200);
-    client.socket.write('ping-through-tunnel');
-    t.true(await pollUntil(() => client.reader.pending === 'ping-through-tunnel', 120), 'the tunnel echoes');
-    t.is(await lines(file, 0).then((l) => l.length), 0, 'nothing logged while the tunnel is open');
-    client.socket.end();
-    t.true(await client.reader.waitEnd());
-    t.true(await pollUntil(() => proxy.server.connections === 0, 120));
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
-  try {
+  await withTempDir('access-log-', async (dir) => {
+    const file = path.join(dir, 'access.log');
+    const origin = await startRawOrigin((socket) => socket.pipe(socket));
+    const authority = `127.0.0.1:${origin.port}`;
+    await withClient(startProxy({ plugins: loggingChain(file) }), [origin], async (client, proxy) => {
+      client.socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
+      t.is((await client.reader.next({ method: 'HEAD' })).status, 200);
+      client.socket.write('ping-through-tunnel');
+      t.true(await pollUntil(() => client.reader.pending === 'ping-through-tunnel', 120), 'the tunnel echoes');
+      t.is(await lines(file, 0).then((l) => l.length), 0, 'nothing logged while the tunnel is open');
+      client.socket.end();
+      t.true(await client.reader.waitEnd());
+      t.true(await pollUntil(() => proxy.server.connections === 0, 120));
+    });
     const all = await records(file, 1);
     t.is(all.length, 1, JSON.stringify(all));
     const [record] = all;
@@ -133,76 +103,64 @@ test('a CONNECT tunnel: one record when the connection closes, method CONNECT, s
     t.true(record!.bytesOut >= 'ping-through-tunnel'.length, JSON.stringify(record));
     t.is(record!.error, undefined);
     t.is(typeof record!.totalMs, 'number');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('an upgrade answered 101: one record at close, status 101, with the tunnel bytes', async (t) => {
-  const dir = tempDir();
-  const file = path.join(dir, 'access.log');
-  // The origin answers 101 to the head, then echoes every byte.
-  const origin = await startRawOrigin((socket) => {
-    let buffer = '';
-    const onData = (chunk: Buffer) => {
-      buffer += chunk.toString('latin1');
-      if (!buffer.includes('\r\n\r\n')) return;
-      socket.off('data', onData);
-      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
-      socket.pipe(socket);
-    };
-    socket.on('data', onData);
-  });
-  const proxy = await startProxy({ plugins: [...ROUTING, 'upstream-dialer', 'byte-counter', { name: 'access-log', options: { path: file } }] });
-  const client = await openClient(proxy.port);
-  const payload = 'x'.repeat(5000);
-  try {
-    client.socket.write(get(origin.port, '/ws', 'Upgrade: websocket\r\nConnection: Upgrade\r\n'));
-    t.is((await client.reader.next()).status, 101);
-    client.socket.write(payload);
-    t.true(await pollUntil(() => client.reader.pending.length >= payload.length, 120), 'the tunnel echoes');
-    client.socket.end();
-    t.true(await client.reader.waitEnd());
-    t.true(await pollUntil(() => proxy.server.connections === 0, 120));
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
-  try {
+  await withTempDir('access-log-', async (dir) => {
+    const file = path.join(dir, 'access.log');
+    // The origin answers 101 to the head, then echoes every byte.
+    const origin = await startRawOrigin((socket) => {
+      let buffer = '';
+      const onData = (chunk: Buffer) => {
+        buffer += chunk.toString('latin1');
+        if (!buffer.includes('\r\n\r\n')) return;
+        socket.off('data', onData);
+        socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+        socket.pipe(socket);
+      };
+      socket.on('data', onData);
+    });
+    const payload = 'x'.repeat(5000);
+    await withClient(startProxy({ plugins: loggingChain(file) }), [origin], async (client, proxy) => {
+      client.socket.write(get(origin.port, '/ws', 'Upgrade: websocket\r\nConnection: Upgrade\r\n'));
+      t.is((await client.reader.next()).status, 101);
+      client.socket.write(payload);
+      t.true(await pollUntil(() => client.reader.pending.length >= payload.length, 120), 'the tunnel echoes');
+      client.socket.end();
+      t.true(await client.reader.waitEnd());
+      t.true(await pollUntil(() => proxy.server.connections === 0, 120));
+    });
     const all = await records(file, 1);
     t.is(all.length, 1, JSON.stringify(all));
     t.like(all[0], { method: 'GET', target: `http://127.0.0.1:${origin.port}/ws`, status: 101 });
     t.true(all[0]!.bytesIn >= payload.length && all[0]!.bytesOut >= payload.length, JSON.stringify(all[0]));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a request refused by a policy plugin: status 403, answeredBy and the error code; no upstream contacted', async (t) => {
-  const dir = tempDir();
-  const file = path.join(dir, 'access.log');
-  const origin = await startHttpOrigin((_request, response) => response.end('should not be reached'));
-  const policy: ProxyPlugin = {
-    name: 'test-policy',
-    inbound: () =>
-      tap((event) => {
-        if (event.kind !== 'request-head') return;
-        event.exchange.error = new ProxyError('ERR_PROXY_FORBIDDEN', 'not allowed');
-        event.exchange.answeredBy = 'test-policy';
-        event.exchange.user = 'alice';
-      }),
-  };
-  const proxy = await startProxy({ plugins: [...ROUTING, policy, 'upstream-dialer', 'byte-counter', { name: 'access-log', options: { path: file } }] });
-  try {
-    const answer = await rawExchange(proxy.port, get(origin.port, '/secret'), { end: true });
-    t.regex(answer, /^HTTP\/1\.1 403 /);
-    t.is(origin.connections, 0);
-  } finally {
-    await proxy.close();
-    await origin.close();
-  }
-  try {
+  await withTempDir('access-log-', async (dir) => {
+    const file = path.join(dir, 'access.log');
+    const origin = await startHttpOrigin((_request, response) => response.end('should not be reached'));
+    const policy: ProxyPlugin = {
+      name: 'test-policy',
+      inbound: () =>
+        tap((event) => {
+          if (event.kind !== 'request-head') return;
+          event.exchange.error = new ProxyError('ERR_PROXY_FORBIDDEN', 'not allowed');
+          event.exchange.answeredBy = 'test-policy';
+          event.exchange.user = 'alice';
+        }),
+    };
+    const proxy = await startProxy({ plugins: [...ROUTING, policy, 'upstream-dialer', 'byte-counter', { name: 'access-log', options: { path: file } }] });
+    try {
+      const answer = await rawExchange(proxy.port, get(origin.port, '/secret'), { end: true });
+      t.regex(answer, /^HTTP\/1\.1 403 /);
+      t.is(origin.connections, 0);
+    } finally {
+      await proxy.close();
+      await origin.close();
+    }
     const [record, ...rest] = await records(file, 1);
     t.is(rest.length, 0);
     t.like(record, {
@@ -216,74 +174,60 @@ test('a request refused by a policy plugin: status 403, answeredBy and the error
       firstByteMs: null,
     });
     t.true(record!.bytesOut > 0, 'the error response was counted');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a failed dial: status 502 and the error code', async (t) => {
-  const dir = tempDir();
-  const file = path.join(dir, 'access.log');
-  const port = await closedPort();
-  const proxy = await startProxy({ plugins: [...ROUTING, 'upstream-dialer', 'byte-counter', { name: 'access-log', options: { path: file } }] });
-  try {
-    t.regex(await rawExchange(proxy.port, get(port, '/'), { end: true }), /^HTTP\/1\.1 502 /);
-  } finally {
-    await proxy.close();
-  }
-  try {
+  await withTempDir('access-log-', async (dir) => {
+    const file = path.join(dir, 'access.log');
+    const port = await closedPort();
+    const proxy = await startProxy({ plugins: loggingChain(file) });
+    try {
+      t.regex(await rawExchange(proxy.port, get(port, '/'), { end: true }), /^HTTP\/1\.1 502 /);
+    } finally {
+      await proxy.close();
+    }
     const [record] = await records(file, 1);
     t.like(record, { method: 'GET', target: `http://127.0.0.1:${port}/`, status: 502, error: 'ERR_PROXY_UPSTREAM_CONNECT', connectMs: null });
     t.is(record!.answeredBy, undefined);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a malformed request: a record without method or target, status 400', async (t) => {
-  const dir = tempDir();
-  const file = path.join(dir, 'access.log');
-  const proxy = await startProxy({ plugins: [...ROUTING, 'upstream-dialer', 'byte-counter', { name: 'access-log', options: { path: file } }] });
-  try {
-    t.regex(await rawExchange(proxy.port, 'GET\x01 / HTTP/1.1\r\n\r\n', { end: true }), /^HTTP\/1\.1 400 /);
-  } finally {
-    await proxy.close();
-  }
-  try {
+  await withTempDir('access-log-', async (dir) => {
+    const file = path.join(dir, 'access.log');
+    const proxy = await startProxy({ plugins: loggingChain(file) });
+    try {
+      t.regex(await rawExchange(proxy.port, 'GET\x01 / HTTP/1.1\r\n\r\n', { end: true }), /^HTTP\/1\.1 400 /);
+    } finally {
+      await proxy.close();
+    }
     const [record, ...rest] = await records(file, 1);
     t.is(rest.length, 0);
     t.like(record, { method: null, target: null, status: 400, error: 'ERR_PROXY_BAD_REQUEST', user: null });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('common and combined formats: user -, time, quoted request line, status, bytes, referer and user-agent', async (t) => {
-  const dir = tempDir();
-  const common = path.join(dir, 'common.log');
-  const combined = path.join(dir, 'combined.log');
-  const origin = await startKeepAliveOrigin(() => ok('hello'));
-  const proxy = await startProxy({
-    plugins: [
-      ...ROUTING,
-      'upstream-dialer',
-      'byte-counter',
-      { name: 'access-log', options: { format: 'common', path: common } },
-      { name: 'access-log', options: { format: 'combined', path: combined } },
-    ],
-  });
-  const client = await openClient(proxy.port);
-  try {
-    t.is((await exchange(client, get(origin.port, '/a?b=1', 'Referer: http://ref.example/x\r\nUser-Agent: test "agent"/1.0\r\n'))).body, 'hello');
-    t.is((await exchange(client, get(origin.port, '/plain'))).body, 'hello');
-    client.socket.end();
-    await client.reader.waitEnd();
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
-  try {
+  await withTempDir('access-log-', async (dir) => {
+    const common = path.join(dir, 'common.log');
+    const combined = path.join(dir, 'combined.log');
+    const origin = await startKeepAliveOrigin(() => ok('hello'));
+    const proxy = startProxy({
+      plugins: [
+        ...ROUTING,
+        'upstream-dialer',
+        'byte-counter',
+        { name: 'access-log', options: { format: 'common', path: common } },
+        { name: 'access-log', options: { format: 'combined', path: combined } },
+      ],
+    });
+    await withClient(proxy, [origin], async (client) => {
+      t.is((await exchange(client, get(origin.port, '/a?b=1', 'Referer: http://ref.example/x\r\nUser-Agent: test "agent"/1.0\r\n'))).body, 'hello');
+      t.is((await exchange(client, get(origin.port, '/plain'))).body, 'hello');
+      client.socket.end();
+      await client.reader.waitEnd();
+    });
     const size = ok('hello').length;
     const target = `http://127.0.0.1:${origin.port}`;
     const time = String.raw`\[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} \+0000\]`;
@@ -293,51 +237,46 @@ test('common and combined formats: user -, time, quoted request line, status, by
     const [m1, m2] = await lines(combined, 2);
     t.regex(m1!, new RegExp(String.raw`^127\.0\.0\.1 - - ${time} "GET ${target}/a\?b=1 HTTP/1\.1" 200 ${size} "http://ref\.example/x" "test \\"agent\\"/1\.0"$`));
     t.regex(m2!, new RegExp(String.raw`^127\.0\.0\.1 - - ${time} "GET ${target}/plain HTTP/1\.1" 200 ${size} "-" "-"$`));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a relative path starts at the config file\'s folder', async (t) => {
-  const dir = tempDir();
-  const origin = await startKeepAliveOrigin(() => ok('hi'));
-  try {
-    const config = path.join(dir, 'plugins.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        plugins: [...ROUTING.map((name) => ({ name })), { name: 'upstream-dialer' }, { name: 'byte-counter' }, { name: 'access-log', options: { path: 'logs.jsonl' } }],
-      }),
-    );
-    const services = container.createChildContainer();
-    services.registerInstance(Logger, new SilentLogger());
-    const server = await createProxyFromConfig(config, { container: services, host: '127.0.0.1', port: 0, gracePeriodMs: 0 });
-    const { port } = await server.listen();
+  await withTempDir('access-log-', async (dir) => {
+    const origin = await startKeepAliveOrigin(() => ok('hi'));
     try {
-      t.regex(await rawExchange(port, get(origin.port, '/rel'), { end: true }), /^HTTP\/1\.1 200 /);
+      const config = path.join(dir, 'plugins.json');
+      writeFileSync(
+        config,
+        JSON.stringify({
+          plugins: [...ROUTING.map((name) => ({ name })), { name: 'upstream-dialer' }, { name: 'byte-counter' }, { name: 'access-log', options: { path: 'logs.jsonl' } }],
+        }),
+      );
+      const services = container.createChildContainer();
+      services.registerInstance(Logger, new SilentLogger());
+      const server = await createProxyFromConfig(config, { container: services, host: '127.0.0.1', port: 0, gracePeriodMs: 0 });
+      const { port } = await server.listen();
+      try {
+        t.regex(await rawExchange(port, get(origin.port, '/rel'), { end: true }), /^HTTP\/1\.1 200 /);
+      } finally {
+        await server.close(0);
+      }
+      t.false(existsSync(path.join(process.cwd(), 'logs.jsonl')), 'not relative to the working directory');
+      const [record] = await records(path.join(dir, 'logs.jsonl'), 1);
+      t.like(record, { method: 'GET', target: `http://127.0.0.1:${origin.port}/rel`, status: 200 });
     } finally {
-      await server.close(0);
+      await origin.close();
     }
-    t.false(existsSync(path.join(process.cwd(), 'logs.jsonl')), 'not relative to the working directory');
-    const [record] = await records(path.join(dir, 'logs.jsonl'), 1);
-    t.like(record, { method: 'GET', target: `http://127.0.0.1:${origin.port}/rel`, status: 200 });
-  } finally {
-    await origin.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a path that cannot be opened stops start-up with a configuration error', async (t) => {
-  const dir = tempDir();
-  try {
+  await withTempDir('access-log-', async (dir) => {
     const error = await t.throwsAsync(
       startProxy({ plugins: [...ROUTING, 'upstream-dialer', { name: 'access-log', options: { path: path.join(dir, 'missing', 'access.log') } }] }),
     );
     t.is((error as ProxyError).code, 'ERR_PROXY_CONFIG');
     t.regex(error.message, /access-log.*ENOENT/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('LineBuffer writes JSON lines byte for byte as JSON.stringify would, escapes and odd numbers included', (t) => {
@@ -382,78 +321,6 @@ test('isoTime formats like Date#toISOString, across second boundaries', (t) => {
   }
 });
 
-/** A Logger that keeps what is warned. */
-class RecordingLogger implements Logger {
-  readonly warnings: string[] = [];
-  info(): void {}
-  warn(message: string): void {
-    this.warnings.push(message);
-  }
-  error(message: string): void {
-    this.warnings.push(message);
-  }
-}
-
-/** A FIFO in `dir` with its read side open (non-blocking), so the proxy can open the write side; read only when a test says so. */
-function openFifo(dir: string): { file: string; reader: number } {
-  const file = path.join(dir, 'access.fifo');
-  execFileSync('mkfifo', [file]);
-  return { file, reader: openSync(file, constants.O_RDONLY | constants.O_NONBLOCK) };
-}
-
-/** Appends what the FIFO holds now to `chunks`; true at end of file (every writer closed it, and it is empty). */
-function readAvailable(reader: number, chunks: Buffer[]): boolean {
-  const buffer = Buffer.allocUnsafe(64 * 1024);
-  for (let reads = 0; reads < 1000; reads++) {
-    let size: number;
-    try {
-      size = readSync(reader, buffer, 0, buffer.length, null);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return false;
-      throw error;
-    }
-    if (size === 0) return true;
-    chunks.push(Buffer.from(buffer.subarray(0, size)));
-  }
-  return false;
-}
-
-/** Bytes the FIFO's pipe holds before a writer must wait: filled page by page through a writer of our own, then read back. */
-function pipeCapacity(file: string, reader: number): number {
-  const writer = openSync(file, constants.O_WRONLY | constants.O_NONBLOCK);
-  const page = Buffer.alloc(4096);
-  let capacity = 0;
-  try {
-    for (let pages = 0; pages < 4096; pages++) {
-      try {
-        capacity += writeSync(writer, page);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') break;
-        throw error;
-      }
-    }
-    const chunks: Buffer[] = [];
-    readAvailable(reader, chunks);
-    if (Buffer.concat(chunks).length !== capacity) throw new Error('the pipe was not read back whole');
-  } finally {
-    closeSync(writer);
-  }
-  return capacity;
-}
-
-/** A proxy logging to `file` with a small cap, and the ProxyStats and warnings it records into. */
-async function startCapped(file: string, maxBufferBytes: number) {
-  const services = container.createChildContainer();
-  const logger = new RecordingLogger();
-  services.registerInstance(Logger, logger);
-  services.registerInstance(ProxyStats, createStats());
-  const proxy = await startProxy({
-    container: services,
-    plugins: [...ROUTING, 'upstream-dialer', 'byte-counter', { name: 'access-log', options: { path: file, maxBufferBytes } }],
-  });
-  return { proxy, stats: services.resolve(ProxyStats), logger };
-}
-
 /** Sends `count` requests on one kept-alive connection (each target 1 KiB long, so each record is too); how many were answered 200 "fine". */
 async function sendRequests(proxyPort: number, originPort: number, count: number, tag: string): Promise<number> {
   const client = await openClient(proxyPort);
@@ -487,12 +354,7 @@ const STALL_REQUESTS = 240;
 const CAP = 64 * 1024;
 
 test('a FIFO nobody reads: past maxBufferBytes records are dropped and counted, every request is answered, and close writes out the rest once the FIFO is read', async (t) => {
-  const dir = tempDir();
-  const { file, reader } = openFifo(dir);
-  const origin = await startKeepAliveOrigin(() => ok('fine'));
-  const capacity = pipeCapacity(file, reader);
-  const { proxy, stats, logger } = await startCapped(file, CAP);
-  try {
+  await withFifoLog(CAP, async ({ proxy, stats, logger, origin, reader, capacity }) => {
     t.is(await sendRequests(proxy.port, origin.port, STALL_REQUESTS, 'stall'), STALL_REQUESTS, 'the proxy answered every request');
     t.true(stats.logDropped > 0, 'records were dropped');
     t.true(stats.logDropped < STALL_REQUESTS, `only those over the cap: ${stats.logDropped}`);
@@ -509,21 +371,11 @@ test('a FIFO nobody reads: past maxBufferBytes records are dropped and counted, 
     t.true(written.every((record) => record.status === 200 && record.target!.includes('/stall/')));
     // Nothing was read until close: all that was written sat in the pipe or under the cap.
     t.true(Buffer.concat(chunks).length <= capacity + CAP, `${Buffer.concat(chunks).length} bytes written, pipe ${capacity} + cap ${CAP}`);
-  } finally {
-    closeSync(reader);
-    await proxy.close();
-    await origin.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a FIFO never read: close() stops waiting after its timeout and counts what was not written', async (t) => {
-  const dir = tempDir();
-  const { file, reader } = openFifo(dir);
-  const origin = await startKeepAliveOrigin(() => ok('fine'));
-  const capacity = pipeCapacity(file, reader);
-  const { proxy, stats, logger } = await startCapped(file, CAP);
-  try {
+  await withFifoLog(CAP, async ({ proxy, stats, logger, origin, reader, capacity }) => {
     t.is(await sendRequests(proxy.port, origin.port, STALL_REQUESTS, 'never'), STALL_REQUESTS);
     const closed = await Promise.race([proxy.close().then(() => true), sleep(20_000).then(() => false)]);
     t.true(closed, 'close() resolved although the FIFO was never read');
@@ -533,38 +385,22 @@ test('a FIFO never read: close() stops waiting after its timeout and counts what
     t.true(await pollUntil(() => readAvailable(reader, chunks), 400, 10), 'the proxy closed its side of the FIFO');
     t.true(Buffer.concat(chunks).length <= capacity);
     t.is(parseRecords(chunks).length + stats.logDropped, STALL_REQUESTS, 'every record was written or counted as dropped');
-  } finally {
-    closeSync(reader);
-    await proxy.close();
-    await origin.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a write error (EPIPE: the FIFO\'s reader left) drops the records, counted and warned, and never crashes the proxy', async (t) => {
-  const dir = tempDir();
-  const { file, reader } = openFifo(dir);
-  let readerOpen = true;
-  const origin = await startKeepAliveOrigin(() => ok('fine'));
-  const { proxy, stats, logger } = await startCapped(file, CAP);
-  try {
+  await withFifoLog(CAP, async ({ proxy, stats, logger, origin, reader, closeReader }) => {
     t.is(await sendRequests(proxy.port, origin.port, 5, 'before'), 5);
     const chunks: Buffer[] = [];
     t.true(await pollUntil(() => (readAvailable(reader, chunks), parseRecords(chunks).length >= 5), 200, 25), 'written within the flush second');
     t.is(parseRecords(chunks).length, 5);
-    closeSync(reader);
-    readerOpen = false;
+    closeReader();
     // About 25 KiB: one batch is written (and fails) at once, the rest when the proxy closes.
     t.is(await sendRequests(proxy.port, origin.port, 20, 'after'), 20, 'the proxy kept answering');
     await proxy.close();
     t.is(stats.logDropped, 20, 'every record after the reader left');
     t.true(logger.warnings.some((warning) => /write error EPIPE/.test(warning)), JSON.stringify(logger.warnings));
-  } finally {
-    if (readerOpen) closeSync(reader);
-    await proxy.close();
-    await origin.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('maxBufferBytes below its minimum stops start-up with a configuration error', async (t) => {

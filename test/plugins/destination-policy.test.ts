@@ -11,7 +11,7 @@ import { Logger, SilentLogger } from '../../src/core/logger.js';
 import type { ProxyPlugin } from '../../src/core/plugin.js';
 import { createProxy } from '../../src/proxy.js';
 import { DestinationPolicyPlugin, DnsResolver, type DestinationPolicyOptions } from '../../src/plugins/destination-policy.plugin.js';
-import { Dialer } from '../../src/transports/dialer.js';
+import { Dialer } from '../../src/core/transport.js';
 import { TcpDialer } from '../../src/transports/tcp-dialer.js';
 import { connectTo, openTunnel, proxiedRequest, rawExchange, readUntil, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
 

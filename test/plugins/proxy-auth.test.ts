@@ -1,5 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import bcrypt from 'bcryptjs';
@@ -12,8 +11,9 @@ import { resolvePlugins } from '../../src/core/registry.js';
 import { BUILT_IN_PLUGINS } from '../../src/plugins/all.js';
 import { CREDENTIALS_CACHE_SIZE, ProxyAuthPlugin } from '../../src/plugins/proxy-auth.plugin.js';
 import { createProxyFromConfig } from '../../src/proxy.js';
-import { exchange, get, header, ok, openClient, startKeepAliveOrigin, type WireResponse } from '../helpers/keep-alive.js';
+import { exchange, get, header, ok, openClient, startKeepAliveOrigin, withClient, type WireResponse } from '../helpers/keep-alive.js';
 import { connectTo, readUntil, startProxy, startRawOrigin } from '../helpers/net.js';
+import { withTempDir } from '../helpers/temp.js';
 import { collect, parseResponse } from '../helpers/wire.js';
 
 // Cost 4: the cheapest bcrypt, so the suite stays fast; the plugin treats any cost alike.
@@ -52,9 +52,7 @@ async function once(port: number, request: string): Promise<WireResponse> {
 
 test('after a 407 the same connection carries the retry with credentials: a plain GET, then a CONNECT', async (t) => {
   const origin = await helloOrigin();
-  const proxy = await startProxy({ plugins: chain({ users: { alice: ALICE } }) });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(startProxy({ plugins: chain({ users: { alice: ALICE } }) }), [origin], async (client) => {
     assert407(t, await exchange(client, get(origin.port, '/first')));
     const retried = await exchange(client, get(origin.port, '/first', basic('alice', 'wonderland')));
     t.is(retried.status, 200);
@@ -74,11 +72,7 @@ test('after a 407 the same connection carries the retry with credentials: a plai
       origin.requests.map((request) => request.target),
       ['/first', '/through-the-tunnel'],
     );
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('requests without credentials are refused 407 with a challenge, plain GET and CONNECT alike', async (t) => {
@@ -180,9 +174,7 @@ test('two requests on one kept-alive connection both pass with one bcrypt check;
     answers.push(result instanceof Promise ? 'bcrypt' : String(result));
     return result;
   };
-  const proxy = await startProxy({ plugins: ['head-parser', 'connect-handler', 'http-forward', auth, 'upstream-dialer'] });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(startProxy({ plugins: ['head-parser', 'connect-handler', 'http-forward', auth, 'upstream-dialer'] }), [origin], async (client) => {
     const first = await exchange(client, get(origin.port, '/1', basic('alice', 'wonderland')));
     const second = await exchange(client, get(origin.port, '/2', basic('alice', 'wonderland')));
     t.is(first.status, 200);
@@ -192,11 +184,7 @@ test('two requests on one kept-alive connection both pass with one bcrypt check;
     t.is(third.status, 407, 'other credentials on the same connection are checked again');
     t.false(client.reader.isEnded, 'the connection stays open');
     t.deepEqual(origin.lines, ['GET /1 HTTP/1.1', 'GET /2 HTTP/1.1']);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('verified credentials are cached: a hit answers at once, a miss waits for bcrypt; the cache is bounded', async (t) => {
@@ -225,42 +213,41 @@ test('verified credentials are cached: a hit answers at once, a miss waits for b
 });
 
 test('users from an htpasswd file given relative to plugins.json, merged with inline users', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'proxy-auth-'));
-  const origin = await helloOrigin();
-  const services = container.createChildContainer();
-  services.registerInstance(Logger, new SilentLogger());
-  let proxy: Awaited<ReturnType<typeof createProxyFromConfig>> | undefined;
-  try {
-    writeFileSync(path.join(dir, 'users.htpasswd'), `# proxy users\r\nalice:${ALICE.replace(/^\$2b\$/, () => '$2y$')}\r\n\r\n`);
-    writeFileSync(
-      path.join(dir, 'plugins.json'),
-      JSON.stringify({
-        plugins: chain({ htpasswd: 'users.htpasswd', users: { bob: BOB }, realm: 'files' }).map((entry) => (typeof entry === 'string' ? { name: entry } : entry)),
-      }),
-    );
-    proxy = await createProxyFromConfig(path.join(dir, 'plugins.json'), { container: services, host: '127.0.0.1', port: 0, gracePeriodMs: 0 });
-    const { port } = await proxy.listen();
-    t.is((await once(port, get(origin.port, '/a', basic('alice', 'wonderland')))).status, 200, 'a $2y$ entry from the file');
-    t.is((await once(port, get(origin.port, '/b', basic('bob', 'builder')))).status, 200, 'an inline user');
-    assert407(t, await once(port, get(origin.port, '/c', basic('alice', 'builder'))), 'files');
-    t.deepEqual(origin.lines, ['GET /a HTTP/1.1', 'GET /b HTTP/1.1']);
-  } finally {
-    await proxy?.close(0);
-    await origin.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await withTempDir('proxy-auth-', async (dir) => {
+    const origin = await helloOrigin();
+    const services = container.createChildContainer();
+    services.registerInstance(Logger, new SilentLogger());
+    let proxy: Awaited<ReturnType<typeof createProxyFromConfig>> | undefined;
+    try {
+      writeFileSync(path.join(dir, 'users.htpasswd'), `# proxy users\r\nalice:${ALICE.replace(/^\$2b\$/, () => '$2y$')}\r\n\r\n`);
+      writeFileSync(
+        path.join(dir, 'plugins.json'),
+        JSON.stringify({
+          plugins: chain({ htpasswd: 'users.htpasswd', users: { bob: BOB }, realm: 'files' }).map((entry) => (typeof entry === 'string' ? { name: entry } : entry)),
+        }),
+      );
+      proxy = await createProxyFromConfig(path.join(dir, 'plugins.json'), { container: services, host: '127.0.0.1', port: 0, gracePeriodMs: 0 });
+      const { port } = await proxy.listen();
+      t.is((await once(port, get(origin.port, '/a', basic('alice', 'wonderland')))).status, 200, 'a $2y$ entry from the file');
+      t.is((await once(port, get(origin.port, '/b', basic('bob', 'builder')))).status, 200, 'an inline user');
+      assert407(t, await once(port, get(origin.port, '/c', basic('alice', 'builder'))), 'files');
+      t.deepEqual(origin.lines, ['GET /a HTTP/1.1', 'GET /b HTTP/1.1']);
+    } finally {
+      await proxy?.close(0);
+      await origin.close();
+    }
+  });
 });
 
 test('a bad htpasswd file or bad users stop start-up with ERR_PROXY_CONFIG naming the file and line', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'proxy-auth-'));
-  const file = path.join(dir, 'users.htpasswd');
-  const resolve = (options: Record<string, unknown>) =>
-    resolvePlugins(['head-parser', { name: 'proxy-auth', options }], { catalog: BUILT_IN_PLUGINS, container, baseDir: dir, source: 'test.json' });
-  const refused = async (options: Record<string, unknown>, message: RegExp) => {
-    const error = await t.throwsAsync(resolve(options), { instanceOf: ProxyError, message });
-    t.is(error?.code, 'ERR_PROXY_CONFIG');
-  };
-  try {
+  await withTempDir('proxy-auth-', async (dir) => {
+    const file = path.join(dir, 'users.htpasswd');
+    const resolve = (options: Record<string, unknown>) =>
+      resolvePlugins(['head-parser', { name: 'proxy-auth', options }], { catalog: BUILT_IN_PLUGINS, container, baseDir: dir, source: 'test.json' });
+    const refused = async (options: Record<string, unknown>, message: RegExp) => {
+      const error = await t.throwsAsync(resolve(options), { instanceOf: ProxyError, message });
+      t.is(error?.code, 'ERR_PROXY_CONFIG');
+    };
     writeFileSync(file, `alice:${ALICE}\nthis line has no colon\n`);
     await refused({ htpasswd: 'users.htpasswd' }, /^test\.json: plugins\[1\] \("proxy-auth"\): cannot construct ProxyAuthPlugin: htpasswd file .*users\.htpasswd line 2: expected "name:bcrypt-hash", found a line without ":"$/);
     writeFileSync(file, `alice:${ALICE}\nbob:$apr1$abc$defghijklmnopqrstuv\n`);
@@ -281,9 +268,7 @@ test('a bad htpasswd file or bad users stop start-up with ERR_PROXY_CONFIG namin
     await refused({}, /found none$/);
     await refused({ users: { alice: 'not-a-hash' } }, /options\.users\.alice: expected to match pattern/);
     await refused({ users: { alice: ALICE }, realm: 'line\r\nbreak' }, /options\.realm: expected to match pattern/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a later plugin sees exchange.user; a refused request has none', async (t) => {
@@ -307,9 +292,7 @@ test('a later plugin sees exchange.user; a refused request has none', async (t) 
 
 test('the 407 is sent in order after earlier responses on a kept-alive connection', async (t) => {
   const origin = await helloOrigin();
-  const proxy = await startProxy({ plugins: chain({ users: { alice: ALICE } }) });
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(startProxy({ plugins: chain({ users: { alice: ALICE } }) }), [origin], async (client) => {
     const all = collect(client.socket);
     // Pipelined: a good request, then one with a wrong password; answers come in request order.
     client.socket.write(get(origin.port, '/good', basic('alice', 'wonderland')) + get(origin.port, '/bad', basic('alice', 'bad')));
@@ -318,9 +301,5 @@ test('the 407 is sent in order after earlier responses on a kept-alive connectio
     t.regex(text.slice(0, firstEnd), /^HTTP\/1\.1 200 OK\r\n/);
     t.is(parseResponse(text.slice(firstEnd)).statusLine, 'HTTP/1.1 407 Proxy Authentication Required');
     t.deepEqual(origin.lines, ['GET /good HTTP/1.1']);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });

@@ -3,14 +3,13 @@ import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
-import { tap } from 'rxjs';
-import type { ProxyEvent } from '../../src/core/events.js';
 import { MemoryRateLimitStore, RateLimitPlugin } from '../../src/plugins/rate-limit.plugin.js';
 import type { PluginSpec } from '../../src/core/registry.js';
 import { TcpListener } from '../../src/transports/tcp-listener.js';
-import type { Listener, PeerAddress } from '../../src/transports/listener.js';
+import type { Listener, PeerAddress } from '../../src/core/transport.js';
 import { openTunnel, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
-import { exchange, get, header, openClient, ResponseReader, type WireResponse } from '../helpers/keep-alive.js';
+import { exchange, get, header, openClient, ResponseReader, withClient, type Client, type WireResponse } from '../helpers/keep-alive.js';
+import { userFromHeader } from '../helpers/plugins.js';
 import { pollUntil } from '../helpers/wire.js';
 
 const chain = (options: Record<string, unknown>): PluginSpec[] => [
@@ -73,29 +72,20 @@ test('MemoryRateLimitStore: starts full, refills at the rate, answers the wait, 
 
 test('requestsPerSecond 2, burst 2: the third request of a burst gets 429 with Retry-After; the connection serves the next request once a token is back', async (t) => {
   const origin = await helloOrigin();
-  const proxy = await startProxy({ plugins: chain({ requestsPerSecond: 2, burst: 2 }) });
-  try {
-    const client = await openClient(proxy.port);
-    try {
-      const first = await exchange(client, get(origin.port, '/1'));
-      const second = await exchange(client, get(origin.port, '/2'));
-      t.is(first.status, 200);
-      t.is(first.body, 'hello');
-      t.is(second.status, 200);
-      const third = await exchange(client, get(origin.port, '/3'));
-      assertRateLimited(t, third);
-      // 2 tokens a second: one is back 500 ms after the burst.
-      await new Promise((resolve) => setTimeout(resolve, 600));
-      const fourth = await exchange(client, get(origin.port, '/4'));
-      t.is(fourth.status, 200, 'the same connection, after the 429');
-      t.is(fourth.body, 'hello');
-    } finally {
-      client.socket.destroy();
-    }
-  } finally {
-    await proxy.close();
-    await origin.close();
-  }
+  await withClient(startProxy({ plugins: chain({ requestsPerSecond: 2, burst: 2 }) }), [origin], async (client) => {
+    const first = await exchange(client, get(origin.port, '/1'));
+    const second = await exchange(client, get(origin.port, '/2'));
+    t.is(first.status, 200);
+    t.is(first.body, 'hello');
+    t.is(second.status, 200);
+    const third = await exchange(client, get(origin.port, '/3'));
+    assertRateLimited(t, third);
+    // 2 tokens a second: one is back 500 ms after the burst.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const fourth = await exchange(client, get(origin.port, '/4'));
+    t.is(fourth.status, 200, 'the same connection, after the 429');
+    t.is(fourth.body, 'hello');
+  });
 });
 
 test('requestsPerSecond is per client IP by default: 127.0.0.1 and ::1 have separate budgets', async (t) => {
@@ -134,18 +124,8 @@ test('scope global: every client shares one budget', async (t) => {
 
 test('scope user: the budget follows exchange.user, and falls back to the client IP', async (t) => {
   const origin = await helloOrigin();
-  // A stand-in for proxy-auth: the user is the X-User header, when there is one.
-  const setUser = {
-    name: 'set-user',
-    inbound: () =>
-      tap((event: ProxyEvent) => {
-        if (event.kind !== 'request-head') return;
-        const user = event.head.headers.find(([name]) => name.toLowerCase() === 'x-user')?.[1];
-        if (user !== undefined) event.exchange.user = user;
-      }),
-  };
   const proxy = await startProxy({
-    plugins: ['head-parser', 'connect-handler', 'http-forward', setUser, { name: 'rate-limit', options: { scope: 'user', requestsPerSecond: 1 } }, 'upstream-dialer'],
+    plugins: ['head-parser', 'connect-handler', 'http-forward', userFromHeader(), { name: 'rate-limit', options: { scope: 'user', requestsPerSecond: 1 } }, 'upstream-dialer'],
   });
   const as = async (user?: string) => {
     const client = await openClient(proxy.port);
@@ -212,7 +192,7 @@ test('maxConnections 2, scope ip: a third open connection gets 429 and is closed
   const origin = await helloOrigin();
   const plugin = new RateLimitPlugin({ scope: 'ip', maxConnections: 2 });
   const proxy = await startProxy({ plugins: chainWith(plugin) });
-  const clients: Awaited<ReturnType<typeof openClient>>[] = [];
+  const clients: Client[] = [];
   const open = async () => {
     const client = await openClient(proxy.port);
     clients.push(client);
@@ -250,7 +230,7 @@ test('maxConnections: connections that close before any request are never counte
   const origin = await helloOrigin();
   const plugin = new RateLimitPlugin({ scope: 'ip', maxConnections: 2 });
   const proxy = await startProxy({ plugins: chainWith(plugin) });
-  const clients: Awaited<ReturnType<typeof openClient>>[] = [];
+  const clients: Client[] = [];
   try {
     // Closed at once, half-closed, and closed mid-head: none of them reaches a request head.
     for (let i = 0; i < 6; i++) {
@@ -277,18 +257,9 @@ test('maxConnections: connections that close before any request are never counte
 
 test('maxConnections, scope user: connections count per user, known at their first request', async (t) => {
   const origin = await helloOrigin();
-  const setUser = {
-    name: 'set-user',
-    inbound: () =>
-      tap((event: ProxyEvent) => {
-        if (event.kind !== 'request-head') return;
-        const user = event.head.headers.find(([name]) => name.toLowerCase() === 'x-user')?.[1];
-        if (user !== undefined) event.exchange.user = user;
-      }),
-  };
   const plugin = new RateLimitPlugin({ scope: 'user', maxConnections: 2 });
-  const proxy = await startProxy({ plugins: chainWith(plugin, [setUser]) });
-  const clients: Awaited<ReturnType<typeof openClient>>[] = [];
+  const proxy = await startProxy({ plugins: chainWith(plugin, [userFromHeader()]) });
+  const clients: Client[] = [];
   const as = async (user: string) => {
     const client = await openClient(proxy.port);
     clients.push(client);

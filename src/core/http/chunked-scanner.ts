@@ -18,6 +18,10 @@ type State = 'size' | 'data' | 'data-cr' | 'data-lf' | 'trailer' | 'done';
  * (bad sizes or extensions, bare LF, missing CRLF after data, malformed trailers).
  */
 export class ChunkedScanner {
+  /** Start, in the chunk last given to `scanPayload`, of the chunk data it found (none when equal to `payloadEnd`). */
+  payloadStart = 0;
+  /** End (exclusive) of the chunk data `scanPayload` found. */
+  payloadEnd = 0;
   private state: State = 'size';
   private line = '';
   private remaining = 0;
@@ -38,22 +42,49 @@ export class ChunkedScanner {
     return this.state === 'done';
   }
 
+  /** Starts over for the next chunked body (one scanner per parser, not one per message). */
+  reset(): void {
+    this.state = 'size';
+    this.line = '';
+    this.remaining = 0;
+    this.trailerBytes = 0;
+  }
+
   /**
    * Scans `chunk` from `offset`; returns the offset just past the end of the message, or
-   * `chunk.length` when the message goes on into the next chunk. When `onPayload` is given, it is
-   * called with the `[start, end)` range of every run of chunk data (payload, without size lines,
-   * extensions, CRLFs or trailers) found in `chunk`, in order; the scanning itself is unchanged.
+   * `chunk.length` when the message goes on into the next chunk.
    */
-  scan(chunk: Buffer, offset: number, onPayload?: (start: number, end: number) => void): number {
+  scan(chunk: Buffer, offset: number): number {
+    return this.run(chunk, offset, false);
+  }
+
+  /**
+   * Scans `chunk` from `offset` up to the end of the next run of chunk data (payload, without
+   * size lines, extensions, CRLFs or trailers), which it reports in `payloadStart`/`payloadEnd`,
+   * and returns the offset just past it; called again from there, it goes on. With no data run
+   * left in `chunk`, it behaves like `scan` (and the range is empty): ranges, not callbacks, so
+   * that de-chunking allocates nothing per chunk.
+   */
+  scanPayload(chunk: Buffer, offset: number): number {
+    this.payloadStart = this.payloadEnd = offset;
+    return this.run(chunk, offset, true);
+  }
+
+  /** `scan`, stopping after the first non-empty data run when `stopAtData`. */
+  private run(chunk: Buffer, offset: number, stopAtData: boolean): number {
     let i = offset;
     while (i < chunk.length && this.state !== 'done') {
       switch (this.state) {
         case 'data': {
           const take = Math.min(this.remaining, chunk.length - i);
           this.remaining -= take;
-          if (onPayload !== undefined && take > 0) onPayload(i, i + take);
           i += take;
           if (this.remaining === 0) this.state = 'data-cr';
+          if (stopAtData && take > 0) {
+            this.payloadStart = i - take;
+            this.payloadEnd = i;
+            return i;
+          }
           break;
         }
         case 'data-cr':

@@ -1,20 +1,26 @@
 import { ProxyError, badRequest } from '../errors.js';
 import { dataEvent, messageEndEvent, requestHeadEvent, type ProxyEvent } from '../events.js';
 import { Exchange } from '../exchange.js';
-import { ChunkedScanner } from './chunked-scanner.js';
+import { BodyScanner } from './body-scanner.js';
 import { requestFraming } from './framing.js';
 import { parseRequestHead } from './head-parser.js';
 import { HeadReader } from './head-reader.js';
 
 type State =
   | { kind: 'head' }
-  | { kind: 'length'; remaining: number }
-  | { kind: 'chunked'; scanner: ChunkedScanner }
+  /** Reading a body, which `body` follows. */
+  | { kind: 'body' }
   /** After an upgrade request: bytes wait until the response says whether protocols switched. */
   | { kind: 'await-upgrade'; held: Buffer[] }
   /** After a request that closes the connection: nothing more is a request (RFC 9112 §9.6). */
   | { kind: 'discard' }
   | { kind: 'tunnel' };
+
+// The states without data are shared: nothing is allocated per message for them.
+const HEAD: State = { kind: 'head' };
+const BODY: State = { kind: 'body' };
+const DISCARD: State = { kind: 'discard' };
+const TUNNEL: State = { kind: 'tunnel' };
 
 /** Limits of a {@link RequestParser}. */
 export interface RequestParserOptions {
@@ -32,8 +38,9 @@ export interface RequestParserOptions {
  * framing are known to be valid.
  */
 export class RequestParser {
-  private state: State = { kind: 'head' };
+  private state: State = HEAD;
   private readonly head: HeadReader;
+  private readonly body: BodyScanner;
   private exchange?: Exchange;
   private exchanges = 0;
 
@@ -42,6 +49,7 @@ export class RequestParser {
     private readonly emit: (event: ProxyEvent) => void,
   ) {
     this.head = new HeadReader(options.maxHeaderBytes, badRequest, () => this.tooLarge());
+    this.body = new BodyScanner(options.maxHeaderBytes);
   }
 
   /** True while part of a request head has arrived but not all of it. */
@@ -56,7 +64,7 @@ export class RequestParser {
 
   /** True between a head and its message end (a body is being read). */
   get inBody(): boolean {
-    return this.state.kind === 'length' || this.state.kind === 'chunked';
+    return this.state.kind === 'body';
   }
 
   push(chunk: Buffer): void {
@@ -75,19 +83,11 @@ export class RequestParser {
           return;
         case 'discard':
           return;
-        case 'length': {
-          const end = Math.min(chunk.length, offset + state.remaining);
-          this.emit(dataEvent(chunk.subarray(offset, end)));
-          state.remaining -= end - offset;
-          offset = end;
-          if (state.remaining === 0) this.endMessage();
-          break;
-        }
-        case 'chunked': {
-          const end = state.scanner.scan(chunk, offset);
-          this.emit(dataEvent(chunk.subarray(offset, end)));
-          offset = end;
-          if (state.scanner.done) this.endMessage();
+        case 'body': {
+          const body = this.body;
+          offset = body.scan(chunk, offset);
+          this.emit(dataEvent(chunk.subarray(body.emitStart, body.emitEnd)));
+          if (body.done) this.endMessage();
           break;
         }
       }
@@ -115,15 +115,11 @@ export class RequestParser {
     if (framing.kind === 'length') exchange.bodyLength = framing.length;
     else if (framing.kind === 'chunked') exchange.bodyLength = -1;
     this.emit(requestHeadEvent(head, exchange));
-    switch (framing.kind) {
-      case 'length':
-        this.state = { kind: 'length', remaining: framing.length };
-        break;
-      case 'chunked':
-        this.state = { kind: 'chunked', scanner: new ChunkedScanner(this.options.maxHeaderBytes) };
-        break;
-      case 'none':
-        this.endMessage();
+    if (framing.kind === 'none') {
+      this.endMessage();
+    } else {
+      this.body.start(framing);
+      this.state = BODY;
     }
     return read.next;
   }
@@ -133,7 +129,7 @@ export class RequestParser {
     if (exchange.upgradeRequested) {
       this.awaitSwitch(exchange);
     } else {
-      this.state = exchange.closeClient ? { kind: 'discard' } : { kind: 'head' };
+      this.state = exchange.closeClient ? DISCARD : HEAD;
     }
     this.emit(messageEndEvent(exchange));
   }
@@ -148,7 +144,7 @@ export class RequestParser {
   resolveUpgrade(upgraded: boolean): void {
     if (this.state.kind !== 'await-upgrade') return;
     const { held } = this.state;
-    this.state = upgraded ? { kind: 'tunnel' } : this.exchange!.closeClient ? { kind: 'discard' } : { kind: 'head' };
+    this.state = upgraded ? TUNNEL : this.exchange!.closeClient ? DISCARD : HEAD;
     for (const chunk of held) this.push(chunk);
   }
 

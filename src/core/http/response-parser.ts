@@ -1,5 +1,5 @@
 import type { ProxyError } from '../errors.js';
-import { ChunkedScanner } from './chunked-scanner.js';
+import { BodyScanner } from './body-scanner.js';
 import { HeadReader } from './head-reader.js';
 import { badResponse, parseResponseHead, responseFraming, type ResponseFraming, type ResponseHead } from './response-framing.js';
 
@@ -25,12 +25,11 @@ export interface ResponseParserOptions {
 }
 
 type State =
-  | { kind: 'head' }
-  | { kind: 'length'; remaining: number }
-  | { kind: 'chunked'; scanner: ChunkedScanner }
-  | { kind: 'close' }
-  | { kind: 'tunnel' }
-  | { kind: 'done' };
+  | 'head'
+  /** Reading the final response's body, which `body` follows. */
+  | 'body'
+  | 'tunnel'
+  | 'done';
 
 /**
  * Turns the upstream's byte stream into the events of one response: any interim (1xx) heads, the
@@ -38,8 +37,9 @@ type State =
  * malformed or ambiguous; a head is emitted only once it and its framing are known to be valid.
  */
 export class ResponseParser {
-  private state: State = { kind: 'head' };
+  private state: State = 'head';
   private readonly head: HeadReader;
+  private readonly body: BodyScanner;
   private anyByte = false;
   private anyHead = false;
 
@@ -48,6 +48,7 @@ export class ResponseParser {
     private readonly emit: (event: ResponseParserEvent) => void,
   ) {
     this.head = new HeadReader(options.maxHeaderBytes, badResponse, () => this.tooLarge());
+    this.body = new BodyScanner(options.maxHeaderBytes, badResponse);
   }
 
   /**
@@ -56,7 +57,7 @@ export class ResponseParser {
    */
   reset(options: ResponseParserOptions): void {
     this.options = options;
-    this.state = { kind: 'head' };
+    this.state = 'head';
     this.anyByte = false;
     this.anyHead = false;
     this.head.reset();
@@ -64,7 +65,7 @@ export class ResponseParser {
 
   /** Whether the final response has ended (for a tunnel: its head has been read). */
   get done(): boolean {
-    return this.state.kind === 'done' || this.state.kind === 'tunnel';
+    return this.state === 'done' || this.state === 'tunnel';
   }
 
   /** Whether any byte has arrived from the upstream. */
@@ -82,35 +83,21 @@ export class ResponseParser {
     if (chunk.length > 0) this.anyByte = true;
     let offset = 0;
     while (offset < chunk.length) {
-      const state = this.state;
-      switch (state.kind) {
+      switch (this.state) {
         case 'done':
           return offset;
         case 'head':
           offset = this.readHead(chunk, offset);
           break;
         case 'tunnel':
-        case 'close':
           this.emitData(chunk, offset, chunk.length);
           return chunk.length;
-        case 'length': {
-          const end = Math.min(chunk.length, offset + state.remaining);
-          this.emitData(chunk, offset, end);
-          state.remaining -= end - offset;
-          offset = end;
-          if (state.remaining === 0) this.endMessage();
-          break;
-        }
-        case 'chunked': {
-          let end: number;
-          if (this.options.dechunk) {
-            end = state.scanner.scan(chunk, offset, (start, stop) => this.emitData(chunk, start, stop));
-          } else {
-            end = state.scanner.scan(chunk, offset);
-            this.emitData(chunk, offset, end);
-          }
-          offset = end;
-          if (state.scanner.done) this.endMessage();
+        case 'body': {
+          // De-chunking, each call covers one run of payload; the loop comes back for the next.
+          const body = this.body;
+          offset = body.scan(chunk, offset);
+          this.emitData(chunk, body.emitStart, body.emitEnd);
+          if (body.done) this.endMessage();
           break;
         }
       }
@@ -120,8 +107,9 @@ export class ResponseParser {
 
   /** The upstream sent EOF. Ends a close-delimited body; throws if a response was cut short. */
   end(): void {
-    switch (this.state.kind) {
-      case 'close':
+    switch (this.state) {
+      case 'body':
+        if (!this.body.finish()) throw badResponse('upstream closed inside a response body');
         this.endMessage();
         return;
       case 'done':
@@ -130,9 +118,6 @@ export class ResponseParser {
       case 'head':
         if (!this.head.started && !this.anyHead) throw badResponse('upstream closed the connection before responding');
         throw badResponse('upstream closed inside a response head');
-      case 'length':
-      case 'chunked':
-        throw badResponse('upstream closed inside a response body');
     }
   }
 
@@ -154,26 +139,21 @@ export class ResponseParser {
       switch (framing.kind) {
         case 'tunnel':
           this.emit({ kind: 'message-end' });
-          this.state = { kind: 'tunnel' };
-          break;
-        case 'length':
-          this.state = { kind: 'length', remaining: framing.length };
-          break;
-        case 'chunked':
-          this.state = { kind: 'chunked', scanner: new ChunkedScanner(this.options.maxHeaderBytes, badResponse) };
-          break;
-        case 'close':
-          this.state = { kind: 'close' };
+          this.state = 'tunnel';
           break;
         case 'none':
           this.endMessage();
+          break;
+        default:
+          this.body.start(framing, this.options.dechunk);
+          this.state = 'body';
       }
     }
     return read.next;
   }
 
   private endMessage(): void {
-    this.state = { kind: 'done' };
+    this.state = 'done';
     this.emit({ kind: 'message-end' });
   }
 

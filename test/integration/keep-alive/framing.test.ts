@@ -2,7 +2,7 @@
 // (Content-Length, chunked, close, no-body statuses, HEAD, interim 1xx) to serve the next request.
 import test from 'ava';
 import { startProxy } from '../../helpers/net.js';
-import { exchange, get, header, ok, openClient, startKeepAliveOrigin, type Reply, type OriginRequest } from '../../helpers/keep-alive.js';
+import { exchange, get, header, ok, startKeepAliveOrigin, withClient, type Client, type OriginRequest, type Reply } from '../../helpers/keep-alive.js';
 
 /** An origin answering `/special` with `special`'s exact bytes and anything else `ok <path>`. */
 async function originWith(special: Reply | ((request: OriginRequest) => Reply)) {
@@ -14,18 +14,10 @@ async function originWith(special: Reply | ((request: OriginRequest) => Reply)) 
 /** Runs `body` with a proxy, an origin and a raw client; closes them all. */
 async function withSetup(
   special: Reply | ((request: OriginRequest) => Reply),
-  body: (ctx: { origin: Awaited<ReturnType<typeof originWith>>; client: Awaited<ReturnType<typeof openClient>> }) => Promise<void>,
+  body: (ctx: { origin: Awaited<ReturnType<typeof originWith>>; client: Client }) => Promise<void>,
 ) {
   const origin = await originWith(special);
-  const proxy = await startProxy();
-  const client = await openClient(proxy.port);
-  try {
-    await body({ origin, client });
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  await withClient(startProxy(), [origin], (client) => body({ origin, client }));
 }
 
 test('a Content-Length body arrives whole, and the next request on the connection works', async (t) => {
@@ -103,9 +95,7 @@ test('Expect: 100-continue: the client gets the origin\'s 100, then the 200 afte
       }
     },
   });
-  const proxy = await startProxy();
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(startProxy(), [origin], async (client) => {
     client.socket.write(
       `POST http://127.0.0.1:${origin.port}/upload HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n`,
     );
@@ -116,11 +106,7 @@ test('Expect: 100-continue: the client gets the origin\'s 100, then the 200 afte
     t.is(final.status, 200);
     t.is(final.body, 'got hello');
     t.deepEqual(origin.lines, ['POST /upload HTTP/1.1']);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('103 Early Hints then 200: both reach the client, in order', async (t) => {

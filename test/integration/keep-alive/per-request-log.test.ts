@@ -8,7 +8,7 @@ import { container } from 'tsyringe';
 import { Logger, type LogFields } from '../../../src/core/logger.js';
 import { startHttpOrigin, startProxy, startRawOrigin } from '../../helpers/net.js';
 import { pollUntil } from '../../helpers/wire.js';
-import { exchange, openClient, sleep } from '../../helpers/keep-alive.js';
+import { exchange, sleep, withClient } from '../../helpers/keep-alive.js';
 
 /** Keeps every record as the JSON text of `{ level, message, fields }`. */
 class CollectingLogger implements Logger {
@@ -65,8 +65,7 @@ test('two requests on one kept-alive connection produce two records, each with i
     request.on('end', () => response.end('z'.repeat(answers[request.url ?? ''] ?? 1)));
   });
   const { proxy, logger } = await loggedProxy();
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [origin], async (client) => {
     const post = (path: string, size: number) =>
       `POST http://127.0.0.1:${origin.port}${path} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nContent-Length: ${size}\r\n\r\n${'q'.repeat(size)}`;
     const first = await exchange(client, post('/one', 1000));
@@ -95,18 +94,13 @@ test('two requests on one kept-alive connection produce two records, each with i
       t.true(values.some((n) => n >= outBody && n <= outBody + 600), `bytes out (~${outBody}) in ${record}`);
       t.true(values.length >= 3, `bytes in, bytes out and a duration in ${record}`);
     }
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('a CONNECT tunnel produces one record', async (t) => {
   const origin = await startRawOrigin((socket: net.Socket) => socket.pipe(socket));
   const { proxy, logger } = await loggedProxy();
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [origin], async (client) => {
     const authority = `127.0.0.1:${origin.port}`;
     client.socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
     const established = await client.reader.next({ method: 'HEAD' });
@@ -120,9 +114,5 @@ test('a CONNECT tunnel produces one record', async (t) => {
     await sleep(100); // a late duplicate record would show up here
     t.is(mentions().length, 1, `records: ${JSON.stringify(logger.records)}`);
     t.true(mentions()[0]!.includes('CONNECT'), mentions()[0]);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });

@@ -6,7 +6,7 @@ import net from 'node:net';
 import test from 'ava';
 import { startHttpOrigin, startProxy } from '../../helpers/net.js';
 import { pollUntil } from '../../helpers/wire.js';
-import { exchange, get, ok, openClient, startKeepAliveOrigin, startNumberingOrigin, sleep } from '../../helpers/keep-alive.js';
+import { exchange, get, ok, openClient, startKeepAliveOrigin, startNumberingOrigin, sleep, withClient } from '../../helpers/keep-alive.js';
 
 /** The default chain with options for upstream-dialer. */
 const chain = (dialer: Record<string, unknown>) => [
@@ -30,19 +30,13 @@ async function oneRequest(proxyPort: number, originPort: number, path: string) {
 
 test('20 sequential requests on one client connection use exactly 1 origin connection', async (t) => {
   const origin = await startNumberingOrigin();
-  const proxy = await startProxy();
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(startProxy(), [origin], async (client) => {
     for (let i = 0; i < 20; i++) {
       const response = await exchange(client, get(origin.port, `/r${i}`));
       t.is(response.body, `o:1:/r${i}`);
     }
     t.is(origin.connections, 1);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('two client connections one after another share 1 origin connection', async (t) => {
@@ -127,8 +121,7 @@ test('maxIdlePerOrigin: 1: of two parallel connections one stays idle, and a thi
 test('a CONNECT tunnel\'s upstream is never reused for plain requests', async (t) => {
   const origin = await startNumberingOrigin();
   const proxy = await startProxy();
-  const tunnel = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [origin], async (tunnel) => {
     tunnel.socket.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`);
     // The 200 has no body; take it as a HEAD-like answer, then speak HTTP to the origin inside.
     const established = await tunnel.reader.next({ method: 'HEAD' });
@@ -142,11 +135,7 @@ test('a CONNECT tunnel\'s upstream is never reused for plain requests', async (t
     t.true(await pollUntil(() => origin.closed >= 1, 120), 'the tunnel\'s upstream was closed, not pooled');
     t.is((await oneRequest(proxy.port, origin.port, '/after')).body, 'o:2:/after', 'the plain request reuses the plain connection');
     t.is(origin.connections, 2);
-  } finally {
-    tunnel.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('an upstream that answered with Connection: close is not reused', async (t) => {
@@ -173,8 +162,7 @@ test('an upstream that sent bytes after the end of its response is not reused', 
     request.target === '/extra' ? ok(`c${request.connection}`) + 'EXTRA-GARBAGE' : ok(`c${request.connection}`),
   );
   const proxy = await startProxy();
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(proxy, [origin], async (client) => {
     t.is((await oneRequest(proxy.port, origin.port, '/a')).body, 'c1');
     t.is((await oneRequest(proxy.port, origin.port, '/b')).body, 'c1', 'the pool works for this origin');
     const extra = await exchange(client, get(origin.port, '/extra'));
@@ -182,9 +170,5 @@ test('an upstream that sent bytes after the end of its response is not reused', 
     t.is((await oneRequest(proxy.port, origin.port, '/c')).body, 'c2');
     t.is(origin.connections, 2);
     t.false(client.reader.pending.includes('EXTRA'), 'the stray bytes did not reach the client');
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });

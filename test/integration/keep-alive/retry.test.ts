@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import test from 'ava';
-import { connectTo, startProxy, startRawOrigin } from '../../helpers/net.js';
-import { ResponseReader } from '../../helpers/keep-alive.js';
+import { startProxy, startRawOrigin } from '../../helpers/net.js';
+import { withClient } from '../../helpers/keep-alive.js';
 
 /**
  * An origin whose first connection answers one request and then, at the next request on it,
@@ -30,39 +30,25 @@ async function closingOrigin() {
 
 test('an idempotent request whose pooled upstream closes before answering is sent again on a fresh one', async (t) => {
   const { origin, lines } = await closingOrigin();
-  const proxy = await startProxy();
-  const client = await connectTo(proxy.port);
-  const reader = new ResponseReader(client);
-  try {
-    client.write(`GET http://127.0.0.1:${origin.port}/one HTTP/1.1\r\nHost: a\r\n\r\n`);
+  await withClient(startProxy(), [origin], async ({ socket, reader }) => {
+    socket.write(`GET http://127.0.0.1:${origin.port}/one HTTP/1.1\r\nHost: a\r\n\r\n`);
     t.is((await reader.next()).body, '01');
-    client.write(`GET http://127.0.0.1:${origin.port}/two HTTP/1.1\r\nHost: a\r\n\r\n`);
+    socket.write(`GET http://127.0.0.1:${origin.port}/two HTTP/1.1\r\nHost: a\r\n\r\n`);
     const second = await reader.next();
     t.is(second.status, 200);
     t.is(second.body, '11', 'answered by the second origin connection');
     t.deepEqual(lines, [['GET /one HTTP/1.1', 'GET /two HTTP/1.1'], ['GET /two HTTP/1.1']]);
-  } finally {
-    client.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('a request with a body is not sent again: the client gets 502', async (t) => {
   const { origin, lines } = await closingOrigin();
-  const proxy = await startProxy();
-  const client = await connectTo(proxy.port);
-  const reader = new ResponseReader(client);
-  try {
-    client.write(`GET http://127.0.0.1:${origin.port}/one HTTP/1.1\r\nHost: a\r\n\r\n`);
+  await withClient(startProxy(), [origin], async ({ socket, reader }) => {
+    socket.write(`GET http://127.0.0.1:${origin.port}/one HTTP/1.1\r\nHost: a\r\n\r\n`);
     t.is((await reader.next()).body, '01');
-    client.write(`PUT http://127.0.0.1:${origin.port}/two HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody`);
+    socket.write(`PUT http://127.0.0.1:${origin.port}/two HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody`);
     const second = await reader.next();
     t.is(second.status, 502);
     t.is(lines.length, 1, 'no second origin connection');
-  } finally {
-    client.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });

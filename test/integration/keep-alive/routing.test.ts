@@ -3,7 +3,7 @@
 import http from 'node:http';
 import test from 'ava';
 import { startProxy } from '../../helpers/net.js';
-import { exchange, get, hasToken, ok, openClient, startKeepAliveOrigin, WAIT_MS } from '../../helpers/keep-alive.js';
+import { exchange, get, hasToken, ok, startKeepAliveOrigin, WAIT_MS, withClient } from '../../helpers/keep-alive.js';
 
 /** An origin that answers `<name> <path>` and records request lines. */
 const named = (name: string) => startKeepAliveOrigin((request) => ok(`${name} ${request.target}`));
@@ -11,9 +11,7 @@ const named = (name: string) => startKeepAliveOrigin((request) => ok(`${name} ${
 test('one client connection: A, then B, then A each reach their own origin, answers in order', async (t) => {
   const a = await named('A');
   const b = await named('B');
-  const proxy = await startProxy();
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(startProxy(), [a, b], async (client) => {
     const first = await exchange(client, get(a.port, '/one'));
     t.is(first.status, 200);
     t.is(first.body, 'A /one');
@@ -26,54 +24,35 @@ test('one client connection: A, then B, then A each reach their own origin, answ
     t.deepEqual(a.lines, ['GET /one HTTP/1.1', 'GET /three HTTP/1.1']);
     t.deepEqual(b.lines, ['GET /two HTTP/1.1']);
     t.false(client.reader.isEnded, 'the client connection is still open');
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await a.close();
-    await b.close();
-  }
+  });
 });
 
 test('Connection: close from the client: the answer says Connection: close and the proxy closes', async (t) => {
   const origin = await named('A');
-  const proxy = await startProxy();
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(startProxy(), [origin], async (client) => {
     const response = await exchange(client, get(origin.port, '/bye', 'Connection: close\r\n'));
     t.is(response.status, 200);
     t.is(response.body, 'A /bye');
     t.true(hasToken(response, 'connection', 'close'), `headers: ${JSON.stringify(response.headers)}`);
     t.true(await client.reader.waitEnd(), 'the proxy closes the client connection');
     t.is(client.reader.pending, '', 'nothing after the response');
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('HTTP/1.0 without keep-alive: the connection is closed after the response', async (t) => {
   const origin = await named('A');
-  const proxy = await startProxy();
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(startProxy(), [origin], async (client) => {
     const response = await exchange(client, `GET http://127.0.0.1:${origin.port}/old HTTP/1.0\r\n\r\n`);
     t.is(response.status, 200);
     t.is(response.body, 'A /old');
     t.false(hasToken(response, 'connection', 'keep-alive'));
     t.true(await client.reader.waitEnd(), 'the proxy closes the client connection');
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('HTTP/1.0 with Connection: keep-alive: the answer says keep-alive and a second request works', async (t) => {
   const origin = await named('A');
-  const proxy = await startProxy();
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(startProxy(), [origin], async (client) => {
     const first = await exchange(client, `GET http://127.0.0.1:${origin.port}/first HTTP/1.0\r\nConnection: keep-alive\r\n\r\n`);
     t.is(first.status, 200);
     t.is(first.body, 'A /first');
@@ -83,29 +62,19 @@ test('HTTP/1.0 with Connection: keep-alive: the answer says keep-alive and a sec
     t.is(second.status, 200);
     t.is(second.body, 'A /second');
     t.deepEqual(origin.lines, ['GET /first HTTP/1.1', 'GET /second HTTP/1.1']);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('HTTP/1.1 stays open by default: a second request on the connection works', async (t) => {
   const origin = await named('A');
-  const proxy = await startProxy();
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(startProxy(), [origin], async (client) => {
     const first = await exchange(client, get(origin.port, '/1'));
     t.is(first.body, 'A /1');
     t.false(hasToken(first, 'connection', 'close'), `headers: ${JSON.stringify(first.headers)}`);
     const second = await exchange(client, get(origin.port, '/2'));
     t.is(second.status, 200);
     t.is(second.body, 'A /2');
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 /** One request through a keep-alive agent; resolves status, body and whether the socket was reused. */

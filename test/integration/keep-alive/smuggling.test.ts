@@ -4,7 +4,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { startProxy } from '../../helpers/net.js';
 import { pollUntil } from '../../helpers/wire.js';
-import { exchange, get, hasToken, header, ok, openClient, startKeepAliveOrigin } from '../../helpers/keep-alive.js';
+import { exchange, get, hasToken, header, ok, startKeepAliveOrigin, withClient, type Client } from '../../helpers/keep-alive.js';
 
 /** What the smuggler hopes the origin takes as a request of its own. */
 const smuggled = (port: number) => `GET http://127.0.0.1:${port}/smuggled HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`;
@@ -68,7 +68,7 @@ const cases: Case[] = [
 const recordingOrigin = () => startKeepAliveOrigin(() => ok('fine'));
 
 /** Checks: 400 with Connection: close, then the proxy closes. */
-async function assertRejected(t: ExecutionContext, client: Awaited<ReturnType<typeof openClient>>) {
+async function assertRejected(t: ExecutionContext, client: Client) {
   const response = await client.reader.next({ method: 'POST' });
   t.is(response.status, 400, `status line: ${response.statusLine}`);
   t.true(hasToken(response, 'connection', 'close'), `headers: ${JSON.stringify(response.headers)}`);
@@ -79,9 +79,7 @@ async function assertRejected(t: ExecutionContext, client: Awaited<ReturnType<ty
 for (const c of cases) {
   test(`smuggling: ${c.name} → 400, closed, no second request at the origin`, async (t) => {
     const origin = await recordingOrigin();
-    const proxy = await startProxy();
-    const client = await openClient(proxy.port);
-    try {
+    await withClient(startProxy(), [origin], async (client) => {
       client.socket.write(c.request(origin.port));
       try {
         await assertRejected(t, client);
@@ -100,11 +98,7 @@ for (const c of cases) {
       }
       t.false(raw.includes('/smuggled'), `nothing of the smuggled request reaches the origin; got ${JSON.stringify(raw.slice(0, 300))}`);
       t.true(origin.lines.length <= 1);
-    } finally {
-      client.socket.destroy();
-      await proxy.close();
-      await origin.close();
-    }
+    });
   });
 }
 
@@ -115,9 +109,7 @@ for (const [name, field] of [
 ] as const) {
   test(`valid: ${name} is forwarded normally and the connection stays open`, async (t) => {
     const origin = await recordingOrigin();
-    const proxy = await startProxy();
-    const client = await openClient(proxy.port);
-    try {
+    await withClient(startProxy(), [origin], async (client) => {
       const response = await exchange(client, `${start(origin.port)}${field}\r\n\r\n5\r\nhello\r\n0\r\n\r\n`);
       t.is(response.status, 200);
       t.is(response.body, 'fine');
@@ -126,19 +118,13 @@ for (const [name, field] of [
       const second = await exchange(client, get(origin.port, '/second'));
       t.is(second.body, 'fine');
       t.deepEqual(origin.lines, ['POST /first HTTP/1.1', 'GET /second HTTP/1.1']);
-    } finally {
-      client.socket.destroy();
-      await proxy.close();
-      await origin.close();
-    }
+    });
   });
 }
 
 test('a second request hidden in a correctly framed body is only body: one request at the origin', async (t) => {
   const origin = await recordingOrigin();
-  const proxy = await startProxy();
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(startProxy(), [origin], async (client) => {
     const hidden = smuggled(origin.port);
     const response = await exchange(client, `${start(origin.port)}Content-Length: ${hidden.length}\r\n\r\n${hidden}`);
     t.is(response.status, 200);
@@ -149,11 +135,7 @@ test('a second request hidden in a correctly framed body is only body: one reque
     const second = await exchange(client, get(origin.port, '/second'));
     t.is(second.body, 'fine');
     t.deepEqual(origin.lines, ['POST /first HTTP/1.1', 'GET /second HTTP/1.1']);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 for (const [name, answer] of [
@@ -163,9 +145,7 @@ for (const [name, answer] of [
 ] as const) {
   test(`an ambiguous response (${name}) → 502 to the client, connection closed`, async (t) => {
     const origin = await startKeepAliveOrigin(() => answer);
-    const proxy = await startProxy();
-    const client = await openClient(proxy.port);
-    try {
+    await withClient(startProxy(), [origin], async (client) => {
       client.socket.write(get(origin.port, '/ambiguous'));
       const response = await client.reader.next();
       t.is(response.status, 502, `status line: ${response.statusLine}`);
@@ -173,10 +153,6 @@ for (const [name, answer] of [
       t.is(header(response, 'transfer-encoding'), undefined);
       t.true(await client.reader.waitEnd(), 'the proxy closes the connection');
       t.false(client.reader.pending.includes('hello'), 'nothing of the ambiguous body reaches the client');
-    } finally {
-      client.socket.destroy();
-      await proxy.close();
-      await origin.close();
-    }
+    });
   });
 }

@@ -4,7 +4,7 @@
 import net from 'node:net';
 import test from 'ava';
 import { startProxy, startRawOrigin } from '../../helpers/net.js';
-import { exchange, get, hasToken, header, ok, openClient, parseHead, startKeepAliveOrigin, WAIT_MS } from '../../helpers/keep-alive.js';
+import { exchange, get, hasToken, header, ok, parseHead, startKeepAliveOrigin, WAIT_MS, withClient } from '../../helpers/keep-alive.js';
 import { pollUntil } from '../../helpers/wire.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
@@ -52,9 +52,7 @@ test('Upgrade: websocket: the origin gets Upgrade and Connection, then bytes flo
     };
     socket.on('data', onData);
   });
-  const proxy = await startProxy();
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(startProxy(), [origin], async (client) => {
     client.socket.write(upgradeRequest(origin.port));
     const switching = await client.reader.next();
     t.is(switching.status, 101);
@@ -71,18 +69,12 @@ test('Upgrade: websocket: the origin gets Upgrade and Connection, then bytes flo
     client.socket.write(Buffer.from(message, 'latin1'));
     const got = await readBytes(client.socket, client.reader.pending, greeting.length + message.length);
     t.is(got, greeting + message);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });
 
 test('an Upgrade request answered 200 instead of 101: the connection stays HTTP and a second request works', async (t) => {
   const origin = await startKeepAliveOrigin((request) => ok(`plain ${request.target}`));
-  const proxy = await startProxy();
-  const client = await openClient(proxy.port);
-  try {
+  await withClient(startProxy(), [origin], async (client) => {
     const first = await exchange(client, upgradeRequest(origin.port));
     t.is(first.status, 200);
     t.is(first.body, 'plain /ws');
@@ -90,9 +82,5 @@ test('an Upgrade request answered 200 instead of 101: the connection stays HTTP 
     t.is(second.status, 200);
     t.is(second.body, 'plain /after');
     t.deepEqual(origin.lines, ['GET /ws HTTP/1.1', 'GET /after HTTP/1.1']);
-  } finally {
-    client.socket.destroy();
-    await proxy.close();
-    await origin.close();
-  }
+  });
 });

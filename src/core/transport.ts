@@ -1,4 +1,16 @@
 import type { Duplex } from 'node:stream';
+import type { InjectionToken } from 'tsyringe';
+
+// What the core needs from a transport. The core owns these interfaces and src/transports
+// implements them, so imports point one way: from the transports to the core.
+
+/** Where a connection goes: a host name, IPv4 or IPv6 address (without brackets) and a port. */
+export interface Target {
+  /** Name or address to dial; policies and the pool key on it as written. */
+  host: string;
+  /** TCP port to dial. */
+  port: number;
+}
 
 /** Where an accepted connection came from. */
 export interface PeerAddress {
@@ -23,3 +35,12 @@ export interface Listener {
   /** Stops accepting new connections (open ones are not touched). */
   close(): Promise<void>;
 }
+
+/** Opens upstream connections. Rejects with a ProxyError when it cannot (502 family; 503 when the proxy is out of descriptors). */
+export interface Dialer {
+  /** Resolves with a connected duplex; an abort of `signal` cancels the attempt. */
+  dial(target: Target, signal: AbortSignal): Promise<Duplex>;
+}
+
+/** Token for the {@link Dialer} service; register another to dial through SOCKS, TLS, … */
+export const Dialer: InjectionToken<Dialer> = Symbol('Dialer');

@@ -1,0 +1,131 @@
+// Set-up of the access-log tests: the chain that logs to a file, and a FIFO destination whose
+// reading the test controls, to stall the log or break it. Everything they open, they close.
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { container } from 'tsyringe';
+import { Logger } from '../../src/core/logger.js';
+import type { PluginSpec } from '../../src/core/registry.js';
+import { createStats, ProxyStats } from '../../src/core/stats.js';
+import { ok, startKeepAliveOrigin } from './keep-alive.js';
+import { startProxy } from './net.js';
+import { withTempDir } from './temp.js';
+
+/** The routing plugins every access-log chain starts with. */
+export const ROUTING = ['head-parser', 'connect-handler', 'http-forward'];
+
+/** A chain that forwards, counts bytes, then logs to `file` (with more access-log `options`). */
+export const loggingChain = (file: string, options: Record<string, unknown> = {}): PluginSpec[] => [
+  ...ROUTING,
+  'upstream-dialer',
+  'byte-counter',
+  { name: 'access-log', options: { path: file, ...options } },
+];
+
+/** A Logger that keeps what is warned. */
+export class RecordingLogger implements Logger {
+  readonly warnings: string[] = [];
+  info(): void {}
+  warn(message: string): void {
+    this.warnings.push(message);
+  }
+  error(message: string): void {
+    this.warnings.push(message);
+  }
+}
+
+/** What {@link withFifoLog} hands to its body. */
+export interface FifoLog {
+  /** A proxy logging to the FIFO, and the ProxyStats and warnings it records into. */
+  proxy: Awaited<ReturnType<typeof startProxy>>;
+  stats: ProxyStats;
+  logger: RecordingLogger;
+  /** An origin answering `fine` to every request. */
+  origin: Awaited<ReturnType<typeof startKeepAliveOrigin>>;
+  /** The FIFO's read side (non-blocking): read with {@link readAvailable}. */
+  reader: number;
+  /** Bytes the FIFO's pipe holds before a writer must wait. */
+  capacity: number;
+  /** Closes the read side (once): the proxy's writes fail with EPIPE from then on. */
+  closeReader: () => void;
+}
+
+/**
+ * Runs `body` with a proxy whose access log goes to a FIFO that nobody reads unless the test does,
+ * capped at `maxBufferBytes`. Closes the read side, the proxy and the origin, and removes the FIFO,
+ * whatever happens.
+ */
+export async function withFifoLog(maxBufferBytes: number, body: (log: FifoLog) => Promise<void>): Promise<void> {
+  await withTempDir('access-log-', async (dir) => {
+    const { file, reader } = openFifo(dir);
+    let readerOpen = true;
+    const closeReader = () => {
+      if (readerOpen) closeSync(reader);
+      readerOpen = false;
+    };
+    let origin: FifoLog['origin'] | undefined;
+    let proxy: FifoLog['proxy'] | undefined;
+    try {
+      origin = await startKeepAliveOrigin(() => ok('fine'));
+      const capacity = pipeCapacity(file, reader);
+      const services = container.createChildContainer();
+      const logger = new RecordingLogger();
+      services.registerInstance(Logger, logger);
+      services.registerInstance(ProxyStats, createStats());
+      proxy = await startProxy({ container: services, plugins: loggingChain(file, { maxBufferBytes }) });
+      await body({ proxy, stats: services.resolve(ProxyStats), logger, origin, reader, capacity, closeReader });
+    } finally {
+      // The read side first: a close() that finds the pipe full gives up at once on EPIPE.
+      closeReader();
+      await proxy?.close();
+      await origin?.close();
+    }
+  });
+}
+
+/** Appends what the FIFO holds now to `chunks`; true at end of file (every writer closed it, and it is empty). */
+export function readAvailable(reader: number, chunks: Buffer[]): boolean {
+  const buffer = Buffer.allocUnsafe(64 * 1024);
+  for (let reads = 0; reads < 1000; reads++) {
+    let size: number;
+    try {
+      size = readSync(reader, buffer, 0, buffer.length, null);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return false;
+      throw error;
+    }
+    if (size === 0) return true;
+    chunks.push(Buffer.from(buffer.subarray(0, size)));
+  }
+  return false;
+}
+
+/** A FIFO in `dir` with its read side open (non-blocking), so the proxy can open the write side; read only when a test says so. */
+function openFifo(dir: string): { file: string; reader: number } {
+  const file = path.join(dir, 'access.fifo');
+  execFileSync('mkfifo', [file]);
+  return { file, reader: openSync(file, constants.O_RDONLY | constants.O_NONBLOCK) };
+}
+
+/** Bytes the FIFO's pipe holds before a writer must wait: filled page by page through a writer of our own, then read back. */
+function pipeCapacity(file: string, reader: number): number {
+  const writer = openSync(file, constants.O_WRONLY | constants.O_NONBLOCK);
+  const page = Buffer.alloc(4096);
+  let capacity = 0;
+  try {
+    for (let pages = 0; pages < 4096; pages++) {
+      try {
+        capacity += writeSync(writer, page);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') break;
+        throw error;
+      }
+    }
+    const chunks: Buffer[] = [];
+    readAvailable(reader, chunks);
+    if (Buffer.concat(chunks).length !== capacity) throw new Error('the pipe was not read back whole');
+  } finally {
+    closeSync(writer);
+  }
+  return capacity;
+}
