@@ -48,12 +48,21 @@ export async function httpLoad(proxyPort: number, originPort: number, options: H
   const limit = (seconds + 20) * 1000;
   if (!WRK) {
     const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'loadgen.js');
-    const out = JSON.parse(await run(process.execPath, [script, String(proxyPort), String(originPort), String(concurrency), String(seconds)], limit)) as Omit<HttpLoad, 'rps'>;
+    const out = JSON.parse(await run(process.execPath, [script, String(proxyPort), String(originPort), String(concurrency), String(seconds)], limit)) as Omit<
+      HttpLoad,
+      'rps'
+    >;
     return { ...out, rps: out.ok / out.seconds };
   }
   const lua = path.join(tmp, `wrk-${originPort}.lua`);
-  writeFileSync(lua, `wrk.method = "GET"\nwrk.path = "http://127.0.0.1:${originPort}/"\nwrk.headers["Host"] = "127.0.0.1:${originPort}"\nwrk.headers["Connection"] = "close"\n`);
-  return parseWrk(await run(WRK, ['-t2', `-c${concurrency}`, `-d${seconds}s`, '--timeout', '5s', '--latency', '-s', lua, `http://127.0.0.1:${proxyPort}/`], limit), seconds);
+  writeFileSync(
+    lua,
+    `wrk.method = "GET"\nwrk.path = "http://127.0.0.1:${originPort}/"\nwrk.headers["Host"] = "127.0.0.1:${originPort}"\nwrk.headers["Connection"] = "close"\n`,
+  );
+  return parseWrk(
+    await run(WRK, ['-t2', `-c${concurrency}`, `-d${seconds}s`, '--timeout', '5s', '--latency', '-s', lua, `http://127.0.0.1:${proxyPort}/`], limit),
+    seconds,
+  );
 }
 
 function parseWrk(out: string, seconds: number): HttpLoad {
@@ -90,7 +99,9 @@ export async function keepAliveLoad(proxyPort: number | undefined, originPort: n
   const limit = (seconds + 20) * 1000;
   if (!WRK) {
     const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'kaloadgen.js');
-    const out = JSON.parse(await run(process.execPath, [script, String(proxyPort ?? 0), String(originPort), String(concurrency), String(seconds)], limit)) as Omit<HttpLoad, 'rps'>;
+    const out = JSON.parse(
+      await run(process.execPath, [script, String(proxyPort ?? 0), String(originPort), String(concurrency), String(seconds)], limit),
+    ) as Omit<HttpLoad, 'rps'>;
     return { ...out, rps: out.ok / out.seconds };
   }
   const args = ['-t2', `-c${concurrency}`, `-d${seconds}s`, '--timeout', '5s', '--latency'];

@@ -55,11 +55,14 @@ async function openMany(proxyPort: number, originPort: number, count: number, pa
 
 async function closeAll(sockets: net.Socket[]): Promise<void> {
   await Promise.all(
-    sockets.map((socket) => new Promise<void>((resolve) => {
-      socket.once('close', () => resolve());
-      socket.end(); // FIN, as a client leaving a tunnel normally would
-      setTimeout(() => socket.destroy(), 2000).unref();
-    })),
+    sockets.map(
+      (socket) =>
+        new Promise<void>((resolve) => {
+          socket.once('close', () => resolve());
+          socket.end(); // FIN, as a client leaving a tunnel normally would
+          setTimeout(() => socket.destroy(), 2000).unref();
+        }),
+    ),
   );
 }
 
@@ -94,8 +97,7 @@ export async function idleTunnels(proxyPort: number, proxyPid: number, originPor
   await sleep(500);
   const rssAfterKiB = rssKiB(proxyPid);
   const gcAfter = await probe();
-  const perTunnel = (key: keyof HeapProbe) =>
-    gcBefore && gcOpen ? (gcOpen[key] - gcBefore[key]) / 1024 / Math.max(1, sockets.length) : undefined;
+  const perTunnel = (key: keyof HeapProbe) => (gcBefore && gcOpen ? (gcOpen[key] - gcBefore[key]) / 1024 / Math.max(1, sockets.length) : undefined);
   return {
     tunnels: sockets.length,
     failed,

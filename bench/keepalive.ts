@@ -58,7 +58,11 @@ function originCount(port: number): Promise<number> {
   });
 }
 
-export async function keepAliveSection(ports: { keepAlive: number; count: number }, options: KeepAliveOptions, log: (text: string) => void): Promise<KeepAliveSection> {
+export async function keepAliveSection(
+  ports: { keepAlive: number; count: number },
+  options: KeepAliveOptions,
+  log: (text: string) => void,
+): Promise<KeepAliveSection> {
   const { tmp, warmupSeconds } = options;
   const results: Record<string, KeepAliveResult> = {};
   const skipped: Record<string, string> = {};

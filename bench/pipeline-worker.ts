@@ -36,13 +36,18 @@ function socketPair(): [Side, Side] {
     side.setNoDelay = () => {};
     return side;
   };
-  sides.push(make(() => sides[1]!), make(() => sides[0]!));
+  sides.push(
+    make(() => sides[1]!),
+    make(() => sides[0]!),
+  );
   return [sides[0]!, sides[1]!];
 }
 
 const BODY = Buffer.alloc(1024, 0x62);
 const RESPONSE = Buffer.concat([
-  Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1024\r\nDate: Thu, 26 Nov 2026 17:00:00 GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=60\r\n\r\n'),
+  Buffer.from(
+    'HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1024\r\nDate: Thu, 26 Nov 2026 17:00:00 GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=60\r\n\r\n',
+  ),
   BODY,
 ]);
 const HEAD_END = Buffer.from('\r\n\r\n');
@@ -68,7 +73,9 @@ const listener = {
   async close() {},
 };
 
-const REQUEST = Buffer.from(`GET http://127.0.0.1:8081/ HTTP/1.1\r\nHost: 127.0.0.1:8081\r\n${authorization ? `Proxy-Authorization: ${authorization}\r\n` : ''}\r\n`);
+const REQUEST = Buffer.from(
+  `GET http://127.0.0.1:8081/ HTTP/1.1\r\nHost: 127.0.0.1:8081\r\n${authorization ? `Proxy-Authorization: ${authorization}\r\n` : ''}\r\n`,
+);
 
 /** One client connection: `count` requests, one after the other, each waiting for its whole response. */
 function client(count: number): Promise<void> {
@@ -110,6 +117,8 @@ const started = performance.now();
 await Promise.all(Array.from({ length: CLIENTS }, () => client(REQUESTS)));
 const cpu = process.cpuUsage(cpu0);
 const requests = CLIENTS * REQUESTS;
-process.stdout.write(`${JSON.stringify({ cpuUsPerRequest: (cpu.user + cpu.system) / requests, requestsPerSecond: (requests * 1000) / (performance.now() - started) })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ cpuUsPerRequest: (cpu.user + cpu.system) / requests, requestsPerSecond: (requests * 1000) / (performance.now() - started) })}\n`,
+);
 await server.close(0);
 process.exit(0);

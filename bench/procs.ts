@@ -17,7 +17,15 @@ export interface Child {
 const children = new Set<ChildProcess>();
 
 /** Spawns a child and resolves once a stdout line matches `ready` (or rejects after `timeoutMs`). */
-export function startChild(name: string, command: string, args: string[], ready: RegExp, log: string, env: NodeJS.ProcessEnv = process.env, timeoutMs = 15_000): Promise<Child> {
+export function startChild(
+  name: string,
+  command: string,
+  args: string[],
+  ready: RegExp,
+  log: string,
+  env: NodeJS.ProcessEnv = process.env,
+  timeoutMs = 15_000,
+): Promise<Child> {
   const proc = spawn(command, args, { stdio: ['ignore', 'pipe', openSync(log, 'a')], env });
   children.add(proc);
   proc.on('exit', () => children.delete(proc));
@@ -51,7 +59,7 @@ export async function startChildOnPort(name: string, command: string, args: stri
   children.add(proc);
   proc.on('exit', () => children.delete(proc));
   const child = { name, proc, pid: proc.pid!, ready: `${name} listening on http://127.0.0.1:${port}`, log };
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
     if (proc.exitCode !== null) break;
     const ok = await new Promise<boolean>((resolve) => {
       const socket = net.connect(port, '127.0.0.1', () => resolve(true));
@@ -108,7 +116,7 @@ export async function probeHeap(pid: number, dir: string, timeoutMs = 5000): Pro
   const file = `${dir}/${pid}.json`;
   rmSync(file, { force: true });
   process.kill(pid, 'SIGUSR2');
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
     if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as HeapProbe;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

@@ -34,7 +34,10 @@ export function productionPlugins(tmp: string, connectPort: number): { name: str
     { name: 'connect-handler' },
     { name: 'http-forward' },
     { name: 'proxy-auth', options: { realm: 'bench', users: { [USER]: bcrypt.hashSync(PASSWORD, 10) } } },
-    { name: 'destination-policy', options: { rules: [{ action: 'allow', cidrs: ['127.0.0.0/8'] }], default: 'deny', denyPrivate: true, connectPorts: [connectPort] } },
+    {
+      name: 'destination-policy',
+      options: { rules: [{ action: 'allow', cidrs: ['127.0.0.0/8'] }], default: 'deny', denyPrivate: true, connectPorts: [connectPort] },
+    },
     { name: 'rate-limit', options: { scope: 'user', requestsPerSecond: 1_000_000, bytesPerSecond: 1e12 } },
     { name: 'upstream-dialer' },
     { name: 'byte-counter' },
@@ -86,7 +89,11 @@ export interface ProductionSection {
  * alternating lets both chains meet the same bursts, fresh processes keep one slow process from
  * deciding a chain's figure, and the best run of each is the one least disturbed (as in section 1).
  */
-export async function productionSection(ports: { throughput: number; keepAlive: number }, options: Options, log: (text: string) => void): Promise<ProductionSection> {
+export async function productionSection(
+  ports: { throughput: number; keepAlive: number },
+  options: Options,
+  log: (text: string) => void,
+): Promise<ProductionSection> {
   const config = productionConfig(options.tmp, ports.throughput);
   const start = { default: () => startProxyline(options.tmp, false), production: () => startProxylineWith('proxyline+prod', config, options.tmp) };
   const tunnel = {} as Record<'default' | 'production', Pick<ProductionResult, 'up' | 'down'>>;

@@ -75,7 +75,10 @@ export async function startTinyproxy(tmp: string, binary: string): Promise<Proxy
   const port = await freePort();
   const config = path.join(tmp, 'tinyproxy.conf');
   // No ConnectPort line: CONNECT to every port is allowed.
-  writeFileSync(config, [`Port ${port}`, 'Listen 127.0.0.1', 'Allow 127.0.0.1', 'Timeout 600', 'MaxClients 6000', 'LogLevel Error', 'DisableViaHeader Yes', ''].join('\n'));
+  writeFileSync(
+    config,
+    [`Port ${port}`, 'Listen 127.0.0.1', 'Allow 127.0.0.1', 'Timeout 600', 'MaxClients 6000', 'LogLevel Error', 'DisableViaHeader Yes', ''].join('\n'),
+  );
   const child = await startChildOnPort('tinyproxy', binary, ['-d', '-c', config], port, path.join(tmp, 'tinyproxy.stderr.log'));
   return { name: 'tinyproxy', child, port };
 }
@@ -91,23 +94,26 @@ export async function startSquid(tmp: string, binary: string): Promise<Proxy> {
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o777);
   const config = path.join(dir, 'squid.conf');
-  writeFileSync(config, [
-    `http_port 127.0.0.1:${port}`,
-    'acl local src 127.0.0.1/32',
-    'http_access allow local',
-    'http_access deny all',
-    'cache deny all',
-    'cache_mem 0 MB',
-    `pid_filename ${dir}/squid.pid`,
-    `cache_log ${dir}/cache.log`,
-    'access_log none',
-    'cache_store_log none',
-    `coredump_dir ${dir}`,
-    'shutdown_lifetime 0 seconds',
-    'via off',
-    'forwarded_for delete',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    config,
+    [
+      `http_port 127.0.0.1:${port}`,
+      'acl local src 127.0.0.1/32',
+      'http_access allow local',
+      'http_access deny all',
+      'cache deny all',
+      'cache_mem 0 MB',
+      `pid_filename ${dir}/squid.pid`,
+      `cache_log ${dir}/cache.log`,
+      'access_log none',
+      'cache_store_log none',
+      `coredump_dir ${dir}`,
+      'shutdown_lifetime 0 seconds',
+      'via off',
+      'forwarded_for delete',
+      '',
+    ].join('\n'),
+  );
   const child = await startChildOnPort('squid', binary, ['-N', '-f', config], port, path.join(tmp, 'squid.stderr.log'), 30_000);
   return { name: 'squid', child, port };
 }

@@ -55,7 +55,13 @@ async function bench(tmp: string): Promise<void> {
   say(`config: ${JSON.stringify(CONFIG)}`);
 
   const origin = await startChild('origin', process.execPath, [path.join(here, 'origin.js')], /^origins listening /, path.join(tmp, 'origin.stderr.log'));
-  const ports = JSON.parse(origin.ready.replace(/^origins listening /, '')) as { throughput: number; http: number; idle: number; keepAlive: number; count: number };
+  const ports = JSON.parse(origin.ready.replace(/^origins listening /, '')) as {
+    throughput: number;
+    http: number;
+    idle: number;
+    keepAlive: number;
+    count: number;
+  };
 
   const tinyproxy = which('tinyproxy');
   if (!tinyproxy) say('tinyproxy: not on PATH, skipped (apt-get install -y tinyproxy to add it)');
@@ -112,7 +118,17 @@ async function bench(tmp: string): Promise<void> {
   }
 
   // 4. Keep-alive requests/s, latency added over direct, upstream connections per 1,000 requests.
-  const ka = await keepAliveSection(ports, { concurrency: CONFIG.keepAliveConcurrency, seconds: CONFIG.keepAliveSeconds, warmupSeconds: CONFIG.keepAliveWarmupSeconds, rounds: CONFIG.keepAliveRounds, tmp }, log);
+  const ka = await keepAliveSection(
+    ports,
+    {
+      concurrency: CONFIG.keepAliveConcurrency,
+      seconds: CONFIG.keepAliveSeconds,
+      warmupSeconds: CONFIG.keepAliveWarmupSeconds,
+      rounds: CONFIG.keepAliveRounds,
+      tmp,
+    },
+    log,
+  );
 
   // 5. What the production chain costs against the default chain.
   let production: Awaited<ReturnType<typeof productionSection>> | undefined;
@@ -120,7 +136,14 @@ async function bench(tmp: string): Promise<void> {
   try {
     production = await productionSection(
       ports,
-      { bytes: CONFIG.tunnelBytes, timeoutMs: CONFIG.tunnelTimeoutMs, seconds: CONFIG.keepAliveSeconds, concurrency: CONFIG.keepAliveConcurrency, rounds: CONFIG.productionRounds, tmp },
+      {
+        bytes: CONFIG.tunnelBytes,
+        timeoutMs: CONFIG.tunnelTimeoutMs,
+        seconds: CONFIG.keepAliveSeconds,
+        concurrency: CONFIG.keepAliveConcurrency,
+        rounds: CONFIG.productionRounds,
+        tmp,
+      },
       log,
     );
   } catch (error) {
@@ -132,71 +155,105 @@ async function bench(tmp: string): Promise<void> {
     Object.fromEntries(Object.entries(data).map(([name, value]) => [name, pick(value)]));
   const gib = (CONFIG.tunnelBytes / 1024 ** 3).toFixed(2);
   const partial = Object.entries(throughput).flatMap(([name, t]) => [t.up, t.down].filter((x) => !x.complete).map(() => name));
-  say(table(`1. CONNECT tunnel throughput, ${gib} GiB each way, 64 KiB writes, best of ${CONFIG.tunnelRuns} (MB/s = 10^6 bytes/s)`, columns, [
-    { label: 'client→origin MB/s', values: per(throughput, (t) => t.up.mbps), ratio: true },
-    { label: 'origin→client MB/s', values: per(throughput, (t) => t.down.mbps), ratio: true },
-    { label: 'proxy CPU s, client→origin', values: per(throughput, (t) => t.up.proxyCpuS), digits: 2, ratio: true },
-    { label: 'proxy CPU s, origin→client', values: per(throughput, (t) => t.down.proxyCpuS), digits: 2, ratio: true },
-  ]));
+  say(
+    table(`1. CONNECT tunnel throughput, ${gib} GiB each way, 64 KiB writes, best of ${CONFIG.tunnelRuns} (MB/s = 10^6 bytes/s)`, columns, [
+      { label: 'client→origin MB/s', values: per(throughput, (t) => t.up.mbps), ratio: true },
+      { label: 'origin→client MB/s', values: per(throughput, (t) => t.down.mbps), ratio: true },
+      { label: 'proxy CPU s, client→origin', values: per(throughput, (t) => t.up.proxyCpuS), digits: 2, ratio: true },
+      { label: 'proxy CPU s, origin→client', values: per(throughput, (t) => t.down.proxyCpuS), digits: 2, ratio: true },
+    ]),
+  );
   if (partial.length) say(`(time limit of ${CONFIG.tunnelTimeoutMs} ms hit for: ${partial.join(', ')}; rate over the bytes moved)`);
-  say(table(`2. Plain HTTP through the proxy, new connection per request, ${CONFIG.httpConcurrency} clients × ${CONFIG.httpSeconds} s, 1 KiB body; generator: ${GENERATOR}`, columns, [
-    { label: 'requests/s (2xx)', values: per(http, (h) => h.rps), ratio: true },
-    { label: 'proxy CPU µs per request', values: per(http, (h) => h.proxyCpuUsPerRequest), ratio: true },
-    { label: 'latency p50 ms', values: per(http, (h) => h.p50Ms), digits: 2, ratio: true },
-    { label: 'latency p99 ms', values: per(http, (h) => h.p99Ms), digits: 2, ratio: true },
-    { label: 'non-2xx responses', values: per(http, (h) => h.non2xx) },
-    { label: 'socket errors', values: per(http, (h) => h.errors) },
-  ]));
+  say(
+    table(
+      `2. Plain HTTP through the proxy, new connection per request, ${CONFIG.httpConcurrency} clients × ${CONFIG.httpSeconds} s, 1 KiB body; generator: ${GENERATOR}`,
+      columns,
+      [
+        { label: 'requests/s (2xx)', values: per(http, (h) => h.rps), ratio: true },
+        { label: 'proxy CPU µs per request', values: per(http, (h) => h.proxyCpuUsPerRequest), ratio: true },
+        { label: 'latency p50 ms', values: per(http, (h) => h.p50Ms), digits: 2, ratio: true },
+        { label: 'latency p99 ms', values: per(http, (h) => h.p99Ms), digits: 2, ratio: true },
+        { label: 'non-2xx responses', values: per(http, (h) => h.non2xx) },
+        { label: 'socket errors', values: per(http, (h) => h.errors) },
+      ],
+    ),
+  );
   const idleColumns = columns.filter((c) => idle[c]);
-  say(table(`3. ${CONFIG.idleTunnels} idle CONNECT tunnels (proxy process; after a 200-tunnel warm-up)`, idleColumns, [
-    { label: 'KiB RSS per tunnel', values: per(idle, (i) => i.kibPerTunnel), digits: 1, ratio: true },
-    { label: 'KiB RSS per tunnel, forced GC', values: per(idle, (i) => i.kibPerTunnelAfterGc), digits: 1, ratio: true },
-    { label: 'KiB JS heap per tunnel, forced GC', values: per(idle, (i) => i.heapKibPerTunnel), digits: 1, ratio: true },
-    { label: 'RSS KiB before', values: per(idle, (i) => i.rssBeforeKiB) },
-    { label: 'RSS KiB, tunnels open', values: per(idle, (i) => i.rssOpenKiB) },
-    { label: 'RSS KiB after close', values: per(idle, (i) => i.rssAfterKiB) },
-    { label: 'RSS KiB after close, forced GC', values: per(idle, (i) => (i.gcAfter ? i.gcAfter.rss / 1024 : undefined)) },
-    { label: 'JS heap KiB before, forced GC', values: per(idle, (i) => (i.gcBefore ? i.gcBefore.heapUsed / 1024 : undefined)) },
-    { label: 'JS heap KiB after close, forced GC', values: per(idle, (i) => (i.gcAfter ? i.gcAfter.heapUsed / 1024 : undefined)) },
-    { label: 'fds before', values: per(idle, (i) => i.fdsBefore) },
-    { label: 'fds, tunnels open', values: per(idle, (i) => i.fdsOpen) },
-    { label: 'fds after close', values: per(idle, (i) => i.fdsAfter) },
-    { label: 'ms to open all', values: per(idle, (i) => i.establishMs), ratio: true },
-    { label: 'ms for fds to come back', values: per(idle, (i) => i.drainMs) },
-    { label: 'tunnels opened', values: per(idle, (i) => i.tunnels) },
-    { label: 'tunnels failed', values: per(idle, (i) => i.failed) },
-  ]));
+  say(
+    table(`3. ${CONFIG.idleTunnels} idle CONNECT tunnels (proxy process; after a 200-tunnel warm-up)`, idleColumns, [
+      { label: 'KiB RSS per tunnel', values: per(idle, (i) => i.kibPerTunnel), digits: 1, ratio: true },
+      { label: 'KiB RSS per tunnel, forced GC', values: per(idle, (i) => i.kibPerTunnelAfterGc), digits: 1, ratio: true },
+      { label: 'KiB JS heap per tunnel, forced GC', values: per(idle, (i) => i.heapKibPerTunnel), digits: 1, ratio: true },
+      { label: 'RSS KiB before', values: per(idle, (i) => i.rssBeforeKiB) },
+      { label: 'RSS KiB, tunnels open', values: per(idle, (i) => i.rssOpenKiB) },
+      { label: 'RSS KiB after close', values: per(idle, (i) => i.rssAfterKiB) },
+      { label: 'RSS KiB after close, forced GC', values: per(idle, (i) => (i.gcAfter ? i.gcAfter.rss / 1024 : undefined)) },
+      { label: 'JS heap KiB before, forced GC', values: per(idle, (i) => (i.gcBefore ? i.gcBefore.heapUsed / 1024 : undefined)) },
+      { label: 'JS heap KiB after close, forced GC', values: per(idle, (i) => (i.gcAfter ? i.gcAfter.heapUsed / 1024 : undefined)) },
+      { label: 'fds before', values: per(idle, (i) => i.fdsBefore) },
+      { label: 'fds, tunnels open', values: per(idle, (i) => i.fdsOpen) },
+      { label: 'fds after close', values: per(idle, (i) => i.fdsAfter) },
+      { label: 'ms to open all', values: per(idle, (i) => i.establishMs), ratio: true },
+      { label: 'ms for fds to come back', values: per(idle, (i) => i.drainMs) },
+      { label: 'tunnels opened', values: per(idle, (i) => i.tunnels) },
+      { label: 'tunnels failed', values: per(idle, (i) => i.failed) },
+    ]),
+  );
 
   for (const [name, why] of Object.entries(ka.skipped)) say(`${name}: skipped: ${why}`);
-  say(`keep-alive direct (reference): two runs, before and after the proxies, p50 ${ka.directRuns.map((d) => `${d.p50Ms?.toFixed(2)} ms`).join(' and ')} (${ka.directRuns.map((d) => `${d.rps.toFixed(0)} req/s`).join(', ')}); the lower p50 is used`);
-  const kaRatios: [string, string][] = [['proxyline', 'baseline'], ['proxyline', 'proxy-package']];
-  say(table(`4. Keep-alive HTTP: ${CONFIG.keepAliveConcurrency} clients, each on one kept-alive connection, × ${CONFIG.keepAliveSeconds} s (after ${CONFIG.keepAliveWarmupSeconds} s warm-up), best of ${CONFIG.keepAliveRounds} rounds, 1 KiB body; generator: ${KEEPALIVE_GENERATOR}`, ka.columns, [
-    { label: 'requests/s (2xx)', values: per(ka.results, (k) => k.rps), ratio: true },
-    { label: 'latency p50 ms', values: per(ka.results, (k) => k.p50Ms), digits: 2, ratio: true },
-    { label: 'latency p99 ms', values: per(ka.results, (k) => k.p99Ms), digits: 2, ratio: true },
-    { label: 'added p50 ms over direct', values: per(ka.results, (k) => k.addedP50Ms), digits: 2, ratio: true },
-    { label: 'proxy CPU µs per request', values: per(ka.results, (k) => k.proxyCpuUsPerRequest), ratio: true },
-    { label: 'origin connections, warm-up', values: per(ka.results, (k) => k.warmupOriginConnections) },
-    { label: 'origin connections, measured run', values: per(ka.results, (k) => k.originConnections) },
-    { label: 'origin conns per 1,000 requests, run', values: per(ka.results, (k) => k.connectionsPer1000), digits: 1 },
-    { label: 'non-2xx responses', values: per(ka.results, (k) => k.non2xx) },
-    { label: 'socket errors', values: per(ka.results, (k) => k.errors) },
-  ], kaRatios));
+  say(
+    `keep-alive direct (reference): two runs, before and after the proxies, p50 ${ka.directRuns.map((d) => `${d.p50Ms?.toFixed(2)} ms`).join(' and ')} (${ka.directRuns.map((d) => `${d.rps.toFixed(0)} req/s`).join(', ')}); the lower p50 is used`,
+  );
+  const kaRatios: [string, string][] = [
+    ['proxyline', 'baseline'],
+    ['proxyline', 'proxy-package'],
+  ];
+  say(
+    table(
+      `4. Keep-alive HTTP: ${CONFIG.keepAliveConcurrency} clients, each on one kept-alive connection, × ${CONFIG.keepAliveSeconds} s (after ${CONFIG.keepAliveWarmupSeconds} s warm-up), best of ${CONFIG.keepAliveRounds} rounds, 1 KiB body; generator: ${KEEPALIVE_GENERATOR}`,
+      ka.columns,
+      [
+        { label: 'requests/s (2xx)', values: per(ka.results, (k) => k.rps), ratio: true },
+        { label: 'latency p50 ms', values: per(ka.results, (k) => k.p50Ms), digits: 2, ratio: true },
+        { label: 'latency p99 ms', values: per(ka.results, (k) => k.p99Ms), digits: 2, ratio: true },
+        { label: 'added p50 ms over direct', values: per(ka.results, (k) => k.addedP50Ms), digits: 2, ratio: true },
+        { label: 'proxy CPU µs per request', values: per(ka.results, (k) => k.proxyCpuUsPerRequest), ratio: true },
+        { label: 'origin connections, warm-up', values: per(ka.results, (k) => k.warmupOriginConnections) },
+        { label: 'origin connections, measured run', values: per(ka.results, (k) => k.originConnections) },
+        { label: 'origin conns per 1,000 requests, run', values: per(ka.results, (k) => k.connectionsPer1000), digits: 1 },
+        { label: 'non-2xx responses', values: per(ka.results, (k) => k.non2xx) },
+        { label: 'socket errors', values: per(ka.results, (k) => k.errors) },
+      ],
+      kaRatios,
+    ),
+  );
   const roundList = (name: string) => (ka.rounds[name] ?? []).map((r) => `${Math.round(r.rps)} req/s p50 ${r.p50Ms?.toFixed(2)} ms`).join('; ');
-  say(`keep-alive rounds (best run kept): ${ka.columns.filter((c) => c !== 'direct').map((c) => `${c}: ${roundList(c)}`).join(' | ')}`);
+  say(
+    `keep-alive rounds (best run kept): ${ka.columns
+      .filter((c) => c !== 'direct')
+      .map((c) => `${c}: ${roundList(c)}`)
+      .join(' | ')}`,
+  );
 
   if (production) {
     const cols = ['default chain', 'production chain'];
     const runs = production;
     const pick = (f: (r: ProductionResult) => number) => ({ 'default chain': f(runs.default), 'production chain': f(runs.production) });
-    say(table(`5. Production chain (proxy-auth, destination-policy, rate-limit, access-log, metrics) against the default chain; tunnels once, keep-alive best of ${CONFIG.productionRounds} alternating runs`, cols, [
-      { label: 'tunnel client→origin MB/s', values: pick((r) => r.up.mbps), ratio: true },
-      { label: 'tunnel origin→client MB/s', values: pick((r) => r.down.mbps), ratio: true },
-      { label: 'keep-alive requests/s (2xx)', values: pick((r) => r.keepAlive.rps), ratio: true },
-      { label: 'keep-alive p50 ms', values: pick((r) => r.keepAlive.p50Ms ?? NaN), digits: 2, ratio: true },
-      { label: 'proxy CPU µs per request', values: pick((r) => r.keepAlive.proxyCpuUsPerRequest), ratio: true },
-      { label: 'non-2xx responses', values: pick((r) => r.keepAlive.non2xx) },
-    ], [['production chain', 'default chain']]));
+    say(
+      table(
+        `5. Production chain (proxy-auth, destination-policy, rate-limit, access-log, metrics) against the default chain; tunnels once, keep-alive best of ${CONFIG.productionRounds} alternating runs`,
+        cols,
+        [
+          { label: 'tunnel client→origin MB/s', values: pick((r) => r.up.mbps), ratio: true },
+          { label: 'tunnel origin→client MB/s', values: pick((r) => r.down.mbps), ratio: true },
+          { label: 'keep-alive requests/s (2xx)', values: pick((r) => r.keepAlive.rps), ratio: true },
+          { label: 'keep-alive p50 ms', values: pick((r) => r.keepAlive.p50Ms ?? NaN), digits: 2, ratio: true },
+          { label: 'proxy CPU µs per request', values: pick((r) => r.keepAlive.proxyCpuUsPerRequest), ratio: true },
+          { label: 'non-2xx responses', values: pick((r) => r.keepAlive.non2xx) },
+        ],
+        [['production chain', 'default chain']],
+      ),
+    );
     const list = (values: number[]) => values.map((rps) => Math.round(rps)).join(', ');
     say(`keep-alive requests/s per round: default chain ${list(runs.rounds.default)}; production chain ${list(runs.rounds.production)}`);
   } else {
@@ -206,13 +263,20 @@ async function bench(tmp: string): Promise<void> {
   const pl = 'proxyline';
   const base = 'baseline';
   const goals: Target[] = [];
-  for (const [direction, label] of [['up', 'client→origin'], ['down', 'origin→client']] as const) {
+  for (const [direction, label] of [
+    ['up', 'client→origin'],
+    ['down', 'origin→client'],
+  ] as const) {
     const ratio = throughput[pl]![direction].mbps / throughput[base]![direction].mbps;
     goals.push({ name: `tunnel throughput ${label} ≥ 0.8× baseline`, measured: `${ratio.toFixed(2)}×`, pass: ratio >= 0.8 });
   }
   const kib = idle[pl]!.kibPerTunnel;
   const baseKib = idle[base]!.kibPerTunnel;
-  goals.push({ name: 'idle memory per tunnel ≤ baseline + 4 KiB', measured: `${kib.toFixed(1)} KiB vs ${baseKib.toFixed(1)} + 4 KiB`, pass: kib <= baseKib + 4 });
+  goals.push({
+    name: 'idle memory per tunnel ≤ baseline + 4 KiB',
+    measured: `${kib.toFixed(1)} KiB vs ${baseKib.toFixed(1)} + 4 KiB`,
+    pass: kib <= baseKib + 4,
+  });
   goals.push({
     name: 'fds back to the start after the tunnels close',
     measured: `${idle[pl]!.fdsBefore} before, ${idle[pl]!.fdsAfter} after`,
@@ -221,13 +285,21 @@ async function bench(tmp: string): Promise<void> {
   const k = ka.results;
   const kaRatio = (other: string, factor: number) => {
     const name = `keep-alive requests/s ≥ ${factor}× ${other}`;
-    if (!k[pl] || !k[other]) return { name, measured: `not measured (${[pl, other].filter((n) => !k[n]).map((n) => `${n}: ${ka.skipped[n] ?? 'missing'}`).join('; ')})`, pass: false };
+    if (!k[pl] || !k[other])
+      return {
+        name,
+        measured: `not measured (${[pl, other]
+          .filter((n) => !k[n])
+          .map((n) => `${n}: ${ka.skipped[n] ?? 'missing'}`)
+          .join('; ')})`,
+        pass: false,
+      };
     const ratio = k[pl].rps / k[other].rps;
     return { name, measured: `${ratio.toFixed(2)}× (${k[pl].rps.toFixed(0)} vs ${k[other].rps.toFixed(0)} req/s)`, pass: ratio >= factor };
   };
   goals.push(kaRatio('proxy-package', 1.5), kaRatio(base, 0.6));
   {
-    const name = 'keep-alive added p50 over direct ≤ 2× the baseline\'s';
+    const name = "keep-alive added p50 over direct ≤ 2× the baseline's";
     const added = k[pl]?.addedP50Ms;
     const baseAdded = k[base]?.addedP50Ms;
     if (added === undefined || baseAdded === undefined) goals.push({ name, measured: 'not measured', pass: false });
@@ -235,15 +307,36 @@ async function bench(tmp: string): Promise<void> {
   }
   goals.push(
     k[pl]
-      ? { name: 'upstream connections per 1,000 kept-alive requests ≤ 1', measured: `${k[pl].connectionsPer1000.toFixed(1)} (${k[pl].originConnections} for ${k[pl].ok + k[pl].non2xx} requests)`, pass: k[pl].connectionsPer1000 <= 1 }
+      ? {
+          name: 'upstream connections per 1,000 kept-alive requests ≤ 1',
+          measured: `${k[pl].connectionsPer1000.toFixed(1)} (${k[pl].originConnections} for ${k[pl].ok + k[pl].non2xx} requests)`,
+          pass: k[pl].connectionsPer1000 <= 1,
+        }
       : { name: 'upstream connections per 1,000 kept-alive requests ≤ 1', measured: 'not measured', pass: false },
   );
   if (production) {
     const cost = 1 - production.production.keepAlive.rps / production.default.keepAlive.rps;
-    goals.push({ name: 'production chain costs < 15 % of keep-alive requests/s', measured: `${(cost * 100).toFixed(1)} %`, pass: cost < 0.15 && production.production.keepAlive.non2xx === 0 });
+    goals.push({
+      name: 'production chain costs < 15 % of keep-alive requests/s',
+      measured: `${(cost * 100).toFixed(1)} %`,
+      pass: cost < 0.15 && production.production.keepAlive.non2xx === 0,
+    });
   }
   say(targets(goals));
-  say(JSON.stringify({ config: CONFIG, generator: GENERATOR, keepAliveGenerator: KEEPALIVE_GENERATOR, proxies: columns, throughput, http, idle, keepAlive: { proxies: ka.columns, skipped: ka.skipped, results: ka.results, directRuns: ka.directRuns, rounds: ka.rounds }, production: production ?? { skipped: productionSkipped }, targets: goals }));
+  say(
+    JSON.stringify({
+      config: CONFIG,
+      generator: GENERATOR,
+      keepAliveGenerator: KEEPALIVE_GENERATOR,
+      proxies: columns,
+      throughput,
+      http,
+      idle,
+      keepAlive: { proxies: ka.columns, skipped: ka.skipped, results: ka.results, directRuns: ka.directRuns, rounds: ka.rounds },
+      production: production ?? { skipped: productionSkipped },
+      targets: goals,
+    }),
+  );
 }
 
 const watchdog = setTimeout(() => {

@@ -123,7 +123,15 @@ function exchange(send: (headers: http.OutgoingHttpHeaders) => http.ClientReques
 async function viaProxy(ctx: ClientContext, agent: http.Agent, kind: string, plan: Plan): Promise<void> {
   const authority = `127.0.0.1:${ctx.ports.http}`;
   const reason = await exchange(
-    (headers) => http.request({ agent, host: '127.0.0.1', port: ctx.proxyPort, method: plan.method, path: `http://${authority}${plan.path}`, headers: { Host: authority, ...headers } }),
+    (headers) =>
+      http.request({
+        agent,
+        host: '127.0.0.1',
+        port: ctx.proxyPort,
+        method: plan.method,
+        path: `http://${authority}${plan.path}`,
+        headers: { Host: authority, ...headers },
+      }),
     plan,
   );
   if (reason === undefined) ctx.tally.ok(kind);
@@ -184,7 +192,17 @@ export async function runWellBehaved(ctx: ClientContext, mix: WellBehavedMix, ca
   const httpsRequest = async () => {
     const plan = Math.random() < 0.7 ? getPlan() : postPlan();
     const reason = await exchange(
-      (headers) => https.request({ agent: tunnelAgent, host: '127.0.0.1', port: ctx.ports.https, servername: 'localhost', ca, method: plan.method, path: plan.path, headers }),
+      (headers) =>
+        https.request({
+          agent: tunnelAgent,
+          host: '127.0.0.1',
+          port: ctx.ports.https,
+          servername: 'localhost',
+          ca,
+          method: plan.method,
+          path: plan.path,
+          headers,
+        }),
       plan,
     );
     if (reason === undefined) ctx.tally.ok('https');

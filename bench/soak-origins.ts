@@ -43,20 +43,26 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const size = number(url, 'size');
     const offset = number(url, 'offset');
     const chunks = number(url, 'chunks', 1);
-    const timer = setTimeout(() => {
-      if (req.method === 'HEAD' || chunks <= 1) {
-        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': size });
-        if (req.method === 'HEAD') return void res.end();
-        return writePattern(res, offset, size, () => res.end());
-      }
-      dribble(res, offset, size, chunks, number(url, 'gap'));
-    }, number(url, 'delay'));
+    const timer = setTimeout(
+      () => {
+        if (req.method === 'HEAD' || chunks <= 1) {
+          res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': size });
+          if (req.method === 'HEAD') return void res.end();
+          return writePattern(res, offset, size, () => res.end());
+        }
+        dribble(res, offset, size, chunks, number(url, 'gap'));
+      },
+      number(url, 'delay'),
+    );
     res.once('close', () => clearTimeout(timer));
   } else if (url.pathname === '/status/204') {
     res.writeHead(204).end();
   } else if (url.pathname === '/echo' && req.method === 'POST') {
     const length = req.headers['content-length'];
-    res.writeHead(200, length === undefined ? { 'Content-Type': 'application/octet-stream' } : { 'Content-Type': 'application/octet-stream', 'Content-Length': length });
+    res.writeHead(
+      200,
+      length === undefined ? { 'Content-Type': 'application/octet-stream' } : { 'Content-Type': 'application/octet-stream', 'Content-Length': length },
+    );
     req.pipe(res);
   } else if (url.pathname === '/sink' && req.method === 'POST') {
     let received = 0;

@@ -49,7 +49,9 @@ const PROXY_PLUGINS = [
 
 /** The longest `…TimeoutMs` in PROXY_PLUGINS: the proxy should have released everything by then. */
 const LONGEST_TIMEOUT_MS = Math.max(
-  ...PROXY_PLUGINS.flatMap((plugin) => Object.entries((plugin as { options?: Record<string, number> }).options ?? {})).filter(([name]) => name.endsWith('TimeoutMs')).map(([, ms]) => ms),
+  ...PROXY_PLUGINS.flatMap((plugin) => Object.entries((plugin as { options?: Record<string, number> }).options ?? {}))
+    .filter(([name]) => name.endsWith('TimeoutMs'))
+    .map(([, ms]) => ms),
 );
 
 /** A number from the environment; anything but a finite number ≥ `min` stops the soak before it starts. */
@@ -182,7 +184,9 @@ async function measure(proxy: Child, origins: Origins, tally: Tally, ca: Buffer)
     try {
       const sample = read();
       figures.samples.push(sample);
-      log(`${sample.atS.toFixed(0)} s: done ${sum(tally.done)}, failed ${tally.failures}, client sockets ${openSockets.size}, proxy fds ${sample.fds}, RSS ${mb(sample.rssKiB).toFixed(1)} MB`);
+      log(
+        `${sample.atS.toFixed(0)} s: done ${sum(tally.done)}, failed ${tally.failures}, client sockets ${openSockets.size}, proxy fds ${sample.fds}, RSS ${mb(sample.rssKiB).toFixed(1)} MB`,
+      );
     } catch {
       // the proxy is gone; proxyExit says why
     }
@@ -220,11 +224,13 @@ async function phase(name: string, seconds: number, base: Omit<ClientContext, 's
     return stopAt !== undefined;
   };
   let ended = false;
-  const clients = Promise.all([runWellBehaved({ ...base, stopping }, WELL_BEHAVED, ca), runFaulty({ ...base, stopping }, FAULTY)]).finally(() => (ended = true));
+  const clients = Promise.all([runWellBehaved({ ...base, stopping }, WELL_BEHAVED, ca), runFaulty({ ...base, stopping }, FAULTY)]).finally(
+    () => (ended = true),
+  );
   // The loops look at stopping() only between iterations; this notes the moment the load stops.
   while (!stopping() && !ended) await sleep(100);
   stopping();
-  for (const windDownEnd = performance.now() + WIND_DOWN_MS; !ended && performance.now() < windDownEnd; ) await sleep(100);
+  for (const windDownEnd = performance.now() + WIND_DOWN_MS; !ended && performance.now() < windDownEnd;) await sleep(100);
   if (!ended) {
     log(`${name}: ${openSockets.size} client sockets still open ${WIND_DOWN_MS} ms after the load stopped; closing them`);
     closeAll();
@@ -243,9 +249,15 @@ function report(tally: Tally, figures: Figures, proxyLog: string): boolean {
   const signed = (n: number, digits = 0) => `${n >= 0 ? '+' : ''}${n.toFixed(digits)}`;
 
   say('\n## Run');
-  const cpu = end ? `; proxy CPU ${figures.cpuS.toFixed(1)} s between the start and end readings (${((figures.cpuS / Math.max(end.atS, 1e-9)) * 100).toFixed(0)} % of one core)` : '';
-  say(`duration: load ${figures.loadSeconds.toFixed(1)} s (after a ${CONFIG.warmupSeconds} s warm-up and a quiet period); end reading ${figures.quietSeconds.toFixed(1)} s after the load stopped`);
-  say(`well-behaved requests done during the load: ${figures.loadRequests} (${(figures.loadRequests / Math.max(figures.loadSeconds, 1e-9)).toFixed(0)}/s)${cpu}`);
+  const cpu = end
+    ? `; proxy CPU ${figures.cpuS.toFixed(1)} s between the start and end readings (${((figures.cpuS / Math.max(end.atS, 1e-9)) * 100).toFixed(0)} % of one core)`
+    : '';
+  say(
+    `duration: load ${figures.loadSeconds.toFixed(1)} s (after a ${CONFIG.warmupSeconds} s warm-up and a quiet period); end reading ${figures.quietSeconds.toFixed(1)} s after the load stopped`,
+  );
+  say(
+    `well-behaved requests done during the load: ${figures.loadRequests} (${(figures.loadRequests / Math.max(figures.loadSeconds, 1e-9)).toFixed(0)}/s)${cpu}`,
+  );
   if (interrupted) say('INTERRUPTED (Ctrl-C): the figures are those of a shortened run');
   if (proxyExit !== undefined) say(`THE PROXY EXITED during the run (${proxyExit})`);
 
@@ -276,54 +288,74 @@ function report(tally: Tally, figures: Figures, proxyLog: string): boolean {
   say('\n## Proxy resources (/proc/PID; peak of readings every ' + CONFIG.sampleSeconds + ' s)');
   if (start && end) {
     say(`${''.padEnd(10)}  ${'start'.padStart(7)}  ${'peak'.padStart(7)}  ${'end'.padStart(7)}  ${'end-start'.padStart(9)}`);
-    say(`${'open fds'.padEnd(10)}  ${String(start.fds).padStart(7)}  ${String(peak('fds')).padStart(7)}  ${String(end.fds).padStart(7)}  ${signed(end.fds - start.fds).padStart(9)}`);
+    say(
+      `${'open fds'.padEnd(10)}  ${String(start.fds).padStart(7)}  ${String(peak('fds')).padStart(7)}  ${String(end.fds).padStart(7)}  ${signed(end.fds - start.fds).padStart(9)}`,
+    );
     const rss = [start.rssKiB, peak('rssKiB'), end.rssKiB].map((kib) => mb(kib).toFixed(1).padStart(7));
     say(`${'RSS (MB)'.padEnd(10)}  ${rss.join('  ')}  ${signed(mb(end.rssKiB - start.rssKiB), 1).padStart(9)}`);
   } else {
-    say(`${start ? `start reading: ${start.fds} fds, RSS ${mb(start.rssKiB).toFixed(1)} MB; ` : ''}no ${start ? '' : 'start or '}end reading (the proxy exited)`);
+    say(
+      `${start ? `start reading: ${start.fds} fds, RSS ${mb(start.rssKiB).toFixed(1)} MB; ` : ''}no ${start ? '' : 'start or '}end reading (the proxy exited)`,
+    );
   }
   say(`at the end reading: ${figures.openAtOrigins} connections open at the origins, ${figures.openAtClients} client sockets open`);
   const stderr = readLines(proxyLog);
   say(`proxy stderr: ${stderr.length} lines${stderr.length ? ', first ones:' : ''}`);
-  for (const line of (proxyExit !== undefined ? stderr.slice(-10) : stderr.slice(0, 3))) say(`  ${line.slice(0, 300)}`);
+  for (const line of proxyExit !== undefined ? stderr.slice(-10) : stderr.slice(0, 3)) say(`  ${line.slice(0, 300)}`);
 
   const goals: Target[] = [
-    { name: 'zero unexpected failures', measured: proxyExit === undefined ? `${tally.failures}` : `the proxy exited (${proxyExit})`, pass: tally.failures === 0 && proxyExit === undefined },
+    {
+      name: 'zero unexpected failures',
+      measured: proxyExit === undefined ? `${tally.failures}` : `the proxy exited (${proxyExit})`,
+      pass: tally.failures === 0 && proxyExit === undefined,
+    },
     start && end
-      ? { name: `end fds within +${MAX_FD_GROWTH} of start`, measured: `${start.fds} → ${end.fds} (${signed(end.fds - start.fds)})`, pass: end.fds - start.fds <= MAX_FD_GROWTH }
+      ? {
+          name: `end fds within +${MAX_FD_GROWTH} of start`,
+          measured: `${start.fds} → ${end.fds} (${signed(end.fds - start.fds)})`,
+          pass: end.fds - start.fds <= MAX_FD_GROWTH,
+        }
       : { name: `end fds within +${MAX_FD_GROWTH} of start`, measured: 'not measured', pass: false },
     start && end
-      ? { name: `RSS growth under ${MAX_RSS_GROWTH_MB} MB`, measured: `${mb(start.rssKiB).toFixed(1)} → ${mb(end.rssKiB).toFixed(1)} MB (${signed(mb(end.rssKiB - start.rssKiB), 1)} MB)`, pass: mb(end.rssKiB - start.rssKiB) < MAX_RSS_GROWTH_MB }
+      ? {
+          name: `RSS growth under ${MAX_RSS_GROWTH_MB} MB`,
+          measured: `${mb(start.rssKiB).toFixed(1)} → ${mb(end.rssKiB).toFixed(1)} MB (${signed(mb(end.rssKiB - start.rssKiB), 1)} MB)`,
+          pass: mb(end.rssKiB - start.rssKiB) < MAX_RSS_GROWTH_MB,
+        }
       : { name: `RSS growth under ${MAX_RSS_GROWTH_MB} MB`, measured: 'not measured', pass: false },
   ];
   const pass = goals.every((goal) => goal.pass) && !interrupted;
   say(targets(goals));
   say(`\nRESULT: ${pass ? 'PASS' : interrupted ? 'FAIL (interrupted)' : 'FAIL'}`);
   const entries = (map: Map<string, number>) => Object.fromEntries(map);
-  say(JSON.stringify({
-    config: CONFIG,
-    plugins: PROXY_PLUGINS,
-    loadSeconds: figures.loadSeconds,
-    loadRequests: figures.loadRequests,
-    done: entries(tally.done),
-    failed: entries(tally.failed),
-    firstFailures: tally.firstFailures,
-    failureReasons: entries(tally.failureReasons),
-    outcomes: Object.fromEntries([...tally.outcomes].map(([kind, map]) => [kind, entries(map)])),
-    fds: start && end ? { start: start.fds, peak: peak('fds'), end: end.fds } : undefined,
-    rssMB: start && end ? { start: mb(start.rssKiB), peak: mb(peak('rssKiB')), end: mb(end.rssKiB) } : undefined,
-    proxyCpuS: figures.cpuS,
-    proxyExit,
-    interrupted,
-    pass,
-  }));
+  say(
+    JSON.stringify({
+      config: CONFIG,
+      plugins: PROXY_PLUGINS,
+      loadSeconds: figures.loadSeconds,
+      loadRequests: figures.loadRequests,
+      done: entries(tally.done),
+      failed: entries(tally.failed),
+      firstFailures: tally.firstFailures,
+      failureReasons: entries(tally.failureReasons),
+      outcomes: Object.fromEntries([...tally.outcomes].map(([kind, map]) => [kind, entries(map)])),
+      fds: start && end ? { start: start.fds, peak: peak('fds'), end: end.fds } : undefined,
+      rssMB: start && end ? { start: mb(start.rssKiB), peak: mb(peak('rssKiB')), end: mb(end.rssKiB) } : undefined,
+      proxyCpuS: figures.cpuS,
+      proxyExit,
+      interrupted,
+      pass,
+    }),
+  );
   return pass;
 }
 
 /** The non-empty lines of a file (none if it is missing). */
 function readLines(file: string): string[] {
   try {
-    return readFileSync(file, 'utf8').split('\n').filter((line) => line.length > 0);
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((line) => line.length > 0);
   } catch {
     return [];
   }

@@ -22,7 +22,15 @@ function header(kind: 'U' | 'D', bytes: number): Buffer {
 }
 
 /** Runs one transfer through the proxy; `direction` is `up` (client → origin) or `down`. */
-export async function transfer(proxyPort: number, proxyPid: number, originPort: number, direction: 'up' | 'down', bytes: number, timeoutMs: number, extraHeaders = ''): Promise<Transfer> {
+export async function transfer(
+  proxyPort: number,
+  proxyPid: number,
+  originPort: number,
+  direction: 'up' | 'down',
+  bytes: number,
+  timeoutMs: number,
+  extraHeaders = '',
+): Promise<Transfer> {
   const { socket, leftover } = await openTunnel(proxyPort, originPort, 10_000, extraHeaders);
   const cpu0 = cpuMs(proxyPid);
   const start = process.hrtime.bigint();

@@ -14,7 +14,7 @@ test('importSpecifiers sees imports of every kind, and none in comments or strin
     "export { d } from './d.js';",
     "const e = await import('./e.js');",
     "// import { f } from './f.js';",
-    "const g = \"import { g } from './g.js'\";",
+    'const g = "import { g } from \'./g.js\'";',
   ].join('\n');
   t.deepEqual(importSpecifiers(text).sort(), ['../b.js', './a.js', './c.js', './d.js', './e.js', './side-effect.js']);
 });
@@ -34,7 +34,16 @@ test('findCycles reports a cycle once, in import order, and nothing for a graph 
     ['e', ['a', 'e']],
   ]);
   t.deepEqual(findCycles(cyclic), [['a', 'b', 'c'], ['e']]);
-  t.deepEqual(findCycles(new Map([['a', ['b', 'c']], ['b', ['c']], ['c', []]])), []);
+  t.deepEqual(
+    findCycles(
+      new Map([
+        ['a', ['b', 'c']],
+        ['b', ['c']],
+        ['c', []],
+      ]),
+    ),
+    [],
+  );
 });
 
 test('src/core imports nothing from src/plugins or src/transports', (t) => {
@@ -42,7 +51,10 @@ test('src/core imports nothing from src/plugins or src/transports', (t) => {
   const core = [...graph.keys()].filter((file) => file.startsWith('src/core/'));
   t.true(core.length > 10, 'the core files are read');
   const outward = core.flatMap((file) =>
-    graph.get(file)!.filter((target) => /^src\/(plugins|transports)\//.test(target)).map((target) => `${file} imports ${target}`),
+    graph
+      .get(file)!
+      .filter((target) => /^src\/(plugins|transports)\//.test(target))
+      .map((target) => `${file} imports ${target}`),
   );
   t.deepEqual(outward, []);
 });
@@ -50,5 +62,8 @@ test('src/core imports nothing from src/plugins or src/transports', (t) => {
 test('no import cycle among the files of src', (t) => {
   const graph = importGraph(ROOT, 'src');
   t.true(graph.size > 50, 'every source file is read');
-  t.deepEqual(findCycles(graph).map((cycle) => [...cycle, cycle[0]].join(' -> ')), []);
+  t.deepEqual(
+    findCycles(graph).map((cycle) => [...cycle, cycle[0]].join(' -> ')),
+    [],
+  );
 });

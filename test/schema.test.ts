@@ -18,8 +18,7 @@ test('the committed plugins.schema.json is what the built-in manifests produce',
 });
 
 test('the schema lists every built-in plugin by name', (t) => {
-  const items = (schema as { properties: { plugins: { items: { anyOf: { properties: { name: { const?: string } } }[] } } } })
-    .properties.plugins.items.anyOf;
+  const items = (schema as { properties: { plugins: { items: { anyOf: { properties: { name: { const?: string } } }[] } } } }).properties.plugins.items.anyOf;
   const names = items.map((item) => item.properties.name.const).filter(Boolean);
   t.deepEqual(names, [...BUILT_IN_PLUGINS.keys()]);
 });

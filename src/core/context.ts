@@ -11,7 +11,6 @@ export const MAX_IN_FLIGHT = 32;
 /** The abort reason of every closed connection (one shared value: no stack captured per close). */
 const CLOSED = new ProxyError('ERR_PROXY_ABORTED', 'connection closed');
 
-
 /** `http`: plain HTTP requests are forwarded; `tunnel`: raw bytes after a CONNECT or a 101. */
 export type ConnectionMode = 'pending' | 'http' | 'tunnel';
 

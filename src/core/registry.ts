@@ -158,7 +158,10 @@ function validateOptions(cls: PluginClass, raw: unknown, where: string): unknown
 
 /** `.field: expected X, found Y` from the first schema error. */
 function formatAjvError(error: ErrorObject, root: unknown): string {
-  const segments = error.instancePath.split('/').slice(1).map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const segments = error.instancePath
+    .split('/')
+    .slice(1)
+    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'));
   const found = segments.reduce<unknown>((value, key) => (value as Record<string, unknown> | undefined)?.[key], root);
   const at = segments.map((key) => (/^\d+$/.test(key) ? `[${key}]` : `.${key}`)).join('');
   const params = error.params as Record<string, unknown>;

@@ -242,7 +242,12 @@ export class ResponseSource implements SocketOwner, Watched {
       next.decideUpgrade(true);
     } else {
       this.dechunk = next.request.version === '1.0';
-      const options = { maxHeaderBytes: this.maxHeaderBytes, requestMethod: next.request.method, upgradeRequested: next.upgradeRequested, dechunk: this.dechunk };
+      const options = {
+        maxHeaderBytes: this.maxHeaderBytes,
+        requestMethod: next.request.method,
+        upgradeRequested: next.upgradeRequested,
+        dechunk: this.dechunk,
+      };
       if (this.spareParser) this.spareParser.reset(options);
       this.parser = this.spareParser ?? new ResponseParser(options, (event) => this.parsed(event));
       this.spareParser = undefined;
@@ -344,8 +349,7 @@ export class ResponseSource implements SocketOwner, Watched {
     const exchange = this.current!;
     const socket = this.detach()!;
     const response = exchange.response!;
-    const reusable =
-      !extraBytes && exchange.requestSent && upstreamKeepsAlive(response) && !socket.destroyed && !socket.readableEnded;
+    const reusable = !extraBytes && exchange.requestSent && upstreamKeepsAlive(response) && !socket.destroyed && !socket.readableEnded;
     exchange.timings.ended = performance.now();
     exchange.replay = undefined;
     this.release(exchange, socket, reusable);
@@ -388,7 +392,9 @@ export class ResponseSource implements SocketOwner, Watched {
     }
     const failure = toProxyError(error);
     const answer =
-      failure.code === 'ERR_PROXY_BAD_RESPONSE' ? failure : new ProxyError('ERR_PROXY_UPSTREAM_CONNECT', `upstream failed before responding: ${failure.message}`);
+      failure.code === 'ERR_PROXY_BAD_RESPONSE'
+        ? failure
+        : new ProxyError('ERR_PROXY_UPSTREAM_CONNECT', `upstream failed before responding: ${failure.message}`);
     exchange.closeClient = true; // what the upstream did with the request is unknown
     this.answerError(answer, exchange);
   }
@@ -400,7 +406,13 @@ export class ResponseSource implements SocketOwner, Watched {
    */
   private canRetry(exchange: Exchange): boolean {
     return (
-      !this.headSent && !this.parser?.started && exchange.reused && exchange.requestSent && !!exchange.replay && !!exchange.redial && IDEMPOTENT.has(exchange.request.method)
+      !this.headSent &&
+      !this.parser?.started &&
+      exchange.reused &&
+      exchange.requestSent &&
+      !!exchange.replay &&
+      !!exchange.redial &&
+      IDEMPOTENT.has(exchange.request.method)
     );
   }
 

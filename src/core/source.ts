@@ -11,8 +11,7 @@ export function fromReadable(stream: Readable, label: string): Observable<DataEv
   return new Observable<DataEvent>((subscriber) => {
     const onData = (chunk: Buffer) => subscriber.next(dataEvent(chunk));
     const onEnd = () => subscriber.complete();
-    const onError = (error: NodeJS.ErrnoException) =>
-      subscriber.error(aborted(`${label} ${error.code ?? 'error'}: ${error.message}`));
+    const onError = (error: NodeJS.ErrnoException) => subscriber.error(aborted(`${label} ${error.code ?? 'error'}: ${error.message}`));
     const onClose = () => subscriber.error(new ProxyError('ERR_PROXY_ABORTED', `${label} closed`));
     stream.on('data', onData);
     stream.on('end', onEnd);

@@ -65,7 +65,14 @@ export class LineBuffer {
   record(record: AccessRecord): void {
     // JSON.stringify writes at most 6 bytes per UTF-16 unit (`\u001f`), UTF-8 at most 3.
     const { user, method, target, answeredBy, error } = record;
-    const strings = record.time.length + record.client.length + (user?.length ?? 0) + (method?.length ?? 0) + (target?.length ?? 0) + (answeredBy?.length ?? 0) + (error?.length ?? 0);
+    const strings =
+      record.time.length +
+      record.client.length +
+      (user?.length ?? 0) +
+      (method?.length ?? 0) +
+      (target?.length ?? 0) +
+      (answeredBy?.length ?? 0) +
+      (error?.length ?? 0);
     this.reserve(FIXED_BYTES + 6 * strings);
     this.copy(TIME);
     this.ascii(record.time); // isoTime's: digits and `-:.TZ`, nothing to escape

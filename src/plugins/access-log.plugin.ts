@@ -51,7 +51,7 @@ export class AccessLogPlugin implements ProxyPlugin {
         path: {
           type: 'string',
           minLength: 1,
-          description: 'File to append records to, relative to the config file\'s folder; absent: stdout.',
+          description: "File to append records to, relative to the config file's folder; absent: stdout.",
         },
         maxBufferBytes: {
           type: 'integer',

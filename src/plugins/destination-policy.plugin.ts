@@ -117,8 +117,18 @@ export class DestinationPolicyPlugin implements ProxyPlugin {
             required: ['action'],
             properties: {
               action: { enum: ['allow', 'deny'], description: 'What a match does.' },
-              hosts: { type: 'array', minItems: 1, items: { type: 'string' }, description: 'Globs on the requested host name, case-insensitive (*.example.com).' },
-              cidrs: { type: 'array', minItems: 1, items: { type: 'string' }, description: 'IPv4/IPv6 CIDRs on the address dialled (names are resolved and pinned).' },
+              hosts: {
+                type: 'array',
+                minItems: 1,
+                items: { type: 'string' },
+                description: 'Globs on the requested host name, case-insensitive (*.example.com).',
+              },
+              cidrs: {
+                type: 'array',
+                minItems: 1,
+                items: { type: 'string' },
+                description: 'IPv4/IPv6 CIDRs on the address dialled (names are resolved and pinned).',
+              },
               ports: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 1, maximum: 65535 }, description: 'Target ports.' },
             },
           },
@@ -127,7 +137,8 @@ export class DestinationPolicyPlugin implements ProxyPlugin {
         denyPrivate: {
           type: 'boolean',
           default: false,
-          description: 'Refuse loopback, private, link-local, unique-local, unspecified, CGNAT and cloud metadata addresses (after the rules; an allow rule with cidrs overrides it).',
+          description:
+            'Refuse loopback, private, link-local, unique-local, unspecified, CGNAT and cloud metadata addresses (after the rules; an allow rule with cidrs overrides it).',
         },
         connectPorts: {
           type: 'array',
@@ -326,7 +337,9 @@ function compileHosts(globs: string[], where: string): (host: string) => boolean
     try {
       picomatch.makeRe(glob, { nocase: true, dot: true, strictBrackets: true });
     } catch (error) {
-      throw new Error(`${where}.hosts[${i}]: expected a host name glob like *.example.com, found ${JSON.stringify(glob)}: ${(error as Error).message}`, { cause: error });
+      throw new Error(`${where}.hosts[${i}]: expected a host name glob like *.example.com, found ${JSON.stringify(glob)}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   });
   return picomatch(globs.map(normalizeHost), { nocase: true, dot: true, strictBrackets: true });

@@ -166,7 +166,8 @@ class HeadParserStage extends Stage implements WatchedBody {
     const { headersTimeoutMs } = this.options;
     if (headersTimeoutMs === 0) return;
     this.headsWhenArmed = this.heads;
-    if (this.headTimer) this.headTimer.refresh(); // also re-arms a timer that already fired
+    // refresh() also re-arms a timer that already fired.
+    if (this.headTimer) this.headTimer.refresh();
     else this.headTimer = setTimeout(() => this.headTimeout(), headersTimeoutMs);
   }
 

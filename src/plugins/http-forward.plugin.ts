@@ -44,7 +44,7 @@ export class HttpForwardPlugin implements ProxyPlugin {
       type: 'object',
       additionalProperties: false,
       properties: {
-        via: { type: 'string', default: 'proxyline', pattern: '^[!#$%&\'*+\\-.^_`|~0-9A-Za-z]*$', description: 'Pseudonym added to Via; "" adds none.' },
+        via: { type: 'string', default: 'proxyline', pattern: "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]*$", description: 'Pseudonym added to Via; "" adds none.' },
         forwarded: {
           enum: ['x-forwarded-for', 'forwarded', 'both', 'none'],
           default: 'x-forwarded-for',

@@ -14,9 +14,10 @@ import { UpstreamDialerPlugin } from './upstream-dialer.plugin.js';
  * default chain's tunnels measured about twice the CPU per GiB with them loaded).
  */
 export const PLUGIN_CATALOG: PluginCatalog = new Map<string, PluginClass | (() => Promise<PluginClass>)>([
-  ...[HeadParserPlugin, ConnectHandlerPlugin, HttpForwardPlugin, UpstreamDialerPlugin, ByteCounterPlugin, LoggerPlugin].map(
-    (plugin): [string, PluginClass] => [plugin.manifest.name, plugin as PluginClass],
-  ),
+  ...[HeadParserPlugin, ConnectHandlerPlugin, HttpForwardPlugin, UpstreamDialerPlugin, ByteCounterPlugin, LoggerPlugin].map((plugin): [string, PluginClass] => [
+    plugin.manifest.name,
+    plugin as PluginClass,
+  ]),
   ['proxy-auth', async () => (await import('./proxy-auth.plugin.js')).ProxyAuthPlugin],
   ['destination-policy', async () => (await import('./destination-policy.plugin.js')).DestinationPolicyPlugin],
   ['rate-limit', async () => (await import('./rate-limit.plugin.js')).RateLimitPlugin],

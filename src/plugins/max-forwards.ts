@@ -37,7 +37,15 @@ export function setMaxForwards(headers: HeaderField[], value: number): void {
 export function lastHopReply(head: RequestHead): LocalReply {
   if (head.method === 'OPTIONS') {
     return {
-      head: { version: '1.1', status: 200, reason: 'OK', headers: [['Allow', ALLOW], ['Content-Length', '0']] },
+      head: {
+        version: '1.1',
+        status: 200,
+        reason: 'OK',
+        headers: [
+          ['Allow', ALLOW],
+          ['Content-Length', '0'],
+        ],
+      },
       body: Buffer.alloc(0),
     };
   }

@@ -12,7 +12,6 @@ import { MetricsRegistry } from './metrics-registry.js';
 
 export { MetricsRegistry };
 
-
 /** Upstream connect times, in seconds: loopback (sub-millisecond) to a slow far-away origin. */
 const CONNECT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Request durations, in seconds: fast cached answers to long downloads and tunnels. */
@@ -21,7 +20,7 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 /** The {@link ProxyStats} counters, each exported as a Prometheus counter read when scraped. */
 const STATS_COUNTERS: readonly { key: keyof ProxyStats; name: string; help: string }[] = [
   { key: 'connectionsRefused', name: 'proxyline_connections_refused_total', help: 'Client connections closed at accept because maxConnections were open.' },
-  { key: 'acceptErrors', name: 'proxyline_accept_errors_total', help: 'Failed accepts (EMFILE, ENFILE, …): the kernel\'s connection was dropped.' },
+  { key: 'acceptErrors', name: 'proxyline_accept_errors_total', help: "Failed accepts (EMFILE, ENFILE, …): the kernel's connection was dropped." },
   { key: 'dialNoResources', name: 'proxyline_dial_no_resources_total', help: 'Upstream dials that failed for lack of file descriptors (answered 503).' },
   { key: 'logDropped', name: 'proxyline_log_dropped_total', help: 'Access-log records dropped: their destination could not keep up, or failed.' },
 ];
@@ -45,11 +44,9 @@ class ProxyMetrics {
     // twice, records into the metrics that are already there.
     const existing = <T>(name: string) => registry.getSingleMetric(name) as T | undefined;
     this.connectionsOpen =
-      existing<Gauge>('proxyline_connections_open') ??
-      new Gauge({ name: 'proxyline_connections_open', help: 'Client connections open now.', registers });
+      existing<Gauge>('proxyline_connections_open') ?? new Gauge({ name: 'proxyline_connections_open', help: 'Client connections open now.', registers });
     this.connectionsTotal =
-      existing<Counter>('proxyline_connections_total') ??
-      new Counter({ name: 'proxyline_connections_total', help: 'Client connections accepted.', registers });
+      existing<Counter>('proxyline_connections_total') ?? new Counter({ name: 'proxyline_connections_total', help: 'Client connections accepted.', registers });
     this.requests =
       existing<Counter<'status_class'>>('proxyline_requests_total') ??
       new Counter({
@@ -98,13 +95,11 @@ class ProxyMetrics {
       existing<Counter<'plugin'>>('proxyline_rejections_total') ??
       new Counter({
         name: 'proxyline_rejections_total',
-        help: 'Requests a plugin answered in the upstream\'s place (refused), by plugin.',
+        help: "Requests a plugin answered in the upstream's place (refused), by plugin.",
         labelNames: ['plugin'],
         registers,
       });
-    this.statsCounters = STATS_COUNTERS.map(
-      ({ name, help }) => existing<Counter>(name) ?? new Counter({ name, help, registers }),
-    );
+    this.statsCounters = STATS_COUNTERS.map(({ name, help }) => existing<Counter>(name) ?? new Counter({ name, help, registers }));
     // Plain numbers kept by the core and plugins, handed over when scraped like the requests.
     for (const metric of this.statsCounters as unknown as { collect?: () => void }[]) metric.collect ??= () => this.flushStats();
   }

@@ -60,7 +60,7 @@ export class ProxyAuthPlugin implements ProxyPlugin {
         htpasswd: {
           type: 'string',
           minLength: 1,
-          description: 'htpasswd file with bcrypt entries (name:$2y$…); a relative path starts at this file\'s folder.',
+          description: "htpasswd file with bcrypt entries (name:$2y$…); a relative path starts at this file's folder.",
         },
         users: {
           type: 'object',
@@ -84,10 +84,7 @@ export class ProxyAuthPlugin implements ProxyPlugin {
   private readonly pending = new Map<string, Promise<string | undefined>>();
   private readonly challenge: readonly (readonly [string, string])[];
 
-  constructor(
-    @inject(PluginOptions) options: ProxyAuthOptions,
-    @inject(PluginBaseDir) baseDir: string,
-  ) {
+  constructor(@inject(PluginOptions) options: ProxyAuthOptions, @inject(PluginBaseDir) baseDir: string) {
     this.challenge = [['Proxy-Authenticate', `Basic realm="${options.realm.replace(/["\\]/g, '\\$&')}"`]];
     const fromFile = options.htpasswd === undefined ? new Map<string, number>() : this.readHtpasswd(path.resolve(baseDir, options.htpasswd));
     for (const [name, hash] of Object.entries(options.users ?? {})) {
@@ -172,7 +169,8 @@ export class ProxyAuthPlugin implements ProxyPlugin {
       const name = line.slice(0, colon);
       const hash = line.slice(colon + 1);
       if (!USER_NAME.test(name)) throw new Error(`${at}: expected a user name before ":", found ${name === '' ? 'none' : JSON.stringify(name)}`);
-      if (!BCRYPT_HASH.test(hash)) throw new Error(`${at} (user "${name}"): expected a bcrypt hash ($2y$, $2a$ or $2b$, cost 04-31, 60 characters), found ${describeHash(hash)}`);
+      if (!BCRYPT_HASH.test(hash))
+        throw new Error(`${at} (user "${name}"): expected a bcrypt hash ($2y$, $2a$ or $2b$, cost 04-31, 60 characters), found ${describeHash(hash)}`);
       const earlier = lines.get(name);
       if (earlier !== undefined) throw new Error(`${at}: expected each user once, found "${name}" again (first on line ${earlier})`);
       lines.set(name, index + 1);

@@ -106,11 +106,7 @@ export class UpstreamDialerPlugin implements ProxyPlugin {
       (error: unknown) => {
         clearTimeout(timer);
         const where = target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
-        done(
-          timedOut
-            ? new ProxyError('ERR_PROXY_UPSTREAM_TIMEOUT', `connecting to ${where} timed out after ${connectTimeoutMs} ms`)
-            : toProxyError(error),
-        );
+        done(timedOut ? new ProxyError('ERR_PROXY_UPSTREAM_TIMEOUT', `connecting to ${where} timed out after ${connectTimeoutMs} ms`) : toProxyError(error));
       },
     );
     return () => {

@@ -61,7 +61,9 @@ test('--admin-port 0 prints both lines, serves /healthz and /metrics, and SIGTER
   const config = path.join(dir, 'plugins.json');
   await writeFile(
     config,
-    JSON.stringify({ plugins: [{ name: 'head-parser' }, { name: 'http-forward' }, { name: 'upstream-dialer' }, { name: 'byte-counter' }, { name: 'metrics' }] }),
+    JSON.stringify({
+      plugins: [{ name: 'head-parser' }, { name: 'http-forward' }, { name: 'upstream-dialer' }, { name: 'byte-counter' }, { name: 'metrics' }],
+    }),
   );
   const child = spawn(process.execPath, [CLI, '--port', '0', '--admin-port', '0', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);

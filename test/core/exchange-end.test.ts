@@ -20,7 +20,14 @@ function recorder(): { plugin: ProxyPlugin; calls: Call[] } {
   const plugin: ProxyPlugin = {
     name: 'recorder',
     onExchangeEnd: (_ctx, ended, error) =>
-      calls.push({ hook: 'end', id: ended?.id, method: ended?.request.method, status: ended?.response?.status, bytesOut: ended?.bytes.outbound, error: error?.code }),
+      calls.push({
+        hook: 'end',
+        id: ended?.id,
+        method: ended?.request.method,
+        status: ended?.response?.status,
+        bytesOut: ended?.bytes.outbound,
+        error: error?.code,
+      }),
     onClose: (_ctx, error) => calls.push({ hook: 'close', error: error?.code }),
   };
   return { plugin, calls };

@@ -28,7 +28,14 @@ test('the default chain loads none of the production plugins’ libraries', asyn
 });
 
 test('a production plugin named in the chain is loaded on demand', async (t) => {
-  const loaded = await loadedLibraries(['head-parser', 'http-forward', 'upstream-dialer', 'byte-counter', { name: 'access-log', options: { path: '/dev/null' } }, 'metrics']);
+  const loaded = await loadedLibraries([
+    'head-parser',
+    'http-forward',
+    'upstream-dialer',
+    'byte-counter',
+    { name: 'access-log', options: { path: '/dev/null' } },
+    'metrics',
+  ]);
   t.true(loaded.sonicBoom);
   t.true(loaded.promClient);
   t.false(loaded.bcryptjs);

@@ -80,7 +80,9 @@ test('anchors follow GitHub: lower case, punctuation dropped, spaces to hyphens,
 });
 
 test('links are read from text, never from code, and external ones are told apart', (t) => {
-  const page = ['[one](a.md#x) and ![img](b.png "title")', '`[code](no.md)`', '```', '[fenced](no.md)', '```', '[ref]: <c d.md>', '<a href="e.md">e</a>'].join('\n');
+  const page = ['[one](a.md#x) and ![img](b.png "title")', '`[code](no.md)`', '```', '[fenced](no.md)', '```', '[ref]: <c d.md>', '<a href="e.md">e</a>'].join(
+    '\n',
+  );
   t.deepEqual(
     markdownLinks(page).map(({ target, line }) => `${line}:${target}`),
     ['1:a.md#x', '1:b.png', '6:c d.md', '7:e.md'],

@@ -41,7 +41,8 @@ function optionProblems(name: string, schema: JsonSchema | undefined): string[] 
 
   if (names.length === 0) {
     const problems: string[] = [];
-    if (!options.some(({ text }) => text.trim() === 'No options.')) problems.push(`${file}: ${name} has no options; its Options section must say "No options."`);
+    if (!options.some(({ text }) => text.trim() === 'No options.'))
+      problems.push(`${file}: ${name} has no options; its Options section must say "No options."`);
     if (table) problems.push(`${file}: ${name} has no options, but its Options section has a table (line ${table.rows[0]?.line ?? '?'})`);
     return problems;
   }

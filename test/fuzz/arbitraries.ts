@@ -23,11 +23,13 @@ export const anyByte = fc.oneof(
 /** Body bytes: anything, including CRLFs and what looks like a last chunk. */
 export const bodyBytes = (minLength: number, maxLength: number) => fc.string({ unit: anyByte, minLength, maxLength }).map((s) => s.slice(0, maxLength));
 
-const valueChar = fc.oneof(
-  { weight: 12, arbitrary: fc.integer({ min: 0x21, max: 0x7e }) },
-  { weight: 2, arbitrary: fc.constantFrom(0x20, 0x09) },
-  { weight: 1, arbitrary: fc.integer({ min: 0x80, max: 0xff }) },
-).map((c) => String.fromCharCode(c));
+const valueChar = fc
+  .oneof(
+    { weight: 12, arbitrary: fc.integer({ min: 0x21, max: 0x7e }) },
+    { weight: 2, arbitrary: fc.constantFrom(0x20, 0x09) },
+    { weight: 1, arbitrary: fc.integer({ min: 0x80, max: 0xff }) },
+  )
+  .map((c) => String.fromCharCode(c));
 
 /** Strips SP and HTAB at both ends, as a field value is parsed (RFC 9112 §5.1). */
 export function trimOws(value: string): string {
@@ -150,19 +152,18 @@ export interface GenRequest {
   headBytes: number;
 }
 
-const targetChar = fc.oneof(
-  { weight: 12, arbitrary: fc.integer({ min: 0x21, max: 0x7e }) },
-  { weight: 1, arbitrary: fc.integer({ min: 0x80, max: 0xff }) },
-).map((c) => String.fromCharCode(c));
+const targetChar = fc
+  .oneof({ weight: 12, arbitrary: fc.integer({ min: 0x21, max: 0x7e }) }, { weight: 1, arbitrary: fc.integer({ min: 0x80, max: 0xff }) })
+  .map((c) => String.fromCharCode(c));
 
 const requestTarget = fc.oneof(
   fc.constantFrom('http://a/', 'http://example.com:8080/p?q=1#f', '*', '/x', 'a:443', 'HTTP://A'),
   fc.string({ unit: targetChar, minLength: 1, maxLength: 24 }),
 );
 
-const requestMethod = fc.oneof(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'M-SEARCH'), token(8)).map((m) =>
-  m === 'CONNECT' ? 'GET' : m,
-);
+const requestMethod = fc
+  .oneof(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'M-SEARCH'), token(8))
+  .map((m) => (m === 'CONNECT' ? 'GET' : m));
 
 const connectionValue = fc.constantFrom(undefined, undefined, 'keep-alive', 'close', 'Upgrade', 'Keep-Alive, Upgrade', 'close, upgrade', 'TE');
 
@@ -317,7 +318,11 @@ const interimHead = fc
 /** How a final response is framed, with the request it answers. */
 const responseShape = fc.oneof(
   fc.record({ kind: fc.constant('length' as const), data: bodyBytes(1, 40), spelling: fc.nat(4) }),
-  fc.record({ kind: fc.constant('chunked' as const), chunked: chunkedBody, te: fc.constantFrom(['chunked'], ['gzip, chunked'], ['gzip', 'Chunked'], ['CHUNKED']) }),
+  fc.record({
+    kind: fc.constant('chunked' as const),
+    chunked: chunkedBody,
+    te: fc.constantFrom(['chunked'], ['gzip, chunked'], ['gzip', 'Chunked'], ['CHUNKED']),
+  }),
   fc.record({ kind: fc.constant('close' as const), data: bodyBytes(0, 40), te: fc.constantFrom(undefined, undefined, 'gzip', 'chunked, gzip') }),
   fc.record({ kind: fc.constant('bodiless' as const), why: fc.constantFrom('HEAD', '204', '304'), framing: fc.constantFrom('none', 'length', 'chunked') }),
   fc.record({ kind: fc.constant('tunnel' as const), why: fc.constantFrom('101', 'CONNECT'), framingJunk: fc.boolean() }),

@@ -136,7 +136,9 @@ function framingConstruct(lines: string[], r: Recipe, badCodings: readonly strin
     case 'cl-conflict': {
       const other = n + 1 + (r.pick % 9);
       const base = dropFraming(lines);
-      return r.variant % 3 === 0 ? insertLine(base, `Content-Length: ${n}, ${other}`, r.at) : insertLine(insertLine(base, `Content-Length: ${n}`, r.at), `Content-Length: ${other}`, r.pick);
+      return r.variant % 3 === 0
+        ? insertLine(base, `Content-Length: ${n}, ${other}`, r.at)
+        : insertLine(insertLine(base, `Content-Length: ${n}`, r.at), `Content-Length: ${other}`, r.pick);
     }
     case 'cl-invalid':
       return insertLine(dropFraming(lines), `Content-Length: ${INVALID_LENGTHS[r.variant % INVALID_LENGTHS.length]}`, r.at);
@@ -215,8 +217,29 @@ function syntaxConstruct(lines: string[], r: Recipe, badStartLines: readonly str
 
 const SYNTAX = ['ws-colon', 'obs-fold', 'bare-lf', 'bare-cr', 'ctl-value', 'bad-name', 'no-colon', 'start-line', 'oversized'];
 const FRAMING = ['cl+te', 'cl-conflict', 'cl-invalid', 'te-bad', 'te-http10'];
-const REQUEST_CODINGS = [['gzip'], ['chunked, gzip'], ['gzip, chunked'], ['chunked, chunked'], ['chunked', 'chunked'], ['gzip', 'chunked'], [''], ['xchunked'], ['identity'], [',']];
-const RESPONSE_CODINGS = [['chunked, chunked'], ['chunked', 'chunked'], ['chunked', 'gzip, chunked'], [''], [','], ['gz ip'], ['"chunked"'], ['\xe9'], ['chunked, ch unked']];
+const REQUEST_CODINGS = [
+  ['gzip'],
+  ['chunked, gzip'],
+  ['gzip, chunked'],
+  ['chunked, chunked'],
+  ['chunked', 'chunked'],
+  ['gzip', 'chunked'],
+  [''],
+  ['xchunked'],
+  ['identity'],
+  [','],
+];
+const RESPONSE_CODINGS = [
+  ['chunked, chunked'],
+  ['chunked', 'chunked'],
+  ['chunked', 'gzip, chunked'],
+  [''],
+  [','],
+  ['gz ip'],
+  ['"chunked"'],
+  ['\xe9'],
+  ['chunked, ch unked'],
+];
 
 /** Pads a head so it is over `max` bytes (measured from its start line to its CRLF CRLF). */
 function oversize(lines: string[], max: number, extra: number): string {
@@ -282,11 +305,27 @@ const BAD_SIZES = [
 ];
 const BAD_SIZE_CHARS = [...'gGxX-+,./="\x00\x7f\xff\x80'];
 const hexDigits = (min: number, max: number) => fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF'), minLength: min, maxLength: max });
-const BAD_TRAILERS = [' obs: fold', '\tobs', 'X :y', 'X\t: y', 'NoColon', ': empty', 'X(: y', 'X: a\x00b', 'X: a\x01', 'X\xe9: y', 'X: a\nb', 'X: a\rb', 'X: y\r'];
+const BAD_TRAILERS = [
+  ' obs: fold',
+  '\tobs',
+  'X :y',
+  'X\t: y',
+  'NoColon',
+  ': empty',
+  'X(: y',
+  'X: a\x00b',
+  'X: a\x01',
+  'X\xe9: y',
+  'X: a\nb',
+  'X: a\rb',
+  'X: y\r',
+];
 
 const badSize = fc.oneof(
   fc.constantFrom(...BAD_SIZES),
-  fc.tuple(hexDigits(0, 3), fc.constantFrom(...BAD_SIZE_CHARS), fc.string({ unit: fc.constantFrom(...'ab1;= \t'), maxLength: 3 })).map(([d, c, t]) => d + c + t),
+  fc
+    .tuple(hexDigits(0, 3), fc.constantFrom(...BAD_SIZE_CHARS), fc.string({ unit: fc.constantFrom(...'ab1;= \t'), maxLength: 3 }))
+    .map(([d, c, t]) => d + c + t),
   hexDigits(17, 24).map((d) => `1${d}`),
   fc.tuple(fc.constantFrom(...'23456789abcdefABCDEF'), hexDigits(13, 13)).map(([first, rest]) => first + rest),
 );
@@ -312,8 +351,9 @@ export const badChunk: fc.Arbitrary<BadChunk> = fc.oneof(
 );
 
 /** A chunked body with one bad stretch: valid chunks, the bad stretch, then anything valid. */
-export const badChunkedBody = fc.tuple(fc.array(dataChunk, { maxLength: 3 }), badChunk, fc.array(dataChunk, { maxLength: 2 }), lastChunk).map(
-  ([good, bad, more, last]: [Chunk[], BadChunk, Chunk[], string]) => {
+export const badChunkedBody = fc
+  .tuple(fc.array(dataChunk, { maxLength: 3 }), badChunk, fc.array(dataChunk, { maxLength: 2 }), lastChunk)
+  .map(([good, bad, more, last]: [Chunk[], BadChunk, Chunk[], string]) => {
     const prefix = good.map((c) => c.wire).join('');
     return {
       construct: bad.construct,
@@ -321,8 +361,7 @@ export const badChunkedBody = fc.tuple(fc.array(dataChunk, { maxLength: 3 }), ba
       errorAt: prefix.length + bad.errorAt,
       payload: good.map((c) => c.data).join('') + bad.payload,
     };
-  },
-);
+  });
 
 // --- requests -----------------------------------------------------------------------------------
 
@@ -334,16 +373,31 @@ export const badRequest: fc.Arbitrary<BadCase> = fc
     base: request,
     recipe: recipe([...REQUEST_CONSTRUCTS, 'chunked-body', 'chunked-body']),
     body: badChunkedBody,
-    after: fc.oneof(fc.constant(''), request.map((r) => r.text)),
+    after: fc.oneof(
+      fc.constant(''),
+      request.map((r) => r.text),
+    ),
     headLimit: fc.nat(200),
   })
   .map(({ before, base, recipe: r, body, after, headLimit }): BadCase => {
     const prefix = before.map((m) => m.text).join('');
     const leading = base.text.slice(0, base.text.length - trimLeading(base.text).length);
     let lines = headLines(base.text, base.headEnd);
-    const common = { before: before.length, ends: before.length, code: 'ERR_PROXY_BAD_REQUEST' as ProxyErrorCode, maxHeaderBytes: 65536, wire: '', errorAt: 0, payload: '', prior: before };
+    const common = {
+      before: before.length,
+      ends: before.length,
+      code: 'ERR_PROXY_BAD_REQUEST' as ProxyErrorCode,
+      maxHeaderBytes: 65536,
+      wire: '',
+      errorAt: 0,
+      payload: '',
+      prior: before,
+    };
     if (r.construct === 'chunked-body') {
-      lines = [lines[0]!.replace(/^CONNECT /, 'POST ').replace(/HTTP\/1\.0$/, 'HTTP/1.1'), ...lines.slice(1).filter((l) => !/^(host|content-length|transfer-encoding|connection|upgrade):/i.test(l))];
+      lines = [
+        lines[0]!.replace(/^CONNECT /, 'POST ').replace(/HTTP\/1\.0$/, 'HTTP/1.1'),
+        ...lines.slice(1).filter((l) => !/^(host|content-length|transfer-encoding|connection|upgrade):/i.test(l)),
+      ];
       lines.splice(1 + (r.at % lines.length), 0, 'Host: h', 'Transfer-Encoding: chunked');
       const text = prefix + leading + lines.join(CRLF) + CRLF + CRLF + body.wire + after;
       return { ...common, construct: `body: ${body.construct}`, text, when: 'body', wire: body.wire, errorAt: body.errorAt, payload: body.payload };
@@ -355,8 +409,10 @@ export const badRequest: fc.Arbitrary<BadCase> = fc
       lines = insertLine(lines, `Host: ${r.value}`, r.at);
       if (lines.filter((l) => isNamed(l, 'host')).length < 2) lines = insertLine(lines, 'host: h', r.pick);
       head = lines.join(CRLF);
-    }
-    else if (r.construct === 'host-missing') head = withVersion(lines, '1.1', true).filter((l) => !isNamed(l, 'host')).join(CRLF);
+    } else if (r.construct === 'host-missing')
+      head = withVersion(lines, '1.1', true)
+        .filter((l) => !isNamed(l, 'host'))
+        .join(CRLF);
     else if (r.construct === 'oversized') {
       // Valid messages before it (and their trailers) must fit: the limit is just above the largest.
       maxHeaderBytes = Math.max(64, ...before.map((m) => Math.max(m.headEnd, m.trailerBytes))) + headLimit;
@@ -371,9 +427,9 @@ export const badRequest: fc.Arbitrary<BadCase> = fc
 
 const RESPONSE_CONSTRUCTS = [...SYNTAX, ...FRAMING, '101-unrequested'];
 
-const interim = fc.tuple(fc.constantFrom(100, 102, 103), fc.array(fc.tuple(token(8), fieldValue), { maxLength: 2 })).map(
-  ([status, fields]) => `HTTP/1.1 ${status} Interim${CRLF}${fields.map(([n, v]) => `X-${n}: ${v}${CRLF}`).join('')}${CRLF}`,
-);
+const interim = fc
+  .tuple(fc.constantFrom(100, 102, 103), fc.array(fc.tuple(token(8), fieldValue), { maxLength: 2 }))
+  .map(([status, fields]) => `HTTP/1.1 ${status} Interim${CRLF}${fields.map(([n, v]) => `X-${n}: ${v}${CRLF}`).join('')}${CRLF}`);
 
 export const badResponse: fc.Arbitrary<BadResponseCase> = fc
   .record({
@@ -393,12 +449,30 @@ export const badResponse: fc.Arbitrary<BadResponseCase> = fc
     const prefix = c.interims.join('');
     const lines = [`HTTP/1.1 ${c.status} Reason`, ...c.fields.map(([n, v]) => `${n}: ${v}`)];
     const options: ResponseOptions = { maxHeaderBytes: 65536, requestMethod: c.method, upgradeRequested: c.upgradeRequested, dechunk: c.dechunk };
-    const common = { before: c.interims.length, ends: 0, code: 'ERR_PROXY_BAD_RESPONSE' as ProxyErrorCode, maxHeaderBytes: 65536, wire: '', errorAt: 0, payload: '', prior: [] };
+    const common = {
+      before: c.interims.length,
+      ends: 0,
+      code: 'ERR_PROXY_BAD_RESPONSE' as ProxyErrorCode,
+      maxHeaderBytes: 65536,
+      wire: '',
+      errorAt: 0,
+      payload: '',
+      prior: [],
+    };
     if (r.construct === 'chunked-body') {
       lines[0] = 'HTTP/1.1 200 OK';
       lines.splice(1 + (r.at % lines.length), 0, 'Transfer-Encoding: chunked');
       const text = prefix + lines.join(CRLF) + CRLF + CRLF + c.body.wire + c.after;
-      return { ...common, options: { ...options, requestMethod: 'GET' }, construct: `body: ${c.body.construct}`, text, when: 'body', wire: c.body.wire, errorAt: c.body.errorAt, payload: c.body.payload };
+      return {
+        ...common,
+        options: { ...options, requestMethod: 'GET' },
+        construct: `body: ${c.body.construct}`,
+        text,
+        when: 'body',
+        wire: c.body.wire,
+        errorAt: c.body.errorAt,
+        payload: c.body.payload,
+      };
     }
     let head: string | undefined;
     if (r.construct === '101-unrequested') {

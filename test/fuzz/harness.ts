@@ -140,7 +140,13 @@ export function parseResponse(input: Buffer, pieces: readonly Buffer[], options:
  * same error. With `offsets`, each piece is scanned as a tail of a longer view
  * (`scan(view, offset)`), as a parser calls it.
  */
-export function scanChunked(input: Buffer, pieces: readonly Buffer[], maxTrailerBytes: number, fail: (message: string) => ProxyError, offsets: boolean): Outcome {
+export function scanChunked(
+  input: Buffer,
+  pieces: readonly Buffer[],
+  maxTrailerBytes: number,
+  fail: (message: string) => ProxyError,
+  offsets: boolean,
+): Outcome {
   const recorder = new Recorder(input);
   const scanner = new BodyScanner(maxTrailerBytes, fail);
   scanner.start({ kind: 'chunked' }, true);
@@ -155,7 +161,8 @@ export function scanChunked(input: Buffer, pieces: readonly Buffer[], maxTrailer
       let rawEnd: number | ProxyError;
       try {
         rawEnd = raw.scan(chunk, from);
-        if (raw.emitStart !== from || raw.emitEnd !== rawEnd) throw new InvariantError(`raw scan reported [${raw.emitStart}, ${raw.emitEnd}) for [${from}, ${rawEnd})`);
+        if (raw.emitStart !== from || raw.emitEnd !== rawEnd)
+          throw new InvariantError(`raw scan reported [${raw.emitStart}, ${raw.emitEnd}) for [${from}, ${rawEnd})`);
       } catch (error) {
         if (!(error instanceof ProxyError)) throw error;
         rawEnd = error;
@@ -177,12 +184,15 @@ export function scanChunked(input: Buffer, pieces: readonly Buffer[], maxTrailer
         }
       } catch (error) {
         if (error instanceof ProxyError && !(rawEnd instanceof ProxyError && rawEnd.message === error.message)) {
-          throw new InvariantError(`de-chunking refused (${error.message}), passing bytes as sent: ${rawEnd instanceof ProxyError ? rawEnd.message : 'accepted'}`);
+          throw new InvariantError(
+            `de-chunking refused (${error.message}), passing bytes as sent: ${rawEnd instanceof ProxyError ? rawEnd.message : 'accepted'}`,
+          );
         }
         throw error;
       }
       if (rawEnd instanceof ProxyError) throw new InvariantError(`passing bytes as sent refused (${rawEnd.message}), de-chunking accepted`);
-      if (rawEnd !== at || raw.done !== scanner.done) throw new InvariantError(`passing bytes as sent ends at ${String(rawEnd)} (done ${raw.done}), de-chunking at ${at} (done ${scanner.done})`);
+      if (rawEnd !== at || raw.done !== scanner.done)
+        throw new InvariantError(`passing bytes as sent ends at ${String(rawEnd)} (done ${raw.done}), de-chunking at ${at} (done ${scanner.done})`);
       consumed += at - from;
       position += piece.length;
     }

@@ -83,7 +83,16 @@ const headLimit = fc.constantFrom(32, 64, 128, 256, 1024, 65536);
 const streamText = (s: RequestStream) => s.requests.map((r) => r.text).join('') + s.tail;
 
 const requestInput = fc.record({
-  text: fc.tuple(fc.oneof(requestStream.map(streamText), badRequest.map((c) => c.text), soup), mutations).map(([text, m]) => mutate(text, m)),
+  text: fc
+    .tuple(
+      fc.oneof(
+        requestStream.map(streamText),
+        badRequest.map((c) => c.text),
+        soup,
+      ),
+      mutations,
+    )
+    .map(([text, m]) => mutate(text, m)),
   maxHeaderBytes: headLimit,
   cuts,
   decisions: fc.array(fc.boolean(), { maxLength: 3 }),
@@ -111,7 +120,15 @@ const responseInput = fc.record({
 
 const chunkedInput = fc.record({
   text: fc
-    .tuple(fc.oneof(chunkedBody.map((b) => b.wire), badChunkedBody.map((b) => b.wire), soup), fc.oneof(fc.constant(''), soup), mutations)
+    .tuple(
+      fc.oneof(
+        chunkedBody.map((b) => b.wire),
+        badChunkedBody.map((b) => b.wire),
+        soup,
+      ),
+      fc.oneof(fc.constant(''), soup),
+      mutations,
+    )
     .map(([wire, after, m]) => mutate(wire + after, m)),
   maxTrailerBytes: fc.constantFrom(8, 64, 1024),
   response: fc.boolean(),
@@ -164,7 +181,10 @@ const requestSplit = property('request: split-invariant', requestInput, (c, o) =
   const whole = parseRequests(input, [input], c.maxHeaderBytes, upgrades);
   record(o.stats, whole);
   expectCode(whole, REQUEST_CODES);
-  for (const [how, pieces] of [['random split', split(input, c.cuts)], ['byte by byte', bytewise(input)]] as const) {
+  for (const [how, pieces] of [
+    ['random split', split(input, c.cuts)],
+    ['byte by byte', bytewise(input)],
+  ] as const) {
     const other = parseRequests(input, pieces, c.maxHeaderBytes, upgrades);
     const why = difference(whole, other, false);
     check(why === undefined, () => `${how} differs from one chunk: ${why}\n  whole: ${show(whole.tokens)}\n  ${how}: ${show(other.tokens)}`);
@@ -180,7 +200,8 @@ function checkRefusal(c: BadCase, outcome: Outcome, before: readonly Token[], de
   const expectedHeads = c.before + (c.when === 'body' ? 1 : 0);
   check(heads === expectedHeads, () => `${c.construct}: ${heads} heads emitted, expected ${expectedHeads} (${outcome.error!.message})`);
   check(ends === c.ends, () => `${c.construct}: ${ends} message ends, expected ${c.ends}`);
-  if (before.length > 0) check(show(outcome.tokens.slice(0, before.length)) === show(before), () => `${c.construct}: the valid messages before it were not reported as sent`);
+  if (before.length > 0)
+    check(show(outcome.tokens.slice(0, before.length)) === show(before), () => `${c.construct}: the valid messages before it were not reported as sent`);
   if (c.when !== 'body') return;
   const last = outcome.tokens[outcome.tokens.length - 1]!;
   const emitted = last.kind === 'data' ? last.bytes : '';
@@ -216,7 +237,13 @@ const requestRoundTrip = property('request: round-trip', fc.record({ stream: req
 
 // --- response parser ----------------------------------------------------------------------------
 
-type ResponseInput = { base: { text: string; options: ResponseOptions }; mutations: Parameters<typeof mutate>[1]; random: ResponseOptions | null; eof: boolean; cuts: number[] };
+type ResponseInput = {
+  base: { text: string; options: ResponseOptions };
+  mutations: Parameters<typeof mutate>[1];
+  random: ResponseOptions | null;
+  eof: boolean;
+  cuts: number[];
+};
 const responseCase = (c: ResponseInput) => ({ text: mutate(c.base.text, c.mutations), options: c.random ?? c.base.options });
 
 const responseNoCrash = property('response: no crash', responseInput, (c, o) => {
@@ -235,7 +262,10 @@ const responseSplit = property('response: split-invariant', responseInput, (c, o
   const whole = parseResponse(input, [input], options, c.eof);
   record(o.stats, whole);
   expectCode(whole, RESPONSE_CODES);
-  for (const [how, pieces] of [['random split', split(input, c.cuts)], ['byte by byte', bytewise(input)]] as const) {
+  for (const [how, pieces] of [
+    ['random split', split(input, c.cuts)],
+    ['byte by byte', bytewise(input)],
+  ] as const) {
     const other = parseResponse(input, pieces, options, c.eof);
     const why = difference(whole, other, options.dechunk);
     check(why === undefined, () => `${how} differs from one chunk: ${why}\n  whole: ${show(whole.tokens)}\n  ${how}: ${show(other.tokens)}`);
@@ -282,9 +312,14 @@ const chunkedSplit = property('chunked: split-invariant', chunkedInput, (c, o) =
   const fail = failOf(c.response);
   const whole = scanChunked(input, [input], c.maxTrailerBytes, fail, false);
   record(o.stats, whole);
-  for (const [how, pieces] of [['random split', split(input, c.cuts)], ['byte by byte', bytewise(input)]] as const) {
+  for (const [how, pieces] of [
+    ['random split', split(input, c.cuts)],
+    ['byte by byte', bytewise(input)],
+  ] as const) {
     const other = scanChunked(input, pieces, c.maxTrailerBytes, fail, c.offsets);
-    const why = difference(whole, other, true) ?? (whole.error && whole.error.message !== other.error!.message ? `message ${whole.error.message} vs ${other.error!.message}` : undefined);
+    const why =
+      difference(whole, other, true) ??
+      (whole.error && whole.error.message !== other.error!.message ? `message ${whole.error.message} vs ${other.error!.message}` : undefined);
     check(why === undefined, () => `${how} differs from one chunk: ${why}\n  whole: ${show(whole.tokens)}\n  ${how}: ${show(other.tokens)}`);
   }
 });
@@ -295,26 +330,25 @@ const chunkedRefuses = property('chunked: refuses-bad', fc.tuple(badChunkedBody,
   const outcome = scanChunked(input, split(input, at), 65536, failOf(response), offsets);
   record(o.stats, outcome);
   const code = response ? 'ERR_PROXY_BAD_RESPONSE' : 'ERR_PROXY_BAD_REQUEST';
-  check(outcome.error?.code === code, () => `${b.construct}: ${outcome.error ? `${outcome.error.code} ${outcome.error.message}` : 'accepted'}, expected ${code}`);
+  check(
+    outcome.error?.code === code,
+    () => `${b.construct}: ${outcome.error ? `${outcome.error.code} ${outcome.error.message}` : 'accepted'}, expected ${code}`,
+  );
   const payload = outcome.tokens.map((t) => (t.kind === 'data' ? t.bytes : '')).join('');
   check(payload === b.payload, () => `${b.construct}: payload ${JSON.stringify(payload)} emitted, expected ${JSON.stringify(b.payload)}`);
 });
 
-const chunkedRoundTrip = property(
-  'chunked: round-trip',
-  fc.tuple(chunkedBody, soup, cuts, fc.boolean(), fc.boolean()),
-  ([b, after, at, exact, offsets], o) => {
-    const input = bytes(b.wire + after);
-    o.onInput?.(input);
-    const outcome = scanChunked(input, split(input, at), exact ? b.trailerBytes : 1024, badRequestError, offsets);
-    record(o.stats, outcome);
-    check(!outcome.error, () => `refused: ${outcome.error!.message}`);
-    check(outcome.done === true, () => 'not done after the last chunk');
-    const payload = outcome.tokens.map((t) => (t.kind === 'data' ? t.bytes : '')).join('');
-    check(payload === b.payload, () => `payload ${JSON.stringify(payload)}, expected ${JSON.stringify(b.payload)}`);
-    check(outcome.consumed === b.wire.length, () => `consumed ${outcome.consumed}, expected ${b.wire.length}`);
-  },
-);
+const chunkedRoundTrip = property('chunked: round-trip', fc.tuple(chunkedBody, soup, cuts, fc.boolean(), fc.boolean()), ([b, after, at, exact, offsets], o) => {
+  const input = bytes(b.wire + after);
+  o.onInput?.(input);
+  const outcome = scanChunked(input, split(input, at), exact ? b.trailerBytes : 1024, badRequestError, offsets);
+  record(o.stats, outcome);
+  check(!outcome.error, () => `refused: ${outcome.error!.message}`);
+  check(outcome.done === true, () => 'not done after the last chunk');
+  const payload = outcome.tokens.map((t) => (t.kind === 'data' ? t.bytes : '')).join('');
+  check(payload === b.payload, () => `payload ${JSON.stringify(payload)}, expected ${JSON.stringify(b.payload)}`);
+  check(outcome.consumed === b.wire.length, () => `consumed ${outcome.consumed}, expected ${b.wire.length}`);
+});
 
 /** Every property, in the order the runner reports them. */
 export const PROPERTIES: readonly ParserProperty[] = [

@@ -57,7 +57,8 @@ function main(): void {
   const runs = chosen.map(({ index }, i): [number, number] => [index, Math.floor(total / chosen.length) + (i < total % chosen.length ? 1 : 0)]);
   const shared = new SharedArrayBuffer(HEADER_BYTES + MAX_KEPT);
   const beat = new Int32Array(shared, 0, 4);
-  const what = path === undefined ? `${total} inputs over ${chosen.length} properties` : `replaying path ${path} of ${chosen.map(({ p }) => p.name).join(', ')}`;
+  const what =
+    path === undefined ? `${total} inputs over ${chosen.length} properties` : `replaying path ${path} of ${chosen.map(({ p }) => p.name).join(', ')}`;
   say(`proxyline fuzz: ${what}, seed ${seed} (node ${process.version}, ${os.cpus().length} CPUs)`);
   say(`${'property'.padEnd(27)}${'inputs'.padStart(9)}${'accepted'.padStart(10)}  refused${' '.repeat(52)}time`);
 
@@ -83,8 +84,13 @@ function main(): void {
   }, 1000);
   worker.on('message', (result: Result) => {
     const { name } = PROPERTIES[result.index]!;
-    const refused = [...result.stats.refused].sort(([a], [b]) => a.localeCompare(b)).map(([code, n]) => `${code} ${n}`).join(', ');
-    say(`${name.padEnd(27)}${String(result.stats.inputs).padStart(9)}${String(result.stats.accepted).padStart(10)}  ${refused.padEnd(58)} ${(result.ms / 1000).toFixed(1).padStart(6)} s`);
+    const refused = [...result.stats.refused]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([code, n]) => `${code} ${n}`)
+      .join(', ');
+    say(
+      `${name.padEnd(27)}${String(result.stats.inputs).padStart(9)}${String(result.stats.accepted).padStart(10)}  ${refused.padEnd(58)} ${(result.ms / 1000).toFixed(1).padStart(6)} s`,
+    );
     if (result.failure !== undefined) {
       failed = true;
       say(`FAIL: ${name}\n${indent(result.failure.replace(/^\s+at .*\n/gm, ''))}`);

@@ -33,9 +33,7 @@ export async function startProxyProcess(plugins: unknown[], options: ProxyProces
   writeFileSync(config, JSON.stringify({ plugins }));
   const args = [path.join(ROOT, 'dist/src/cli.js'), '--host', '127.0.0.1', '--port', '0', '--config', config, ...(options.args ?? [])];
   const [command, argv] =
-    options.fdLimit === undefined
-      ? [process.execPath, args]
-      : ['/bin/sh', ['-c', `ulimit -n ${options.fdLimit} && exec "$0" "$@"`, process.execPath, ...args]];
+    options.fdLimit === undefined ? [process.execPath, args] : ['/bin/sh', ['-c', `ulimit -n ${options.fdLimit} && exec "$0" "$@"`, process.execPath, ...args]];
   const child = spawn(command, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {

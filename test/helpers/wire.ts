@@ -29,7 +29,10 @@ export async function sendAndCollect(port: number, data: string | Buffer, timeou
 export function collect(socket: net.Socket, timeoutMs = 10_000): Promise<Exchange> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const timer = setTimeout(() => finish(new Error(`no end within ${timeoutMs} ms; got ${JSON.stringify(Buffer.concat(chunks).toString('latin1').slice(0, 200))}`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new Error(`no end within ${timeoutMs} ms; got ${JSON.stringify(Buffer.concat(chunks).toString('latin1').slice(0, 200))}`)),
+      timeoutMs,
+    );
     const onData = (chunk: Buffer) => chunks.push(chunk);
     const onEnd = () => finish(undefined, 'end');
     const onClose = () => finish(undefined, 'close');

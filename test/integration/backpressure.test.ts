@@ -11,13 +11,7 @@ const MB = 1024 * 1024;
 const LIMIT = 64 * MB;
 /** The slow side pauses this long after each MiB it reads (so 200 MB take several seconds). */
 const PAUSE_MS = 25;
-const CHAIN = [
-  { name: 'head-parser' },
-  { name: 'connect-handler' },
-  { name: 'http-forward' },
-  { name: 'upstream-dialer' },
-  { name: 'byte-counter' },
-];
+const CHAIN = [{ name: 'head-parser' }, { name: 'connect-handler' }, { name: 'http-forward' }, { name: 'upstream-dialer' }, { name: 'byte-counter' }];
 
 const BLOCK = randomBytes(CHUNK);
 /** Chunk `i` of the stream: a random block with its index stamped in, so reordering or loss shows in the hash. */

@@ -102,10 +102,7 @@ test('bytes written in the same write as the CONNECT head reach the origin', asy
     });
   });
   const proxy = await startProxy();
-  const socket = await connectTo(
-    proxy.port,
-    `CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\nearly bytes`,
-  );
+  const socket = await connectTo(proxy.port, `CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\nearly bytes`);
   try {
     const head = await readUntil(socket, (text) => text.includes('\r\n\r\n'));
     t.is(head, ESTABLISHED);
@@ -145,10 +142,7 @@ test('CONNECT with Connection: close is still a tunnel: 200 without Connection, 
     echo(socket);
   });
   const proxy = await startProxy();
-  const socket = await connectTo(
-    proxy.port,
-    `CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nConnection: close\r\n\r\n`,
-  );
+  const socket = await connectTo(proxy.port, `CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nConnection: close\r\n\r\n`);
   try {
     const head = await readUntil(socket, (text) => text.includes('\r\n\r\n'));
     t.is(head, ESTABLISHED);

@@ -167,7 +167,14 @@ async function proxyWith(options: { dialer?: Dialer; dialerOptions?: Record<stri
   if (options.dialer) services.registerInstance(Dialer, options.dialer);
   const proxy = await startProxy({
     container: services,
-    plugins: ['head-parser', seen.plugin, ...(options.gate ? [options.gate] : []), 'connect-handler', 'http-forward', { name: 'upstream-dialer', options: options.dialerOptions ?? {} }],
+    plugins: [
+      'head-parser',
+      seen.plugin,
+      ...(options.gate ? [options.gate] : []),
+      'connect-handler',
+      'http-forward',
+      { name: 'upstream-dialer', options: options.dialerOptions ?? {} },
+    ],
   });
   return { proxy, contexts: seen.contexts };
 }
@@ -183,7 +190,11 @@ function gatedDialer(mode: 'connect' | 'hang') {
     dial(target: Target, signal: AbortSignal): Promise<Duplex> {
       dials++;
       return new Promise<Duplex>((resolve, reject) => {
-        signal.addEventListener('abort', () => reject(signal.reason instanceof ProxyError ? signal.reason : new ProxyError('ERR_PROXY_ABORTED', 'dial aborted')), { once: true });
+        signal.addEventListener(
+          'abort',
+          () => reject(signal.reason instanceof ProxyError ? signal.reason : new ProxyError('ERR_PROXY_ABORTED', 'dial aborted')),
+          { once: true },
+        );
         if (mode === 'hang') return;
         void release.opened.then(() => {
           if (signal.aborted) return;

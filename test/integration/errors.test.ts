@@ -116,12 +116,7 @@ test.serial('a connect that hangs is answered 504 after connectTimeoutMs', async
       /timed out after 300 ms/,
     );
     t.log(body.trim());
-    assertError(
-      t,
-      await sendAndCollect(timed.port, `CONNECT 127.0.0.1:${hole.port} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`),
-      504,
-      'Gateway Timeout',
-    );
+    assertError(t, await sendAndCollect(timed.port, `CONNECT 127.0.0.1:${hole.port} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`), 504, 'Gateway Timeout');
   } finally {
     await timed.close();
     await hole.close();
@@ -129,11 +124,17 @@ test.serial('a connect that hangs is answered 504 after connectTimeoutMs', async
 });
 
 const smuggling: [string, (port: number) => string][] = [
-  ['Content-Length with Transfer-Encoding', (p) => `POST http://127.0.0.1:${p}/ HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`],
+  [
+    'Content-Length with Transfer-Encoding',
+    (p) => `POST http://127.0.0.1:${p}/ HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+  ],
   ['two different Content-Lengths', (p) => `POST http://127.0.0.1:${p}/ HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde`],
   ['a Content-Length list with different values', (p) => `POST http://127.0.0.1:${p}/ HTTP/1.1\r\nHost: a\r\nContent-Length: 4, 5\r\n\r\nabcde`],
   ['Transfer-Encoding: gzip, chunked', (p) => `POST http://127.0.0.1:${p}/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n`],
-  ['Transfer-Encoding: chunked twice', (p) => `POST http://127.0.0.1:${p}/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`],
+  [
+    'Transfer-Encoding: chunked twice',
+    (p) => `POST http://127.0.0.1:${p}/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+  ],
   ['whitespace before a header colon', (p) => `POST http://127.0.0.1:${p}/ HTTP/1.1\r\nHost: a\r\nContent-Length : 5\r\n\r\nabcde`],
   ['obs-fold', (p) => `GET http://127.0.0.1:${p}/ HTTP/1.1\r\nHost: a\r\nX-Folded: one\r\n two\r\n\r\n`],
   ['a bare LF in the head', (p) => `GET http://127.0.0.1:${p}/ HTTP/1.1\nHost: a\r\n\r\n`],

@@ -81,7 +81,10 @@ test('out of descriptors: accepts are shed, dials get 503 with a throttled warni
     for (let i = 0; i < FAILING_DIALS; i++) failing.push(await connectClient(port));
     clients.push(...failing);
     await waitFor('the proxy to take the new connections', () => fdCount(pid) === LIMIT);
-    t.true(failing.every((client) => !client.closed), 'connections on freed slots are served');
+    t.true(
+      failing.every((client) => !client.closed),
+      'connections on freed slots are served',
+    );
 
     const request = `GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`;
     // Every request goes out before any answer comes back, so all the dials meet a full table.

@@ -202,7 +202,10 @@ test('Via is added, or appended to the last existing Via with the received proto
   const { origin, seen } = await recordingHttpOrigin();
   const proxy = await startProxy();
   try {
-    await sendAndCollect(proxy.port, `GET http://127.0.0.1:${origin.port}/1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\nVia: 1.0 first, 1.1 second\r\nX-A: b\r\n\r\n`);
+    await sendAndCollect(
+      proxy.port,
+      `GET http://127.0.0.1:${origin.port}/1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\nVia: 1.0 first, 1.1 second\r\nX-A: b\r\n\r\n`,
+    );
     await sendAndCollect(proxy.port, `GET http://127.0.0.1:${origin.port}/2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\nVia: 1.0 one\r\nVia: 1.1 two\r\n\r\n`);
     await sendAndCollect(proxy.port, `GET http://127.0.0.1:${origin.port}/3 HTTP/1.0\r\n\r\n`);
     const byUrl = new Map(seen.map((s) => [s.url, pairs(s.rawHeaders).filter(([name]) => name.toLowerCase() === 'via')]));
@@ -291,7 +294,7 @@ test('an HTTP/1.0 request without Host works and is sent upstream as HTTP/1.1 wi
   }
 });
 
-test('the client\'s Connection field never reaches the upstream, whatever it says', async (t) => {
+test("the client's Connection field never reaches the upstream, whatever it says", async (t) => {
   const { origin, seen } = await recordingHttpOrigin();
   const proxy = await startProxy();
   try {
@@ -373,7 +376,10 @@ test('forwarded: x-forwarded-for (the default) adds the client address, or appen
       proxy.port,
       `GET http://127.0.0.1:${origin.port}/append HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 203.0.113.7\r\nX-A: 1\r\nx-forwarded-FOR: 198.51.100.1, 2001:db8::5\r\nX-B: 2\r\nConnection: close\r\n\r\n`,
     );
-    await sendAndCollect(proxy.port, `GET http://127.0.0.1:${origin.port}/empty HTTP/1.1\r\nHost: a\r\nX-Forwarded-For:\r\nForwarded: for=192.0.2.1\r\nConnection: close\r\n\r\n`);
+    await sendAndCollect(
+      proxy.port,
+      `GET http://127.0.0.1:${origin.port}/empty HTTP/1.1\r\nHost: a\r\nX-Forwarded-For:\r\nForwarded: for=192.0.2.1\r\nConnection: close\r\n\r\n`,
+    );
     const byUrl = new Map(seen.map((s) => [s.url, s]));
     t.deepEqual(forwardingFields(byUrl.get('/new')!), [['X-Forwarded-For', '127.0.0.1']]);
     // The last field gets the entry; the others keep their place, case and value.
@@ -503,7 +509,7 @@ test('forwarded: a client on ::1 is written as ::1 in X-Forwarded-For and for="[
   }
 });
 
-test('forwarded: a CONNECT tunnel carries the client\'s bytes untouched, whatever the mode', async (t) => {
+test("forwarded: a CONNECT tunnel carries the client's bytes untouched, whatever the mode", async (t) => {
   const recorder = recordingOrigin();
   const origin = await startRawOrigin((socket) => {
     recorder.onSocket(socket);

@@ -98,7 +98,10 @@ test('pipelined behind a refusal, the next request is answered in order on the s
 
 const closing: [string, (port: number) => string][] = [
   ['its body is over 64 KiB', (port) => `POST http://127.0.0.1:${port}/deny HTTP/1.1\r\nHost: a\r\nContent-Length: ${70 * 1024}\r\n\r\n${'y'.repeat(1024)}`],
-  ['its body is chunked (its length is unknown)', (port) => `POST http://127.0.0.1:${port}/deny HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n`],
+  [
+    'its body is chunked (its length is unknown)',
+    (port) => `POST http://127.0.0.1:${port}/deny HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n`,
+  ],
   ['the client asked to close', (port) => get(port, '/deny', 'Connection: close\r\n')],
 ];
 

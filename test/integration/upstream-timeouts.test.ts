@@ -410,7 +410,10 @@ test('responseTimeoutMs 0: no limit on the wait for the response head (an origin
   const slow = await startNumberingOrigin('slow', 400);
   try {
     // With a body limit set the watchdog still ticks while the head is awaited; without one it does not.
-    for (const options of [{ responseTimeoutMs: 0, responseIdleTimeoutMs: 100 }, { responseTimeoutMs: 0, responseIdleTimeoutMs: 0 }]) {
+    for (const options of [
+      { responseTimeoutMs: 0, responseIdleTimeoutMs: 100 },
+      { responseTimeoutMs: 0, responseIdleTimeoutMs: 0 },
+    ]) {
       const { proxy, ...rec } = await proxyWith(options);
       await withClient(proxy, [], async (client) => {
         const answer = await exchange(client, get(slow.port, '/late'));

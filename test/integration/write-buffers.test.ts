@@ -65,7 +65,10 @@ test.serial('a slow origin keeps the proxy’s write buffer towards it bounded',
   let received!: Promise<number>;
   const origin = await startRawOrigin((socket) => {
     received = readSlowly(socket);
-    received.then(() => socket.end(), () => socket.destroy());
+    received.then(
+      () => socket.end(),
+      () => socket.destroy(),
+    );
   });
   const probe = bufferProbe();
   const proxy = await startProxy({ plugins: ['head-parser', 'connect-handler', 'upstream-dialer', probe.plugin] });

@@ -42,7 +42,7 @@ export function seededLockfile(repoRoot: string, name: string): object {
 
 /** Where Node's lookup from the package at `from` finds `dependency`: its own node_modules, then its ancestors'. */
 function locate(packages: Record<string, LockEntry>, from: string, dependency: string): string | undefined {
-  for (let dir = from; ; ) {
+  for (let dir = from; ;) {
     const at = `${dir ? `${dir}/` : ''}node_modules/${dependency}`;
     if (packages[at]) return at;
     if (!dir) return undefined;

@@ -235,12 +235,15 @@ test('common and combined formats: user -, time, quoted request line, status, by
     t.regex(c1!, new RegExp(String.raw`^127\.0\.0\.1 - - ${time} "GET ${target}/a\?b=1 HTTP/1\.1" 200 ${size}$`));
     t.regex(c2!, new RegExp(String.raw`^127\.0\.0\.1 - - ${time} "GET ${target}/plain HTTP/1\.1" 200 ${size}$`));
     const [m1, m2] = await lines(combined, 2);
-    t.regex(m1!, new RegExp(String.raw`^127\.0\.0\.1 - - ${time} "GET ${target}/a\?b=1 HTTP/1\.1" 200 ${size} "http://ref\.example/x" "test \\"agent\\"/1\.0"$`));
+    t.regex(
+      m1!,
+      new RegExp(String.raw`^127\.0\.0\.1 - - ${time} "GET ${target}/a\?b=1 HTTP/1\.1" 200 ${size} "http://ref\.example/x" "test \\"agent\\"/1\.0"$`),
+    );
     t.regex(m2!, new RegExp(String.raw`^127\.0\.0\.1 - - ${time} "GET ${target}/plain HTTP/1\.1" 200 ${size} "-" "-"$`));
   });
 });
 
-test('a relative path starts at the config file\'s folder', async (t) => {
+test("a relative path starts at the config file's folder", async (t) => {
   await withTempDir('access-log-', async (dir) => {
     const origin = await startKeepAliveOrigin(() => ok('hi'));
     try {
@@ -248,7 +251,12 @@ test('a relative path starts at the config file\'s folder', async (t) => {
       writeFileSync(
         config,
         JSON.stringify({
-          plugins: [...ROUTING.map((name) => ({ name })), { name: 'upstream-dialer' }, { name: 'byte-counter' }, { name: 'access-log', options: { path: 'logs.jsonl' } }],
+          plugins: [
+            ...ROUTING.map((name) => ({ name })),
+            { name: 'upstream-dialer' },
+            { name: 'byte-counter' },
+            { name: 'access-log', options: { path: 'logs.jsonl' } },
+          ],
         }),
       );
       const services = container.createChildContainer();
@@ -296,7 +304,16 @@ test('LineBuffer writes JSON lines byte for byte as JSON.stringify would, escape
   };
   const records: AccessRecord[] = [
     base,
-    { ...base, user: 'ana "the" \u00e9\u2028\u{1f600}\x7f', method: null, target: null, status: null, connectMs: null, reused: false, error: 'ERR_PROXY_ABORTED' },
+    {
+      ...base,
+      user: 'ana "the" \u00e9\u2028\u{1f600}\x7f',
+      method: null,
+      target: null,
+      status: null,
+      connectMs: null,
+      reused: false,
+      error: 'ERR_PROXY_ABORTED',
+    },
     { ...base, status: 407, answeredBy: 'proxy-auth', error: 'ERR_PROXY_AUTH_REQUIRED' },
     { ...base, user: 'lone \ud800 and \udfff, tab\t, nul\u0000', connectMs: 0, firstByteMs: -0, totalMs: 99_999_999_999_999.9 },
     { ...base, connectMs: 0.1 + 0.2, firstByteMs: -1.5, totalMs: 1e-7, bytesIn: 2 ** 53, bytesOut: 1e21 },
@@ -388,7 +405,7 @@ test('a FIFO never read: close() stops waiting after its timeout and counts what
   });
 });
 
-test('a write error (EPIPE: the FIFO\'s reader left) drops the records, counted and warned, and never crashes the proxy', async (t) => {
+test("a write error (EPIPE: the FIFO's reader left) drops the records, counted and warned, and never crashes the proxy", async (t) => {
   await withFifoLog(CAP, async ({ proxy, stats, logger, origin, reader, closeReader }) => {
     t.is(await sendRequests(proxy.port, origin.port, 5, 'before'), 5);
     const chunks: Buffer[] = [];
@@ -399,12 +416,17 @@ test('a write error (EPIPE: the FIFO\'s reader left) drops the records, counted 
     t.is(await sendRequests(proxy.port, origin.port, 20, 'after'), 20, 'the proxy kept answering');
     await proxy.close();
     t.is(stats.logDropped, 20, 'every record after the reader left');
-    t.true(logger.warnings.some((warning) => /write error EPIPE/.test(warning)), JSON.stringify(logger.warnings));
+    t.true(
+      logger.warnings.some((warning) => /write error EPIPE/.test(warning)),
+      JSON.stringify(logger.warnings),
+    );
   });
 });
 
 test('maxBufferBytes below its minimum stops start-up with a configuration error', async (t) => {
-  const error = await t.throwsAsync(startProxy({ plugins: [...ROUTING, 'upstream-dialer', { name: 'access-log', options: { path: '/dev/null', maxBufferBytes: 1024 } }] }));
+  const error = await t.throwsAsync(
+    startProxy({ plugins: [...ROUTING, 'upstream-dialer', { name: 'access-log', options: { path: '/dev/null', maxBufferBytes: 1024 } }] }),
+  );
   t.is((error as ProxyError).code, 'ERR_PROXY_CONFIG');
   t.regex(error.message, /maxBufferBytes/);
 });

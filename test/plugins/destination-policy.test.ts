@@ -93,7 +93,14 @@ test('explicit rules come before denyPrivate: an allow with cidrs overrides it, 
   const origin = await startHttpOrigin((request, response) => ok(request, response));
   const resolver = new TableResolver({ 'named.test': ['127.0.0.1'] });
   const proxy = await start(
-    { denyPrivate: true, default: 'deny', rules: [{ action: 'allow', cidrs: ['127.0.0.0/8'], ports: [origin.port] }, { action: 'allow', hosts: ['named.test'] }] },
+    {
+      denyPrivate: true,
+      default: 'deny',
+      rules: [
+        { action: 'allow', cidrs: ['127.0.0.0/8'], ports: [origin.port] },
+        { action: 'allow', hosts: ['named.test'] },
+      ],
+    },
     resolver,
   );
   try {
@@ -354,10 +361,16 @@ test('a bad CIDR or glob fails start-up naming the entry, the rule and the field
   services.registerInstance(Logger, new SilentLogger());
   const chain = (options: unknown) => ['head-parser', 'http-forward', { name: 'destination-policy', options }, 'upstream-dialer'];
   const cases: [unknown, RegExp][] = [
-    [{ rules: [{ action: 'allow' }, { action: 'deny', cidrs: ['10.0.0.0/8', '10.0.0.0/33'] }] }, /plugins\[2\] \("destination-policy"\).*rules\[1\]\.cidrs\[1\]: expected an IPv4 or IPv6 CIDR like 10\.0\.0\.0\/8, found "10\.0\.0\.0\/33"/],
+    [
+      { rules: [{ action: 'allow' }, { action: 'deny', cidrs: ['10.0.0.0/8', '10.0.0.0/33'] }] },
+      /plugins\[2\] \("destination-policy"\).*rules\[1\]\.cidrs\[1\]: expected an IPv4 or IPv6 CIDR like 10\.0\.0\.0\/8, found "10\.0\.0\.0\/33"/,
+    ],
     [{ rules: [{ action: 'deny', cidrs: ['0x7f.1/8'] }] }, /rules\[0\]\.cidrs\[0\]: expected an IPv4 or IPv6 CIDR/],
     [{ rules: [{ action: 'deny', cidrs: ['10.0.0.0/8/8'] }] }, /rules\[0\]\.cidrs\[0\]: .*malformed prefix length/],
-    [{ rules: [{ action: 'deny', hosts: ['ok.test', 'bad/glob'] }] }, /rules\[0\]\.hosts\[1\]: expected a host name glob like \*\.example\.com, found "bad\/glob"/],
+    [
+      { rules: [{ action: 'deny', hosts: ['ok.test', 'bad/glob'] }] },
+      /rules\[0\]\.hosts\[1\]: expected a host name glob like \*\.example\.com, found "bad\/glob"/,
+    ],
     [{ rules: [{ action: 'deny', hosts: ['[unclosed'] }] }, /rules\[0\]\.hosts\[0\]: expected a host name glob/],
     [{ rules: [{ hosts: ['a.test'] }] }, /options\.rules\[0\]|rules\/0|action/],
     [{ default: 'maybe' }, /options\.default: expected one of "allow", "deny"/],
@@ -377,7 +390,22 @@ test('the decision table: IPv6 and IPv4-mapped ranges, metadata addresses, singl
     return verdict === 'address' ? verdict : verdict.allow ? 'allow' : verdict.message;
   };
   const shield = policy({ denyPrivate: true });
-  for (const address of ['127.0.0.2', '10.9.9.9', '172.31.0.1', '192.168.0.1', '169.254.169.254', '100.100.100.200', '100.64.0.1', '0.0.0.0', '::', '::1', 'fe80::1', 'fc00::1', 'fd00:ec2::254', '::ffff:192.168.1.1']) {
+  for (const address of [
+    '127.0.0.2',
+    '10.9.9.9',
+    '172.31.0.1',
+    '192.168.0.1',
+    '169.254.169.254',
+    '100.100.100.200',
+    '100.64.0.1',
+    '0.0.0.0',
+    '::',
+    '::1',
+    'fe80::1',
+    'fc00::1',
+    'fd00:ec2::254',
+    '::ffff:192.168.1.1',
+  ]) {
     t.regex(decide(shield, address), /^denied: private address /, address);
   }
   for (const address of ['8.8.8.8', '172.32.0.1', '2001:db8::1', '100.128.0.1']) t.is(decide(shield, address), 'allow', address);

@@ -245,7 +245,9 @@ test('an admin port in use rejects listen()', async (t) => {
 });
 
 test('metrics without byte-counter earlier in the chain stops start-up, naming it', async (t) => {
-  const error = await t.throwsAsync(createProxy({ container: withSilentLogger(container.createChildContainer()), port: 0, plugins: ['metrics', 'byte-counter'] }));
+  const error = await t.throwsAsync(
+    createProxy({ container: withSilentLogger(container.createChildContainer()), port: 0, plugins: ['metrics', 'byte-counter'] }),
+  );
   t.is((error as ProxyError).code, 'ERR_PROXY_CONFIG');
   t.regex(error.message, /"metrics".*expected "byte-counter" earlier in the chain, found it at plugins\[1\]/);
 });

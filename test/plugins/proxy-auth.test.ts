@@ -150,7 +150,7 @@ test('CONNECT with credentials gets 200 Connection Established and a working tun
     const socket = await connectTo(proxy.port, `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${basic('alice', 'wonderland')}\r\n`);
     try {
       const head = await readUntil(socket, (text) => text.includes('\r\n\r\n'));
-        t.regex(head, /^HTTP\/1\.1 200 Connection Established\r\n/);
+      t.regex(head, /^HTTP\/1\.1 200 Connection Established\r\n/);
       socket.write('ping through the tunnel');
       t.is(await readUntil(socket, (text) => text.includes('ping through the tunnel')), 'ping through the tunnel', 'echoed back');
       t.is(connectHead, 'ping through the tunnel', 'the origin got the tunnel bytes and no CONNECT head');
@@ -223,7 +223,9 @@ test('users from an htpasswd file given relative to plugins.json, merged with in
       writeFileSync(
         path.join(dir, 'plugins.json'),
         JSON.stringify({
-          plugins: chain({ htpasswd: 'users.htpasswd', users: { bob: BOB }, realm: 'files' }).map((entry) => (typeof entry === 'string' ? { name: entry } : entry)),
+          plugins: chain({ htpasswd: 'users.htpasswd', users: { bob: BOB }, realm: 'files' }).map((entry) =>
+            typeof entry === 'string' ? { name: entry } : entry,
+          ),
         }),
       );
       proxy = await createProxyFromConfig(path.join(dir, 'plugins.json'), { container: services, host: '127.0.0.1', port: 0, gracePeriodMs: 0 });
@@ -249,11 +251,17 @@ test('a bad htpasswd file or bad users stop start-up with ERR_PROXY_CONFIG namin
       t.is(error?.code, 'ERR_PROXY_CONFIG');
     };
     writeFileSync(file, `alice:${ALICE}\nthis line has no colon\n`);
-    await refused({ htpasswd: 'users.htpasswd' }, /^test\.json: plugins\[1\] \("proxy-auth"\): cannot construct ProxyAuthPlugin: htpasswd file .*users\.htpasswd line 2: expected "name:bcrypt-hash", found a line without ":"$/);
+    await refused(
+      { htpasswd: 'users.htpasswd' },
+      /^test\.json: plugins\[1\] \("proxy-auth"\): cannot construct ProxyAuthPlugin: htpasswd file .*users\.htpasswd line 2: expected "name:bcrypt-hash", found a line without ":"$/,
+    );
     writeFileSync(file, `alice:${ALICE}\nbob:$apr1$abc$defghijklmnopqrstuv\n`);
     await refused({ htpasswd: 'users.htpasswd' }, /users\.htpasswd line 2 \(user "bob"\): expected a bcrypt hash .*, found an MD5 \(\$apr1\$\) hash$/);
     writeFileSync(file, `alice:plaintext-secret\n`);
-    await refused({ htpasswd: 'users.htpasswd' }, /line 1 \(user "alice"\): expected a bcrypt hash .*, found something else \(16 characters: crypt or plain text\?\)$/);
+    await refused(
+      { htpasswd: 'users.htpasswd' },
+      /line 1 \(user "alice"\): expected a bcrypt hash .*, found something else \(16 characters: crypt or plain text\?\)$/,
+    );
     writeFileSync(file, `alice:${ALICE.slice(0, -1)}\n`);
     await refused({ htpasswd: 'users.htpasswd' }, /line 1 \(user "alice"\): .*found a malformed bcrypt hash \(\$2b\$…, 59 characters\)$/);
     writeFileSync(file, `:${ALICE}\n`);

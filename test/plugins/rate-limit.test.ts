@@ -125,7 +125,14 @@ test('scope global: every client shares one budget', async (t) => {
 test('scope user: the budget follows exchange.user, and falls back to the client IP', async (t) => {
   const origin = await helloOrigin();
   const proxy = await startProxy({
-    plugins: ['head-parser', 'connect-handler', 'http-forward', userFromHeader(), { name: 'rate-limit', options: { scope: 'user', requestsPerSecond: 1 } }, 'upstream-dialer'],
+    plugins: [
+      'head-parser',
+      'connect-handler',
+      'http-forward',
+      userFromHeader(),
+      { name: 'rate-limit', options: { scope: 'user', requestsPerSecond: 1 } },
+      'upstream-dialer',
+    ],
   });
   const as = async (user?: string) => {
     const client = await openClient(proxy.port);
@@ -270,7 +277,13 @@ test('maxConnections, scope user: connections count per user, known at their fir
     t.is((await as('alice')).status, 200);
     assertTooManyConnections(t, await as('alice'), 'per user');
     t.is((await as('bob')).status, 200, 'bob has connections of his own from the same address');
-    t.deepEqual(new Map(plugin.openConnections), new Map([['user:alice', 2], ['user:bob', 1]]));
+    t.deepEqual(
+      new Map(plugin.openConnections),
+      new Map([
+        ['user:alice', 2],
+        ['user:bob', 1],
+      ]),
+    );
   } finally {
     for (const client of clients) client.socket.destroy();
     t.true(await pollUntil(() => proxy.server.connections === 0));
@@ -325,10 +338,7 @@ test('bytesPerSecond: two parallel downloads of one client share the budget', as
   const proxy = await startProxy({ plugins: chain({ bytesPerSecond: 256 * KiB, burst: 64 * KiB }) });
   try {
     const started = performance.now();
-    const results = await Promise.all([
-      download(proxy.port, `http://127.0.0.1:${origin.port}/a`),
-      download(proxy.port, `http://127.0.0.1:${origin.port}/b`),
-    ]);
+    const results = await Promise.all([download(proxy.port, `http://127.0.0.1:${origin.port}/a`), download(proxy.port, `http://127.0.0.1:${origin.port}/b`)]);
     const ms = performance.now() - started;
     for (const { body: received } of results) t.true(received.equals(body), 'every byte intact and in order');
     // Alone, each would take about 0.5 s (at most 0.75 s of refill). Shared, the 512 KiB minus
@@ -357,7 +367,14 @@ test('bytesPerSecond limits uploads: the client is held while over budget, and e
     const started = performance.now();
     const status = await new Promise<number>((resolve, reject) => {
       const request = http.request(
-        { host: '127.0.0.1', port: proxy.port, method: 'POST', path: `http://127.0.0.1:${origin.port}/up`, agent: false, headers: { 'Content-Length': body.length } },
+        {
+          host: '127.0.0.1',
+          port: proxy.port,
+          method: 'POST',
+          path: `http://127.0.0.1:${origin.port}/up`,
+          agent: false,
+          headers: { 'Content-Length': body.length },
+        },
         (response) => {
           response.resume();
           response.on('end', () => resolve(response.statusCode ?? 0));

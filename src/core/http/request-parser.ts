@@ -162,4 +162,3 @@ export class RequestParser {
     return new ProxyError('ERR_PROXY_HEADERS_TOO_LARGE', `request head larger than ${this.options.maxHeaderBytes} bytes`);
   }
 }
-

@@ -28,11 +28,39 @@ test('header lookups are case-insensitive and tokens are split and lower-cased',
 });
 
 test('getSoleHeader: the value of a field sent once (empty included); undefined when absent or repeated', (t) => {
-  t.is(getSoleHeader([['Host', 'a'], ['Proxy-Authorization', 'Basic x']], 'proxy-authorization'), 'Basic x');
+  t.is(
+    getSoleHeader(
+      [
+        ['Host', 'a'],
+        ['Proxy-Authorization', 'Basic x'],
+      ],
+      'proxy-authorization',
+    ),
+    'Basic x',
+  );
   t.is(getSoleHeader([['proxy-authorization', '']], 'Proxy-Authorization'), '');
   t.is(getSoleHeader([['Host', 'a']], 'proxy-authorization'), undefined);
-  t.is(getSoleHeader([['Proxy-Authorization', 'Basic x'], ['Host', 'a'], ['PROXY-AUTHORIZATION', 'Basic x']], 'proxy-authorization'), undefined);
-  t.is(getSoleHeader([['Proxy-Authorization', ''], ['Proxy-Authorization', 'Basic x']], 'proxy-authorization'), undefined);
+  t.is(
+    getSoleHeader(
+      [
+        ['Proxy-Authorization', 'Basic x'],
+        ['Host', 'a'],
+        ['PROXY-AUTHORIZATION', 'Basic x'],
+      ],
+      'proxy-authorization',
+    ),
+    undefined,
+  );
+  t.is(
+    getSoleHeader(
+      [
+        ['Proxy-Authorization', ''],
+        ['Proxy-Authorization', 'Basic x'],
+      ],
+      'proxy-authorization',
+    ),
+    undefined,
+  );
 });
 
 test('hop-by-hop fields and those Connection names are removed; the rest keep order and case', (t) => {

@@ -18,15 +18,22 @@ function parse(pieces: (string | Buffer)[], maxHeaderBytes = 65536): { events: P
 }
 
 const kinds = (events: ProxyEvent[]) => events.map((event) => event.kind);
-const body = (events: ProxyEvent[]) =>
-  Buffer.concat(events.flatMap((event) => (event.kind === 'data' ? [event.chunk] : []))).toString('latin1');
+const body = (events: ProxyEvent[]) => Buffer.concat(events.flatMap((event) => (event.kind === 'data' ? [event.chunk] : []))).toString('latin1');
 
 test('a GET without body is a head and a message end', (t) => {
   const { events, error } = parse(['GET http://a/ HTTP/1.1\r\nHost: a\r\nX-Case: Kept\r\n\r\n']);
   t.is(error, undefined);
   t.deepEqual(kinds(events), ['request-head', 'message-end']);
   const head = events[0]!.kind === 'request-head' ? events[0]!.head : undefined;
-  t.deepEqual(head, { method: 'GET', target: 'http://a/', version: '1.1', headers: [['Host', 'a'], ['X-Case', 'Kept']] });
+  t.deepEqual(head, {
+    method: 'GET',
+    target: 'http://a/',
+    version: '1.1',
+    headers: [
+      ['Host', 'a'],
+      ['X-Case', 'Kept'],
+    ],
+  });
 });
 
 test('a head split byte by byte parses the same', (t) => {
@@ -58,7 +65,9 @@ test('identical repeated Content-Length values are accepted', (t) => {
 
 test('a chunked body passes through raw, with extensions and trailers, and ends the message', (t) => {
   const wire = '4;name=value;q="a;b"\r\nWiki\r\n5\r\npedia\r\n0\r\nExpires: never\r\n\r\n';
-  const { events, error } = parse(['POST http://a/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n' + wire + 'GET http://b/ HTTP/1.1\r\nHost: b\r\n\r\n']);
+  const { events, error } = parse([
+    'POST http://a/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n' + wire + 'GET http://b/ HTTP/1.1\r\nHost: b\r\n\r\n',
+  ]);
   t.is(error, undefined);
   t.deepEqual(kinds(events), ['request-head', 'data', 'message-end', 'request-head', 'message-end']);
   t.is(body(events), wire);
@@ -66,7 +75,11 @@ test('a chunked body passes through raw, with extensions and trailers, and ends 
 
 test('a chunked body split into single bytes still finds its end', (t) => {
   const wire = 'a\r\n0123456789\r\n0\r\n\r\n';
-  const { events, error } = parse(['POST http://a/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n', ...wire, 'GET http://b/ HTTP/1.1\r\nHost: b\r\n\r\n']);
+  const { events, error } = parse([
+    'POST http://a/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n',
+    ...wire,
+    'GET http://b/ HTTP/1.1\r\nHost: b\r\n\r\n',
+  ]);
   t.is(error, undefined);
   t.is(body(events), wire);
   t.deepEqual(kinds(events).slice(-3), ['message-end', 'request-head', 'message-end']);
@@ -96,7 +109,9 @@ test('a CONNECT with Content-Length: 0 is a CONNECT like any other', (t) => {
 test('a refused CONNECT leaves the connection HTTP: the bytes after it are the next request', (t) => {
   const events: ProxyEvent[] = [];
   const parser = new RequestParser({ maxHeaderBytes: 65536 }, (event) => events.push(event));
-  parser.push(Buffer.from('CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\nCONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nProxy-Authorization: Basic eDp5\r\n\r\n', 'latin1'));
+  parser.push(
+    Buffer.from('CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\nCONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nProxy-Authorization: Basic eDp5\r\n\r\n', 'latin1'),
+  );
   t.deepEqual(kinds(events), ['request-head', 'message-end']);
   parser.resolveUpgrade(false);
   t.deepEqual(kinds(events), ['request-head', 'message-end', 'request-head', 'message-end']);
@@ -204,7 +219,10 @@ test('a head both over the limit and with a bare LF gets the same error however 
   const within = 'CONNECT a:443 HTTP/1.1\nHost: \r\n\r\n'; // 33 bytes, a bare LF at 22
   // An unfinished head with a bare LF only past the limit: one chunk gave 400, two gave 431.
   const past = 'GET http://a/ HTTP/1.1\r\nX-A: ' + 'a'.repeat(20) + '\nb';
-  for (const [input, code] of [[within, 'ERR_PROXY_BAD_REQUEST'], [past, 'ERR_PROXY_HEADERS_TOO_LARGE']] as const) {
+  for (const [input, code] of [
+    [within, 'ERR_PROXY_BAD_REQUEST'],
+    [past, 'ERR_PROXY_HEADERS_TOO_LARGE'],
+  ] as const) {
     t.is(parse([input], 32).error, code, JSON.stringify(input));
     t.is(parse([...input], 32).error, code, JSON.stringify(input));
     t.is(parse([input.slice(0, 33), input.slice(33)], 32).error, code, JSON.stringify(input));

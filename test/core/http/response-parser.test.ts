@@ -16,9 +16,8 @@ interface Result {
 function parse(pieces: (string | Buffer)[], options: Partial<ResponseParserOptions> & { eof?: boolean } = {}): Result {
   const events: ResponseParserEvent[] = [];
   const consumed: number[] = [];
-  const parser = new ResponseParser(
-    { maxHeaderBytes: 65536, requestMethod: 'GET', upgradeRequested: false, dechunk: false, ...options },
-    (event) => events.push(event),
+  const parser = new ResponseParser({ maxHeaderBytes: 65536, requestMethod: 'GET', upgradeRequested: false, dechunk: false, ...options }, (event) =>
+    events.push(event),
   );
   try {
     for (const piece of pieces) consumed.push(parser.push(Buffer.isBuffer(piece) ? piece : Buffer.from(piece, 'latin1')));
@@ -31,8 +30,7 @@ function parse(pieces: (string | Buffer)[], options: Partial<ResponseParserOptio
 }
 
 const kinds = (events: ResponseParserEvent[]) => events.map((event) => event.kind);
-const body = (events: ResponseParserEvent[]) =>
-  Buffer.concat(events.flatMap((event) => (event.kind === 'data' ? [event.chunk] : []))).toString('latin1');
+const body = (events: ResponseParserEvent[]) => Buffer.concat(events.flatMap((event) => (event.kind === 'data' ? [event.chunk] : []))).toString('latin1');
 const heads = (events: ResponseParserEvent[]) => events.flatMap((event) => (event.kind === 'response-head' ? [event] : []));
 
 const head = (status: number, headers: [string, string][] = [], version: '1.0' | '1.1' = '1.1'): ResponseHead => ({ version, status, reason: '', headers });
@@ -55,7 +53,11 @@ test('parseResponseHead reads version, status, reason and headers (case and orde
     version: '1.1',
     status: 404,
     reason: 'Not Found',
-    headers: [['X-Case', 'Kept'], ['A', 'b c'], ['A', 'd']],
+    headers: [
+      ['X-Case', 'Kept'],
+      ['A', 'b c'],
+      ['A', 'd'],
+    ],
   });
   t.is(parseResponseHead('HTTP/1.0 200 OK').version, '1.0');
 });
@@ -89,7 +91,17 @@ test('framing: 101 is a tunnel only when an upgrade was requested', (t) => {
 
 test('framing: 2xx to CONNECT is a tunnel (its CL and TE ignored); other statuses are not', (t) => {
   t.deepEqual(framingOf(200, [], 'CONNECT'), { kind: 'tunnel' });
-  t.deepEqual(framingOf(299, [['Content-Length', '5'], ['Transfer-Encoding', 'chunked']], 'CONNECT'), { kind: 'tunnel' });
+  t.deepEqual(
+    framingOf(
+      299,
+      [
+        ['Content-Length', '5'],
+        ['Transfer-Encoding', 'chunked'],
+      ],
+      'CONNECT',
+    ),
+    { kind: 'tunnel' },
+  );
   t.deepEqual(framingOf(407, [['Content-Length', '5']], 'CONNECT'), { kind: 'length', length: 5 });
   t.deepEqual(framingOf(200, [], 'GET'), { kind: 'close' });
 });
@@ -98,7 +110,13 @@ test('framing: Transfer-Encoding with final chunked is chunked, case-insensitive
   t.deepEqual(framingOf(200, [['Transfer-Encoding', 'chunked']]), { kind: 'chunked' });
   t.deepEqual(framingOf(200, [['Transfer-Encoding', 'CHUNKED']]), { kind: 'chunked' });
   t.deepEqual(framingOf(200, [['Transfer-Encoding', 'gzip, chunked']]), { kind: 'chunked' });
-  t.deepEqual(framingOf(200, [['Transfer-Encoding', 'gzip'], ['Transfer-Encoding', 'Chunked']]), { kind: 'chunked' });
+  t.deepEqual(
+    framingOf(200, [
+      ['Transfer-Encoding', 'gzip'],
+      ['Transfer-Encoding', 'Chunked'],
+    ]),
+    { kind: 'chunked' },
+  );
 });
 
 test('framing: Transfer-Encoding without a final chunked is close-delimited', (t) => {
@@ -109,7 +127,13 @@ test('framing: Transfer-Encoding without a final chunked is close-delimited', (t
 test('framing: Content-Length gives a length, 0 gives none, identical repeats accepted', (t) => {
   t.deepEqual(framingOf(200, [['Content-Length', '42']]), { kind: 'length', length: 42 });
   t.deepEqual(framingOf(200, [['Content-Length', '0']]), { kind: 'none' });
-  t.deepEqual(framingOf(200, [['Content-Length', '7, 7'], ['Content-Length', '7']]), { kind: 'length', length: 7 });
+  t.deepEqual(
+    framingOf(200, [
+      ['Content-Length', '7, 7'],
+      ['Content-Length', '7'],
+    ]),
+    { kind: 'length', length: 7 },
+  );
   t.deepEqual(framingOf(200, [['Content-Length', '999999999999999']]), { kind: 'length', length: 999999999999999 });
 });
 
@@ -120,13 +144,37 @@ test('framing: neither header is close-delimited, in HTTP/1.0 and 1.1', (t) => {
 });
 
 const badFramings: [string, [string, string][], string, '1.0' | '1.1'][] = [
-  ['CL with TE', [['Content-Length', '3'], ['Transfer-Encoding', 'chunked']], 'both Content-Length and Transfer-Encoding', '1.1'],
+  [
+    'CL with TE',
+    [
+      ['Content-Length', '3'],
+      ['Transfer-Encoding', 'chunked'],
+    ],
+    'both Content-Length and Transfer-Encoding',
+    '1.1',
+  ],
   ['chunked twice in one field', [['Transfer-Encoding', 'chunked, chunked']], 'more than once', '1.1'],
-  ['chunked twice in two fields', [['Transfer-Encoding', 'chunked'], ['Transfer-Encoding', 'chunked']], 'more than once', '1.1'],
+  [
+    'chunked twice in two fields',
+    [
+      ['Transfer-Encoding', 'chunked'],
+      ['Transfer-Encoding', 'chunked'],
+    ],
+    'more than once',
+    '1.1',
+  ],
   ['empty TE', [['Transfer-Encoding', '']], 'malformed Transfer-Encoding', '1.1'],
   ['TE with a non-token coding', [['Transfer-Encoding', 'gz ip, chunked']], 'malformed Transfer-Encoding', '1.1'],
   ['TE in HTTP/1.0', [['Transfer-Encoding', 'chunked']], 'HTTP/1.0', '1.0'],
-  ['differing CLs', [['Content-Length', '3'], ['Content-Length', '4']], 'conflicting Content-Length', '1.1'],
+  [
+    'differing CLs',
+    [
+      ['Content-Length', '3'],
+      ['Content-Length', '4'],
+    ],
+    'conflicting Content-Length',
+    '1.1',
+  ],
   ['differing CLs in one field', [['Content-Length', '3, 4']], 'conflicting Content-Length', '1.1'],
   ['negative CL', [['Content-Length', '-1']], 'invalid Content-Length', '1.1'],
   ['signed CL', [['Content-Length', '+3']], 'invalid Content-Length', '1.1'],
@@ -144,8 +192,28 @@ for (const [title, headers, expected, version] of badFramings) {
 }
 
 test('framing errors apply to bodiless responses too (their headers reach the client)', (t) => {
-  t.regex(framingError(() => framingOf(304, [['Content-Length', '3'], ['Transfer-Encoding', 'chunked']])) ?? '', /both Content-Length/);
-  t.regex(framingError(() => framingOf(200, [['Content-Length', '3'], ['Content-Length', '4']], 'HEAD')) ?? '', /conflicting/);
+  t.regex(
+    framingError(() =>
+      framingOf(304, [
+        ['Content-Length', '3'],
+        ['Transfer-Encoding', 'chunked'],
+      ]),
+    ) ?? '',
+    /both Content-Length/,
+  );
+  t.regex(
+    framingError(() =>
+      framingOf(
+        200,
+        [
+          ['Content-Length', '3'],
+          ['Content-Length', '4'],
+        ],
+        'HEAD',
+      ),
+    ) ?? '',
+    /conflicting/,
+  );
 });
 
 // --- ResponseParser: messages ------------------------------------------------------------------
@@ -176,7 +244,13 @@ test('100 Continue then 200: an interim head, then the final response', (t) => {
   const { events, error } = parse(['HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok']);
   t.is(error, undefined);
   t.deepEqual(kinds(events), ['response-head', 'response-head', 'data', 'message-end']);
-  t.deepEqual(heads(events).map((event) => [event.head.status, event.interim]), [[100, true], [200, false]]);
+  t.deepEqual(
+    heads(events).map((event) => [event.head.status, event.interim]),
+    [
+      [100, true],
+      [200, false],
+    ],
+  );
   t.is(body(events), 'ok');
 });
 
@@ -187,10 +261,20 @@ test('103 Early Hints (twice) then 200, split across pushes', (t) => {
     '00 OK\r\nContent-Length: 0\r\n\r\n',
   ];
   const { events, parser, consumed } = parse(pieces);
-  t.deepEqual(heads(events).map((event) => [event.head.status, event.interim]), [[103, true], [103, true], [200, false]]);
+  t.deepEqual(
+    heads(events).map((event) => [event.head.status, event.interim]),
+    [
+      [103, true],
+      [103, true],
+      [200, false],
+    ],
+  );
   t.deepEqual(kinds(events).slice(-1), ['message-end']);
   t.true(parser.done);
-  t.deepEqual(consumed, pieces.map((piece) => piece.length));
+  t.deepEqual(
+    consumed,
+    pieces.map((piece) => piece.length),
+  );
 });
 
 test('after an interim response the parser is not done, and EOF is an error', (t) => {
@@ -247,7 +331,10 @@ test('dechunk mode emits only the payload', (t) => {
   const whole = parse([head + wire], { dechunk: true });
   t.is(whole.error, undefined);
   t.is(body(whole.events), 'Wikipedia in\r\n\r\nchunks.');
-  t.deepEqual(kinds(whole.events).filter((kind) => kind !== 'data'), ['response-head', 'message-end']);
+  t.deepEqual(
+    kinds(whole.events).filter((kind) => kind !== 'data'),
+    ['response-head', 'message-end'],
+  );
   const split = parse([head, ...wire], { dechunk: true });
   t.is(body(split.events), 'Wikipedia in\r\n\r\nchunks.');
   t.true(split.parser.done);
@@ -263,7 +350,10 @@ test('a response split byte by byte parses the same', (t) => {
   const text = 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n0\r\n\r\n';
   const { events, error, consumed, parser } = parse([...text, 'X']);
   t.is(error, undefined);
-  t.deepEqual(heads(events).map((event) => event.head.status), [100, 200]);
+  t.deepEqual(
+    heads(events).map((event) => event.head.status),
+    [100, 200],
+  );
   t.is(body(events), 'a\r\n0123456789\r\n0\r\n\r\n');
   t.true(parser.done);
   t.deepEqual(consumed, [...new Array<number>(text.length).fill(1), 0]);

@@ -87,7 +87,7 @@ for (const [status, line] of [
   });
 }
 
-test('Expect: 100-continue: the client gets the origin\'s 100, then the 200 after sending the body', async (t) => {
+test("Expect: 100-continue: the client gets the origin's 100, then the 200 after sending the body", async (t) => {
   const origin = await startKeepAliveOrigin((request) => ok(`got ${request.body}`), {
     onHead: (request, socket) => {
       if (request.headers.some(([name, value]) => name.toLowerCase() === 'expect' && value.toLowerCase() === '100-continue')) {

@@ -90,8 +90,14 @@ test('two requests on one kept-alive connection produce two records, each with i
       t.true(hasStatus(record, 200), `status in ${record}`);
       const values = numbers(record);
       // Bytes in and out for this request alone: at least its body, at most body and a head.
-      t.true(values.some((n) => n >= inBody && n <= inBody + 600), `bytes in (~${inBody}) in ${record}`);
-      t.true(values.some((n) => n >= outBody && n <= outBody + 600), `bytes out (~${outBody}) in ${record}`);
+      t.true(
+        values.some((n) => n >= inBody && n <= inBody + 600),
+        `bytes in (~${inBody}) in ${record}`,
+      );
+      t.true(
+        values.some((n) => n >= outBody && n <= outBody + 600),
+        `bytes out (~${outBody}) in ${record}`,
+      );
       t.true(values.length >= 3, `bytes in, bytes out and a duration in ${record}`);
     }
   });

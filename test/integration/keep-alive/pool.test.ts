@@ -118,7 +118,7 @@ test('maxIdlePerOrigin: 1: of two parallel connections one stays idle, and a thi
   }
 });
 
-test('a CONNECT tunnel\'s upstream is never reused for plain requests', async (t) => {
+test("a CONNECT tunnel's upstream is never reused for plain requests", async (t) => {
   const origin = await startNumberingOrigin();
   const proxy = await startProxy();
   await withClient(proxy, [origin], async (tunnel) => {
@@ -132,7 +132,7 @@ test('a CONNECT tunnel\'s upstream is never reused for plain requests', async (t
     t.is((await oneRequest(proxy.port, origin.port, '/while-open')).body, 'o:2:/while-open');
     tunnel.socket.end();
     t.true(await tunnel.reader.waitEnd(), 'the tunnel closes');
-    t.true(await pollUntil(() => origin.closed >= 1, 120), 'the tunnel\'s upstream was closed, not pooled');
+    t.true(await pollUntil(() => origin.closed >= 1, 120), "the tunnel's upstream was closed, not pooled");
     t.is((await oneRequest(proxy.port, origin.port, '/after')).body, 'o:2:/after', 'the plain request reuses the plain connection');
     t.is(origin.connections, 2);
   });

@@ -31,7 +31,11 @@ interface Case {
 const S = smuggled;
 const cases: Case[] = [
   // Content-Length and Transfer-Encoding together, either order.
-  { name: 'CL.TE: Content-Length: 6 + Transfer-Encoding: chunked, 0 CRLF CRLF G...', bad: 'head', request: (p) => `${start(p)}Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${S(p)}` },
+  {
+    name: 'CL.TE: Content-Length: 6 + Transfer-Encoding: chunked, 0 CRLF CRLF G...',
+    bad: 'head',
+    request: (p) => `${start(p)}Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${S(p)}`,
+  },
   {
     name: 'TE.CL: Transfer-Encoding: chunked + Content-Length covering the size line only',
     bad: 'head',
@@ -43,24 +47,64 @@ const cases: Case[] = [
   // Transfer-Encoding obfuscations (no Content-Length): a proxy that ignores the field would take
   // the smuggled request as the next one.
   { name: 'TE.TE: Transfer-Encoding: xchunked', bad: 'head', request: (p) => `${start(p)}Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n${S(p)}` },
-  { name: 'TE.TE: a header line starting with a space: " Transfer-Encoding: chunked"', bad: 'head', request: (p) => `${start(p)}X-Pad: x\r\n Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n${S(p)}` },
-  { name: 'TE.TE: Transfer-Encoding: chunked, identity', bad: 'head', request: (p) => `${start(p)}Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n${S(p)}` },
-  { name: 'TE.TE: space before the colon: "Transfer-Encoding : chunked"', bad: 'head', request: (p) => `${start(p)}Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n${S(p)}` },
-  { name: 'TE.TE: two Transfer-Encoding fields: chunked and identity', bad: 'head', request: (p) => `${start(p)}Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n${S(p)}` },
-  { name: 'TE.TE: two Transfer-Encoding fields: chunked and x', bad: 'head', request: (p) => `${start(p)}Transfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n0\r\n\r\n${S(p)}` },
-  { name: 'TE.TE: Transfer-Encoding with an obs-fold: "Transfer-Encoding:" CRLF " chunked"', bad: 'head', request: (p) => `${start(p)}Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n${S(p)}` },
+  {
+    name: 'TE.TE: a header line starting with a space: " Transfer-Encoding: chunked"',
+    bad: 'head',
+    request: (p) => `${start(p)}X-Pad: x\r\n Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n${S(p)}`,
+  },
+  {
+    name: 'TE.TE: Transfer-Encoding: chunked, identity',
+    bad: 'head',
+    request: (p) => `${start(p)}Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n${S(p)}`,
+  },
+  {
+    name: 'TE.TE: space before the colon: "Transfer-Encoding : chunked"',
+    bad: 'head',
+    request: (p) => `${start(p)}Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n${S(p)}`,
+  },
+  {
+    name: 'TE.TE: two Transfer-Encoding fields: chunked and identity',
+    bad: 'head',
+    request: (p) => `${start(p)}Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n${S(p)}`,
+  },
+  {
+    name: 'TE.TE: two Transfer-Encoding fields: chunked and x',
+    bad: 'head',
+    request: (p) => `${start(p)}Transfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n0\r\n\r\n${S(p)}`,
+  },
+  {
+    name: 'TE.TE: Transfer-Encoding with an obs-fold: "Transfer-Encoding:" CRLF " chunked"',
+    bad: 'head',
+    request: (p) => `${start(p)}Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n${S(p)}`,
+  },
   // Content-Length variants.
-  { name: 'two Content-Length fields with different values', bad: 'head', request: (p) => `${start(p)}Content-Length: 5\r\nContent-Length: 50\r\n\r\nhello${S(p)}` },
+  {
+    name: 'two Content-Length fields with different values',
+    bad: 'head',
+    request: (p) => `${start(p)}Content-Length: 5\r\nContent-Length: 50\r\n\r\nhello${S(p)}`,
+  },
   { name: 'one Content-Length field listing different values', bad: 'head', request: (p) => `${start(p)}Content-Length: 5, 50\r\n\r\nhello${S(p)}` },
   { name: 'Content-Length with a plus sign', bad: 'head', request: (p) => `${start(p)}Content-Length: +5\r\n\r\nhello${S(p)}` },
   { name: 'Content-Length with a minus sign', bad: 'head', request: (p) => `${start(p)}Content-Length: -5\r\n\r\nhello${S(p)}` },
   { name: 'Content-Length with a space inside', bad: 'head', request: (p) => `${start(p)}Content-Length: 1 0\r\n\r\nhello${S(p)}` },
   // Chunk-size tricks: the head is valid, the body is not.
   { name: 'chunk size 0x5', bad: 'body', request: (p) => `${start(p)}Transfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n${S(p)}` },
-  { name: 'chunk size "5 ;" (space, then an empty extension)', bad: 'body', request: (p) => `${start(p)}Transfer-Encoding: chunked\r\n\r\n5 ;\r\nhello\r\n0\r\n\r\n${S(p)}` },
+  {
+    name: 'chunk size "5 ;" (space, then an empty extension)',
+    bad: 'body',
+    request: (p) => `${start(p)}Transfer-Encoding: chunked\r\n\r\n5 ;\r\nhello\r\n0\r\n\r\n${S(p)}`,
+  },
   { name: 'chunk size with a leading +', bad: 'body', request: (p) => `${start(p)}Transfer-Encoding: chunked\r\n\r\n+5\r\nhello\r\n0\r\n\r\n${S(p)}` },
-  { name: 'a huge chunk size', bad: 'body', request: (p) => `${start(p)}Transfer-Encoding: chunked\r\n\r\nffffffffffffffffffffffff\r\nhello\r\n0\r\n\r\n${S(p)}` },
-  { name: 'a chunk extension ended by a bare LF', bad: 'body', request: (p) => `${start(p)}Transfer-Encoding: chunked\r\n\r\n5;ext=1\nhello\r\n0\r\n\r\n${S(p)}` },
+  {
+    name: 'a huge chunk size',
+    bad: 'body',
+    request: (p) => `${start(p)}Transfer-Encoding: chunked\r\n\r\nffffffffffffffffffffffff\r\nhello\r\n0\r\n\r\n${S(p)}`,
+  },
+  {
+    name: 'a chunk extension ended by a bare LF',
+    bad: 'body',
+    request: (p) => `${start(p)}Transfer-Encoding: chunked\r\n\r\n5;ext=1\nhello\r\n0\r\n\r\n${S(p)}`,
+  },
   { name: 'no CRLF after the chunk data', bad: 'body', request: (p) => `${start(p)}Transfer-Encoding: chunked\r\n\r\n5\r\nhello0\r\n\r\n${S(p)}` },
 ];
 
