@@ -66,7 +66,7 @@ test.serial('a smaller maxHeaderBytes on head-parser is honoured', async (t) => 
   try {
     const over = `GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(2100)}\r\n\r\n`;
     assertError(t, await sendAndCollect(small.port, over), 431, 'Request Header Fields Too Large', /2048/);
-    const under = `GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(1500)}\r\n\r\n`;
+    const under = `GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-Big: ${'a'.repeat(1500)}\r\n\r\n`;
     const { text } = await sendAndCollect(small.port, under);
     t.is(parseResponse(text).body, 'fine');
   } finally {
