@@ -35,34 +35,14 @@ export function setMaxForwards(headers: HeaderField[], value: number): void {
  * `Allow`; TRACE gets 200 `message/http` echoing the head as received, without credentials or cookies.
  */
 export function lastHopReply(head: RequestHead): LocalReply {
-  if (head.method === 'OPTIONS') {
-    return {
-      head: {
-        version: '1.1',
-        status: 200,
-        reason: 'OK',
-        headers: [
-          ['Allow', ALLOW],
-          ['Content-Length', '0'],
-        ],
-      },
-      body: Buffer.alloc(0),
-    };
-  }
+  if (head.method === 'OPTIONS') return ok([['Allow', ALLOW]], Buffer.alloc(0));
   const echoed = head.headers.filter(([name]) => !SECRET.some((secret) => isField(name, secret)));
-  const body = serializeRequestHead({ ...head, headers: echoed });
-  return {
-    head: {
-      version: '1.1',
-      status: 200,
-      reason: 'OK',
-      headers: [
-        ['Content-Type', 'message/http'],
-        ['Content-Length', String(body.length)],
-      ],
-    },
-    body,
-  };
+  return ok([['Content-Type', 'message/http']], serializeRequestHead({ ...head, headers: echoed }));
+}
+
+/** A 200 with `headers`, framed by the Content-Length of `body`. */
+function ok(headers: HeaderField[], body: Buffer): LocalReply {
+  return { head: { version: '1.1', status: 200, reason: 'OK', headers: [...headers, ['Content-Length', String(body.length)]] }, body };
 }
 
 /** An OPTIONS request for the server as a whole: an absolute URL with an empty path and no query. */
