@@ -25,7 +25,7 @@ export {
   type ResponseHeadEvent,
   type MessageEndEvent,
 } from './core/events.js';
-export { Exchange, type ExchangeTimings, type LocalReply, type UpstreamTimeouts } from './core/exchange.js';
+export { Exchange, type ExchangeTimings, type FaultDecision, type LocalReply, type UpstreamTimeouts } from './core/exchange.js';
 export type { ResponseHead } from './core/http/response-framing.js';
 export { FlowControl } from './core/flow-control.js';
 export { Logger, StreamLogger, SilentLogger, type LogFields } from './core/logger.js';

@@ -31,6 +31,18 @@ export interface ExchangeTimings {
   ended?: number;
 }
 
+/** One fault that fired for an exchange: recorded by the `faults` plugin, read by logs and capture. */
+export interface FaultDecision {
+  /** The fault's unique name, as configured. */
+  readonly name: string;
+  /** Its type (`abort`, `delay`, `latency`, …). */
+  readonly type: string;
+  /** The direction it acts on: `upstream` (client → origin), `downstream` (origin → client) or `both`. */
+  readonly direction: 'upstream' | 'downstream' | 'both';
+  /** The values drawn for this exchange (a jittered delay, a slice size); empty when nothing was drawn. */
+  readonly params: Readonly<Record<string, number>>;
+}
+
 /** A response a plugin gives in the upstream's place. Its head must frame the body (Content-Length). */
 export interface LocalReply {
   /** Status line and fields sent to the client, with a Content-Length that matches `body`. */
@@ -71,6 +83,8 @@ export class Exchange {
    * client gets this response, in order, and nothing is dialled.
    */
   reply?: LocalReply;
+  /** The faults that fired for this request (or tunnel), in the order they were drawn; set by `faults`. */
+  faults?: FaultDecision[];
   /** How long the core waits on this exchange's upstream; set by the plugin that supplies it. */
   timeouts: UpstreamTimeouts = DEFAULT_UPSTREAM_TIMEOUTS;
   /** Bytes of request body the head announced: Content-Length, 0 for none, -1 for chunked. */
