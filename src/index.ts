@@ -40,6 +40,7 @@ export { DEFAULT_CHAIN, PLUGIN_CATALOG } from './plugins/index.js';
 export * from './plugins/all.js';
 export { MetricsRegistry } from './plugins/metrics-registry.js';
 export type { AccessLogOptions } from './plugins/access-log.plugin.js';
+export type { CaptureOptions } from './plugins/capture.plugin.js';
 export { DnsResolver, type DestinationPolicyOptions, type DestinationRule } from './plugins/destination-policy.plugin.js';
 export type { HeadParserOptions } from './plugins/head-parser.plugin.js';
 export type { HttpForwardOptions, ForwardedMode } from './plugins/http-forward.plugin.js';

@@ -89,8 +89,13 @@ export class Exchange {
   timeouts: UpstreamTimeouts = DEFAULT_UPSTREAM_TIMEOUTS;
   /** Bytes of request body the head announced: Content-Length, 0 for none, -1 for chunked. */
   bodyLength = 0;
-  /** The final response head, once it arrived. */
+  /** The final response head, once it arrived (as the upstream sent it, or the proxy's own answer). */
   response?: ResponseHead;
+  /**
+   * The final response head as written to the client: after every outbound plugin, with the
+   * proxy's own Connection field; set by the client sink (undefined while none was written).
+   */
+  sentResponse?: ResponseHead;
   /** Bytes of the request and of the response, as counted by `byte-counter`. */
   readonly bytes: ByteCounts = { inbound: 0, outbound: 0 };
   /** `performance.now()` marks: upstream ready, first response byte, response end. */

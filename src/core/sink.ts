@@ -4,6 +4,8 @@ import { ProxyError } from './errors.js';
 import type { ProxyEvent } from './events.js';
 import type { Exchange } from './exchange.js';
 import type { FlowControl } from './flow-control.js';
+import type { ResponseHead } from './http/response-framing.js';
+import { forClient, serializeResponseHead } from './http/response-head.js';
 import { encodeEvent } from './pipeline.js';
 
 /** Who the client sink reports to: the connection (methods, so no closures per connection). */
@@ -113,17 +115,29 @@ export class SocketSink extends Subscriber<ProxyEvent> {
       this.relaying = undefined;
       return this.owner.sinkResponseEnded(event.exchange);
     }
-    if (event.kind === 'response-head') this.relaying = event.exchange;
+    if (event.kind === 'response-head') return this.writeHead(event.exchange, forClient(event.head, event.exchange));
     const chunk = encodeEvent(event);
-    if (chunk.length === 0) return;
+    if (chunk.length === 0 || !this.writable()) return;
+    this.heads.data(this.socket, chunk);
+  }
+
+  /** Writes a response head as the client gets it, and keeps the final one on its exchange for the records. */
+  private writeHead(exchange: Exchange, head: ResponseHead): void {
+    this.relaying = exchange;
+    const chunk = serializeResponseHead(head);
+    if (!this.writable()) return;
+    if (head.status >= 200 || head.status === 101) exchange.sentResponse = head; // interim 1xx heads are not kept
+    this.heads.hold(this.socket, chunk);
+  }
+
+  /** Reports a socket gone while data still flows (never drop bytes silently), else that a write is coming. */
+  private writable(): boolean {
     if (this.socket.destroyed) {
-      // Never drop bytes silently: the connection must learn its peer is gone.
       this.owner.sinkFailed(this, new ProxyError('ERR_PROXY_ABORTED', 'destination closed while data was still flowing'));
-      return;
+      return false;
     }
     this.owner.sinkWriting(this);
-    if (event.kind === 'data') this.heads.data(this.socket, chunk);
-    else this.heads.hold(this.socket, chunk);
+    return true;
   }
 
   protected override _complete(): void {

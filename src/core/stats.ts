@@ -2,7 +2,7 @@ import type { InjectionToken } from 'tsyringe';
 
 /**
  * Counters of events that no single connection reports: connections refused at accept, accept
- * failures, log records dropped. The core and plugins add to them; the metrics plugin exports
+ * failures, log and capture records dropped. The core and plugins add to them; the metrics plugin exports
  * each as `proxyline_<snake_name>_total`. One instance per proxy, shared through the container.
  */
 export interface ProxyStats {
@@ -18,6 +18,8 @@ export interface ProxyStats {
   dialNoResources: number;
   /** Access-log records dropped because their destination could not keep up. */
   logDropped: number;
+  /** Capture records dropped because their file could not keep up (or could not be opened). */
+  captureDropped: number;
 }
 
 /** Token for the {@link ProxyStats} service. */
@@ -25,5 +27,5 @@ export const ProxyStats: InjectionToken<ProxyStats> = Symbol('ProxyStats');
 
 /** Fresh counters, all zero. */
 export function createStats(): ProxyStats {
-  return { connectionsRefused: 0, acceptErrors: 0, dialNoResources: 0, logDropped: 0 };
+  return { connectionsRefused: 0, acceptErrors: 0, dialNoResources: 0, logDropped: 0, captureDropped: 0 };
 }

@@ -1,5 +1,6 @@
 import type { PluginClass } from '../core/plugin.js';
 import { AccessLogPlugin } from './access-log.plugin.js';
+import { CapturePlugin } from './capture.plugin.js';
 import { DestinationPolicyPlugin } from './destination-policy.plugin.js';
 import { ByteCounterPlugin, ConnectHandlerPlugin, HeadParserPlugin, HttpForwardPlugin, LoggerPlugin, UpstreamDialerPlugin } from './index.js';
 import { MetricsPlugin } from './metrics.plugin.js';
@@ -20,12 +21,14 @@ export const BUILT_IN_PLUGINS: ReadonlyMap<string, PluginClass> = new Map(
     RateLimitPlugin,
     AccessLogPlugin,
     MetricsPlugin,
+    CapturePlugin,
   ].map((plugin) => [plugin.manifest.name, plugin as PluginClass]),
 );
 
 export {
   AccessLogPlugin,
   ByteCounterPlugin,
+  CapturePlugin,
   ConnectHandlerPlugin,
   DestinationPolicyPlugin,
   HeadParserPlugin,

@@ -23,6 +23,7 @@ export const PLUGIN_CATALOG: PluginCatalog = new Map<string, PluginClass | (() =
   ['rate-limit', async () => (await import('./rate-limit.plugin.js')).RateLimitPlugin],
   ['access-log', async () => (await import('./access-log.plugin.js')).AccessLogPlugin],
   ['metrics', async () => (await import('./metrics.plugin.js')).MetricsPlugin],
+  ['capture', async () => (await import('./capture.plugin.js')).CapturePlugin],
 ]);
 
 /** The default chain (the repository's plugins.json lists the same). */

@@ -23,6 +23,7 @@ const STATS_COUNTERS: readonly { key: keyof ProxyStats; name: string; help: stri
   { key: 'acceptErrors', name: 'proxyline_accept_errors_total', help: "Failed accepts (EMFILE, ENFILE, …): the kernel's connection was dropped." },
   { key: 'dialNoResources', name: 'proxyline_dial_no_resources_total', help: 'Upstream dials that failed for lack of file descriptors (answered 503).' },
   { key: 'logDropped', name: 'proxyline_log_dropped_total', help: 'Access-log records dropped: their destination could not keep up, or failed.' },
+  { key: 'captureDropped', name: 'proxyline_capture_dropped_total', help: 'Capture records dropped: their file could not keep up, or failed.' },
 ];
 
 /** The metrics of one registry, created once and shared by every plugin instance recording into it. */
@@ -193,7 +194,7 @@ const metricsByRegistry = new WeakMap<Registry, ProxyMetrics>();
  * requests by status class, bytes each way (as byte-counter counts them), upstream connect time,
  * request duration, errors by code, refusals by plugin, and the proxy-wide {@link ProxyStats}
  * counters (refused connections, failed accepts, dials short of descriptors, dropped access-log
- * records). No stage of its own: it reads the counts when a request ends, when a connection closes
+ * and capture records). No stage of its own: it reads the counts when a request ends, when a connection closes
  * and when scraped. Serve the registry with `createAdminServer` (CLI: `--admin-port`).
  */
 @injectable()

@@ -1,5 +1,5 @@
-// Set-up of the access-log tests: the chain that logs to a file, and a FIFO destination whose
-// reading the test controls, to stall the log or break it. Everything they open, they close.
+// Set-up of the access-log (and capture) tests: the chain that logs to a file, and a FIFO destination
+// whose reading the test controls, to stall the log or break it. Everything they open, they close.
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
 import path from 'node:path';
@@ -50,12 +50,15 @@ export interface FifoLog {
   closeReader: () => void;
 }
 
+/** Makes a chain that logs to `file` with more options for the logging plugin (`loggingChain` for access-log). */
+export type LogChain = (file: string, options: Record<string, unknown>) => PluginSpec[];
+
 /**
- * Runs `body` with a proxy whose access log goes to a FIFO that nobody reads unless the test does,
- * capped at `maxBufferBytes`. Closes the read side, the proxy and the origin, and removes the FIFO,
- * whatever happens.
+ * Runs `body` with a proxy whose access log (or whatever log `chain` writes) goes to a FIFO that
+ * nobody reads unless the test does, capped at `maxBufferBytes`. Closes the read side, the proxy
+ * and the origin, and removes the FIFO, whatever happens.
  */
-export async function withFifoLog(maxBufferBytes: number, body: (log: FifoLog) => Promise<void>): Promise<void> {
+export async function withFifoLog(maxBufferBytes: number, body: (log: FifoLog) => Promise<void>, chain: LogChain = loggingChain): Promise<void> {
   await withTempDir('access-log-', async (dir) => {
     const { file, reader } = openFifo(dir);
     let readerOpen = true;
@@ -72,7 +75,7 @@ export async function withFifoLog(maxBufferBytes: number, body: (log: FifoLog) =
       const logger = new RecordingLogger();
       services.registerInstance(Logger, logger);
       services.registerInstance(ProxyStats, createStats());
-      proxy = await startProxy({ container: services, plugins: loggingChain(file, { maxBufferBytes }) });
+      proxy = await startProxy({ container: services, plugins: chain(file, { maxBufferBytes }) });
       await body({ proxy, stats: services.resolve(ProxyStats), logger, origin, reader, capacity, closeReader });
     } finally {
       // The read side first: a close() that finds the pipe full gives up at once on EPIPE.

@@ -9,7 +9,7 @@ import sonicBoom from 'sonic-boom';
 export type LossListener = (records: number, cause: string) => void;
 
 /**
- * Where access-log batches go: an asynchronous SonicBoom whose memory stays bounded and which
+ * Where the batches of a log (access-log's, capture's) go: an asynchronous SonicBoom whose memory stays bounded and which
  * never crashes the process nor holds it up at exit. At most `maxBytes` wait to be written
  * (SonicBoom's `maxLength`, which counts the batch being written too): a batch that does not fit
  * is dropped whole. A write error drops what was waiting and starts over on the same descriptor,
@@ -45,31 +45,34 @@ export class LogDestination {
     return this.waitingBytes;
   }
 
-  /** Queues `batch` (whole lines) for writing, or drops it when it does not fit under the cap. */
-  write(batch: Buffer): void {
+  /** Queues `batch` (whole lines) for writing, or drops it when it does not fit under the cap; true when queued. */
+  write(batch: Buffer): boolean {
     if (this.state !== 'open') {
       this.onLoss(countLines(batch, 0), 'closed');
-      return;
+      return false;
     }
     this.dropped = false;
     this.out.write(batch);
-    if (this.dropped) return;
+    if (this.dropped) return false;
     this.waiting.push(batch);
     this.waitingBytes += batch.length;
+    return true;
   }
 
   /**
    * Writes out what is waiting, then closes the descriptor. Resolves when done, or once
    * `timeoutMs` have passed and SonicBoom was told to stop retrying a destination that takes
-   * nothing (a full pipe): what is still waiting then is reported lost. Never rejects.
+   * nothing (a full pipe): what is still waiting then is reported lost. Never rejects. Without
+   * a timeout it waits as long as writing takes (a file being rotated); a later call with one
+   * bounds the wait from then on (shutdown).
    */
-  close(timeoutMs: number): Promise<void> {
+  close(timeoutMs?: number): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
       this.state = 'closing';
       this.resolveClosing = resolve;
-      this.closeTimer = setTimeout(this.abandon, timeoutMs);
       this.out.end();
     });
+    if (timeoutMs !== undefined && this.state === 'closing' && this.closeTimer === undefined) this.closeTimer = setTimeout(this.abandon, timeoutMs);
     return this.closing;
   }
 
@@ -166,7 +169,7 @@ export class LogDestination {
 const ABANDON_WAIT_MS = 1000;
 
 /** Newlines in `bytes` from `start`: one per record. */
-function countLines(bytes: Buffer, start: number): number {
+export function countLines(bytes: Buffer, start: number): number {
   let count = 0;
   for (let at = bytes.indexOf(10, start); at !== -1; at = bytes.indexOf(10, at + 1)) count++;
   return count;
