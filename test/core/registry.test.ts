@@ -31,6 +31,8 @@ async function configError(t: import('ava').ExecutionContext, specs: PluginSpec[
 /** Options without which a built-in plugin refuses to start (proxy-auth needs a user; the hash is of "secret", cost 4). */
 const REQUIRED_OPTIONS: Record<string, unknown> = {
   'proxy-auth': { users: { alice: '$2b$04$.uIZEsFK0iOvtsOJ8Y6PWeIbX0.7bFM7RAi2meNNMkf1ktPPERg/i' } },
+  // Its default file is relative to the config's folder: not one to leave in the source tree.
+  capture: { path: '/dev/null' },
 };
 
 /** Plugins a built-in plugin needs earlier in the chain (its manifest's `after`), besides head-parser. */
@@ -42,6 +44,7 @@ test('every built-in plugin resolves through DI with explicit tokens', async (t)
     const earlier = ['head-parser', ...(REQUIRED_EARLIER[name] ?? [])];
     const plugins = await resolve([...earlier, options ? { name, options } : name]);
     t.is(plugins[earlier.length]?.name, name);
+    await Promise.all(plugins.map((plugin) => Promise.resolve(plugin.dispose?.())));
   }
 });
 
