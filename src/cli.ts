@@ -4,13 +4,21 @@ import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { container } from 'tsyringe';
 import type { AdminServer } from './admin.js';
+import { CommandError, type CommandEntry } from './commands/command.js';
+import { COMMANDS } from './commands/index.js';
 import { ProxyError } from './core/errors.js';
 import { MetricsRegistry } from './plugins/metrics-registry.js';
 import { createProxyFromConfig } from './proxy.js';
 
+const COMMAND_LIST = COMMANDS.map((command) => `  ${command.name.padEnd(22)}  ${command.summary}`).join('\n');
+
 const HELP = `Usage: proxyline [options]
+       proxyline <command> [arguments]
 
 An HTTP/1.1 forward proxy built from the plugins listed in plugins.json.
+
+Commands (proxyline <command> --help for each):
+${COMMAND_LIST}
 
 Options:
   --host <address>        address to listen on (default 127.0.0.1)
@@ -47,10 +55,32 @@ function url(address: { host: string; port: number }): string {
   return `http://${host}:${address.port}`;
 }
 
+/** Runs a subcommand: its usage and input mistakes exit 2 with one line, like the proxy's flags. */
+async function runCommand(entry: CommandEntry, args: string[]): Promise<void> {
+  // A closed stdout (piped into head) fails the write, which reports it; this keeps the stream's
+  // own 'error' event from crashing the process first.
+  process.stdout.on('error', () => undefined);
+  const command = await entry.load();
+  try {
+    await command.run(args);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EPIPE') return;
+    if (!(error instanceof CommandError)) throw error;
+    process.stderr.write(`proxyline: ${error.message}\n`);
+    // exitCode rather than exit(): whatever is still being written to stdout gets out first.
+    process.exitCode = 2;
+  }
+}
+
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const entry = COMMANDS.find((command) => command.name === args[0]);
+  if (entry) return runCommand(entry, args.slice(1));
+  if (args[0] !== undefined && !args[0].startsWith('-')) usageError(`unknown command "${args[0]}" (see --help)`);
   let values;
   try {
     ({ values } = parseArgs({
+      args,
       options: {
         host: { type: 'string', default: '127.0.0.1' },
         port: { type: 'string', default: '8080' },

@@ -1,5 +1,5 @@
 // Running the compiled CLI as a child process, for the CLI tests.
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -13,7 +13,9 @@ export function runCli(args: string[]): Promise<{ code: number | null; stdout: s
 }
 
 /** Collects a child's output until it exits (killed after 20 s as a safety net); returns code and output. */
-export async function runToExit(child: ChildProcessByStdio<null, Readable, Readable>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function runToExit(
+  child: ChildProcess & { stdout: Readable; stderr: Readable },
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8');
