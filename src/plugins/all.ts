@@ -1,6 +1,7 @@
 import type { PluginClass } from '../core/plugin.js';
 import { AccessLogPlugin } from './access-log.plugin.js';
 import { DestinationPolicyPlugin } from './destination-policy.plugin.js';
+import { FaultsPlugin } from './faults.plugin.js';
 import { ByteCounterPlugin, ConnectHandlerPlugin, HeadParserPlugin, HttpForwardPlugin, LoggerPlugin, UpstreamDialerPlugin } from './index.js';
 import { MetricsPlugin } from './metrics.plugin.js';
 import { ProxyAuthPlugin } from './proxy-auth.plugin.js';
@@ -20,6 +21,7 @@ export const BUILT_IN_PLUGINS: ReadonlyMap<string, PluginClass> = new Map(
     RateLimitPlugin,
     AccessLogPlugin,
     MetricsPlugin,
+    FaultsPlugin,
   ].map((plugin) => [plugin.manifest.name, plugin as PluginClass]),
 );
 
@@ -28,6 +30,7 @@ export {
   ByteCounterPlugin,
   ConnectHandlerPlugin,
   DestinationPolicyPlugin,
+  FaultsPlugin,
   HeadParserPlugin,
   HttpForwardPlugin,
   LoggerPlugin,

@@ -23,6 +23,7 @@ export const PLUGIN_CATALOG: PluginCatalog = new Map<string, PluginClass | (() =
   ['rate-limit', async () => (await import('./rate-limit.plugin.js')).RateLimitPlugin],
   ['access-log', async () => (await import('./access-log.plugin.js')).AccessLogPlugin],
   ['metrics', async () => (await import('./metrics.plugin.js')).MetricsPlugin],
+  ['faults', async () => (await import('./faults.plugin.js')).FaultsPlugin],
 ]);
 
 /** The default chain (the repository's plugins.json lists the same). */
