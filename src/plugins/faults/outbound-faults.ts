@@ -71,8 +71,9 @@ export class OutboundFaults extends FaultStage {
     const { status } = event.head;
     if (plan && (status >= 200 || status === 101)) {
       this.plan = undefined;
-      // After a CONNECT's 200 or a 101 the body is a tunnel: it is never cut, its chain takes the FIN.
-      const tunnel = event.exchange.isConnect || status === 101;
+      // After a CONNECT's 2xx or a 101 the body is a tunnel: it is never cut, its chain takes the
+      // FIN. A refused CONNECT's answer is a response like any other.
+      const tunnel = (event.exchange.isConnect && status < 300) || status === 101;
       if (plan.cutAfterBytes >= 0 && !tunnel) this.cutLeft = plan.cutAfterBytes;
       if (plan.downstream) this.startChain(plan.downstream, tunnel);
     }
