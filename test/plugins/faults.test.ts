@@ -1,5 +1,6 @@
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import test from 'ava';
@@ -19,7 +20,8 @@ import type { FaultsPlugin } from '../../src/plugins/faults.plugin.js';
 import type { StreamFault, StreamFaultContext } from '../../src/plugins/faults/stream-faults.js';
 import { PLUGIN_CATALOG } from '../../src/plugins/index.js';
 import { exchange, get, header, openClient, startKeepAliveOrigin, withClient, type Client } from '../helpers/keep-alive.js';
-import { connectTo, openTunnel, readAll, ROOT, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
+import { CLI } from '../helpers/cli.js';
+import { connectTo, openTunnel, proxiedRequest, readAll, ROOT, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
 import { withTempDir } from '../helpers/temp.js';
 import { pollUntil } from '../helpers/wire.js';
 
@@ -168,6 +170,19 @@ test('delay upstream: the request is held (its client paused) and reaches the or
     t.true(decision!.params.delayMs! >= 250 && decision!.params.delayMs! <= 350, JSON.stringify(decision));
     t.is((await exchange(client, get(origin.port, '/b'))).status, 200, 'the next request is drawn and delayed too, then served');
     t.is(record.records[1]!.faults!.length, 1);
+    // Pipelined: each request waits its own delay, behind the one before; the answers keep their order.
+    client.socket.write(get(origin.port, '/c') + get(origin.port, '/d') + get(origin.port, '/e'));
+    const answers = [await client.reader.next(), await client.reader.next(), await client.reader.next()];
+    t.deepEqual(
+      answers.map((answer) => answer.status),
+      [200, 200, 200],
+    );
+    t.deepEqual(
+      origin.requests.map((request) => request.target),
+      ['/a', '/b', '/c', '/d', '/e'],
+    );
+    t.true(await pollUntil(() => record.records.length === 5));
+    t.true(record.records.every((r) => r.faults?.length === 1));
   });
 });
 
@@ -680,5 +695,36 @@ test('logger and access-log show the names of the faults that fired (the CLF for
     const common = readFileSync(clf, 'utf8').trim().split('\n');
     t.is(common.length, 2);
     t.false(common.some((line) => line.includes('teapot')));
+  });
+});
+
+test('the CLI: without a seed one is logged, and /faults on the admin listener changes what the proxy does', async (t) => {
+  await withTempDir('faults-cli-', async (dir) => {
+    const origin = await helloOrigin();
+    const config = path.join(dir, 'plugins.json');
+    writeFileSync(config, JSON.stringify({ plugins: [...ROUTING.map((name) => ({ name })), { name: 'faults' }, { name: 'upstream-dialer' }] }));
+    const child = spawn(process.execPath, [CLI, '--port', '0', '--admin-port', '0', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    try {
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      t.true(await pollUntil(() => /admin on http:\/\/127\.0\.0\.1:\d+\n/.test(stdout), 400), stdout + stderr);
+      const [, proxyPort, adminPort] = /listening on http:\/\/127\.0\.0\.1:(\d+)\nproxyline admin on http:\/\/127\.0\.0\.1:(\d+)\n/.exec(stdout)!.map(Number);
+      const seed = Number(/info faults: seed (\d+)/.exec(stderr)?.[1]);
+      t.true(Number.isInteger(seed), stderr);
+      t.deepEqual((await admin(adminPort!, 'GET', '/faults')).json, { seed, faults: [] });
+      t.is((await proxiedRequest(proxyPort!, `http://127.0.0.1:${origin.port}/`)).status, 200);
+      t.is((await admin(adminPort!, 'POST', '/faults', { name: 'down', type: 'abort', status: 503 })).status, 201);
+      t.is((await proxiedRequest(proxyPort!, `http://127.0.0.1:${origin.port}/`)).status, 503);
+      child.kill('SIGTERM');
+      const [code] = (await once(child, 'exit')) as [number | null];
+      t.is(code, 0);
+    } finally {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      await origin.close();
+    }
   });
 });
