@@ -41,7 +41,24 @@ export * from './plugins/all.js';
 export { MetricsRegistry } from './plugins/metrics-registry.js';
 export type { AccessLogOptions } from './plugins/access-log.plugin.js';
 export { DnsResolver, type DestinationPolicyOptions, type DestinationRule } from './plugins/destination-policy.plugin.js';
-export type { FaultsOptions, FaultConfig, FaultDirection, FaultMatch, StreamFaultConfig } from './plugins/faults.plugin.js';
+export type {
+  AbortFault,
+  BandwidthFault,
+  CutResponseFault,
+  DelayFault,
+  DropFault,
+  FaultConfig,
+  FaultDirection,
+  FaultMatch,
+  FaultsOptions,
+  LatencyFault,
+  LimitDataFault,
+  ResetFault,
+  SlicerFault,
+  SlowCloseFault,
+  StreamFaultConfig,
+  TimeoutFault,
+} from './plugins/faults.plugin.js';
 export type { HeadParserOptions } from './plugins/head-parser.plugin.js';
 export type { HttpForwardOptions, ForwardedMode } from './plugins/http-forward.plugin.js';
 export type { LoggerPluginOptions } from './plugins/logger.plugin.js';

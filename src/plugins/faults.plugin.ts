@@ -11,13 +11,29 @@ import { stage } from '../core/stage.js';
 import { FAULTS_OPTIONS_SCHEMA, type FaultsOptions } from './faults/config.js';
 import { faultsRoute } from './faults/control.js';
 import { FaultSet, type FaultPlan } from './faults/fault-set.js';
-import type { FaultsHost } from './faults/fault-stage.js';
 import { InboundFaults } from './faults/inbound-faults.js';
 import { OutboundFaults } from './faults/outbound-faults.js';
 import type { StreamFaultFactory } from './faults/stream-chain.js';
 import { createStreamFault } from './faults/stream-faults.js';
 
-export type { FaultsOptions, FaultConfig, FaultDirection, FaultMatch, StreamFaultConfig } from './faults/config.js';
+export type {
+  AbortFault,
+  BandwidthFault,
+  CutResponseFault,
+  DelayFault,
+  DropFault,
+  FaultConfig,
+  FaultDirection,
+  FaultMatch,
+  FaultsOptions,
+  LatencyFault,
+  LimitDataFault,
+  ResetFault,
+  SlicerFault,
+  SlowCloseFault,
+  StreamFaultConfig,
+  TimeoutFault,
+} from './faults/config.js';
 
 /**
  * Seeded fault injection, per request: each request (a tunnel: its CONNECT) draws every fault of
@@ -30,7 +46,7 @@ export type { FaultsOptions, FaultConfig, FaultDirection, FaultMatch, StreamFaul
  * and `match.ports` read the target) and before `upstream-dialer` (an abort dials nothing).
  */
 @injectable()
-export class FaultsPlugin implements ProxyPlugin, FaultsHost {
+export class FaultsPlugin implements ProxyPlugin {
   /** What the registry reads before constructing it: its plugins.json name, options schema and place in the chain. */
   static readonly manifest: PluginManifest = {
     name: 'faults',
@@ -39,7 +55,7 @@ export class FaultsPlugin implements ProxyPlugin, FaultsHost {
     before: ['upstream-dialer'],
   };
   readonly name = FaultsPlugin.manifest.name;
-  /** The faults in force and their seed: replaced whole (never changed in place) by {@link FaultsPlugin.replace}. */
+  /** The faults in force and their seed: replaced whole (never changed in place) by `replace`. @internal */
   current: FaultSet;
   /** @internal */
   readonly plans = new WeakMap<Exchange, FaultPlan>();
@@ -69,7 +85,7 @@ export class FaultsPlugin implements ProxyPlugin, FaultsHost {
     this.unregister = routes?.register('/faults', faultsRoute(this));
   }
 
-  /** Puts a new list in force for the requests and tunnels that start from now on. */
+  /** Puts a new list in force for the requests and tunnels that start from now on (the admin routes). @internal */
   replace(faults: FaultSet): void {
     this.current = faults;
   }
