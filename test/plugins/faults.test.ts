@@ -10,6 +10,7 @@ import { container as rootContainer } from 'tsyringe';
 import { createAdminServer } from '../../src/admin.js';
 import { AdminRoutes, AdminRouteTable } from '../../src/core/admin-routes.js';
 import type { ConnectionContext } from '../../src/core/context.js';
+import { ProxyError } from '../../src/core/errors.js';
 import type { ProxyEvent } from '../../src/core/events.js';
 import type { FaultDecision } from '../../src/core/exchange.js';
 import { Logger, SilentLogger, type LogFields } from '../../src/core/logger.js';
@@ -17,6 +18,7 @@ import type { ProxyPlugin } from '../../src/core/plugin.js';
 import { Stage, stage } from '../../src/core/stage.js';
 import { resolvePlugins, type PluginSpec } from '../../src/core/registry.js';
 import type { FaultsPlugin } from '../../src/plugins/faults.plugin.js';
+import { requestPath } from '../../src/plugins/faults/fault-set.js';
 import type { StreamFault, StreamFaultContext } from '../../src/plugins/faults/stream-faults.js';
 import { PLUGIN_CATALOG } from '../../src/plugins/index.js';
 import { exchange, get, header, openClient, startKeepAliveOrigin, withClient, type Client } from '../helpers/keep-alive.js';
@@ -480,6 +482,9 @@ test('a bad fault list stops start-up with the path of the fault', async (t) => 
     message: 'plugins: plugins[3] ("faults") options.faults[0]: expected no option "latencyMs", found it set',
   });
   await t.throwsAsync(start([{ name: 'x', type: 'latency' }]), { message: /options\.faults\[0\]\.latencyMs: expected a value, found none$/ });
+  await t.throwsAsync(start([{ name: 'x', type: 'drop', match: { paths: ['/ok', '/a['] } }]), {
+    message: /cannot construct FaultsPlugin: options\.faults\[0\]\.match\.paths\[1\]: expected a glob, found "\/a\["/,
+  });
   await t.throwsAsync(
     start([
       { name: 'x', type: 'drop' },
@@ -651,6 +656,69 @@ test('stream-fault wiring: bodies and a tunnel go through the faults that fired,
   }
   t.true(randoms.every((value) => value >= 0 && value < 1));
   t.is(new Set(randoms).size, randoms.length, 'each direction of each decision has a generator of its own');
+});
+
+test('stream-fault wiring: a fault that closes fails the connection, one that resets sends the client an RST, and a cut applies to what the chain gives out', async (t) => {
+  const plugin = await faultsPlugin({
+    seed: 2,
+    faults: [
+      { name: 'closer', type: 'limit-data', bytes: 0, match: { paths: ['/close'] } },
+      { name: 'resetter', type: 'reset', direction: 'upstream', match: { paths: ['/reset'] } },
+      { name: 'slow', type: 'latency', latencyMs: 5, match: { paths: ['/cut'] } },
+      { name: 'cut', type: 'cut-response', afterBytes: 10, match: { paths: ['/cut'] } },
+    ],
+  });
+  const log: string[] = [];
+  plugin.createStreamFault = (fault, ctx): StreamFault => {
+    if (fault.type === 'latency') return new FakeLatency(ctx, log, fault.name);
+    const act = fault.type === 'reset' ? () => ctx.reset() : () => ctx.close(new ProxyError('ERR_PROXY_ABORTED', 'no more data'));
+    return { data: act, end: () => ctx.finish(), dispose: () => log.push(`${fault.name} dispose`) };
+  };
+  const origin = await startHttpOrigin((request, response) => {
+    request.resume();
+    request.on('end', () => response.end('z'.repeat(1000)));
+  });
+  const record = recorder();
+  const proxy = await startProxy({ plugins: chain(plugin, record.plugin) });
+  try {
+    const closing = await connectTo(proxy.port);
+    const closed = readToEnd(closing);
+    closing.write(get(origin.port, '/close'));
+    t.false((await closed).toString('latin1').includes('zzz'), 'no body byte went out');
+    t.true(await pollUntil(() => record.records.some((r) => r.path === '/close')));
+    t.like(
+      record.records.find((r) => r.path === '/close'),
+      { error: 'ERR_PROXY_ABORTED' },
+    );
+
+    const resetting = await connectTo(proxy.port);
+    let code: string | undefined;
+    resetting.on('error', (error: NodeJS.ErrnoException) => (code = error.code));
+    const reset = readToEnd(resetting);
+    resetting.write(`POST http://127.0.0.1:${origin.port}/reset HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello`);
+    t.is((await reset).length, 0);
+    t.is(code, 'ECONNRESET');
+
+    const cutting = await connectTo(proxy.port);
+    const cut = readToEnd(cutting);
+    cutting.write(get(origin.port, '/cut'));
+    const text = (await cut).toString('latin1');
+    t.is(text.slice(text.indexOf('\r\n\r\n') + 4), 'z'.repeat(10), 'the cut counts what the latency fault gave out');
+    t.true(log.includes('slow dispose'));
+  } finally {
+    await proxy.close();
+    await origin.close();
+  }
+});
+
+test('requestPath: origin-form and absolute-form paths without the query; none for authority-form and *', (t) => {
+  t.is(requestPath('/a/b?c=/d'), '/a/b');
+  t.is(requestPath('/'), '/');
+  t.is(requestPath('http://h:1/a/b?c'), '/a/b');
+  t.is(requestPath('http://h:1'), '/');
+  t.is(requestPath('http://h?q=/x'), '/');
+  t.is(requestPath('h:443'), undefined);
+  t.is(requestPath('*'), undefined);
 });
 
 test('logger and access-log show the names of the faults that fired (the CLF formats unchanged)', async (t) => {

@@ -146,9 +146,6 @@ export interface FaultsOptions {
   faults: FaultConfig[];
 }
 
-/** The byte-stream types, acted on by `createStreamFault`. */
-export const STREAM_TYPES: ReadonlySet<string> = new Set(['latency', 'bandwidth', 'slicer', 'limit-data', 'timeout', 'reset', 'slow-close']);
-
 const ms = (description: string) => ({ type: 'integer', minimum: 0, description });
 const direction = {
   enum: ['upstream', 'downstream', 'both'],

@@ -3,7 +3,7 @@ import picomatch from 'picomatch';
 import { ProxyError } from '../../core/errors.js';
 import type { Exchange, FaultDecision, LocalReply } from '../../core/exchange.js';
 import type { RequestHead } from '../../core/http/head.js';
-import { STREAM_TYPES, type FaultConfig, type FaultDirection, type FaultMatch, type StreamFaultConfig } from './config.js';
+import type { FaultConfig, FaultDirection, FaultMatch, StreamFaultConfig } from './config.js';
 import { firstDraw, fold, hashText, Random } from './random.js';
 
 /** One byte-stream fault that fired for one direction, with the seed of its own generator. */
@@ -156,8 +156,10 @@ export function requestPath(target: string): string | undefined {
   if (!target.startsWith('/')) {
     const scheme = target.indexOf('://');
     if (scheme < 0) return undefined;
-    start = target.indexOf('/', scheme + 3);
-    if (start < 0) return '/';
+    // The authority ends at the path, or at the query of a URL without one (`http://h?q=/x`).
+    start = scheme + 3;
+    while (start < target.length && target[start] !== '/' && target[start] !== '?') start++;
+    if (target[start] !== '/') return '/';
   }
   const query = target.indexOf('?', start);
   return query < 0 ? (start === 0 ? target : target.slice(start)) : target.slice(start, query);
@@ -213,6 +215,3 @@ function abortReply(status: number, text: string): LocalReply {
     body,
   };
 }
-
-/** Whether a fault of this type acts on bytes (`createStreamFault` makes it). */
-export const isStreamFault = (fault: FaultConfig): fault is StreamFaultConfig => STREAM_TYPES.has(fault.type);
