@@ -142,7 +142,8 @@ function matches(fault: CompiledFault, exchange: Exchange, head: RequestHead): b
   if (fault.methods && !fault.methods.has(head.method)) return false;
   const target = exchange.target;
   if (fault.ports && !(target && fault.ports.has(target.port))) return false;
-  if (fault.hosts && !(target && fault.hosts(normalizeHost(target.host)))) return false;
+  // The globs ignore case: only a trailing dot needs taking off (rare, so usually no new string).
+  if (fault.hosts && !(target && fault.hosts(target.host.endsWith('.') ? target.host.slice(0, -1) : target.host))) return false;
   if (fault.paths) {
     const path = requestPath(head.target);
     if (path === undefined || !fault.paths(path)) return false;
