@@ -158,7 +158,12 @@ test('abort: the proxy answers with the status and body, dials nothing, and keep
 test('delay upstream: the request is held (its client paused) and reaches the origin after the delay', async (t) => {
   const origin = await startKeepAliveOrigin(() => 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
   const record = recorder();
-  const plugin = { name: 'faults', options: { seed: 5, faults: [{ name: 'slow-up', type: 'delay', delayMs: 300, jitterMs: 50, direction: 'upstream' }] } };
+  // A long delay for the request watched while held (a slow machine must not miss it), short ones for the rest.
+  const faults = [
+    { name: 'slow-up', type: 'delay', delayMs: 1000, jitterMs: 50, direction: 'upstream', match: { paths: ['/a'] } },
+    { name: 'quick-up', type: 'delay', delayMs: 20, direction: 'upstream', match: { paths: ['/b', '/c', '/d', '/e'] } },
+  ];
+  const plugin = { name: 'faults', options: { seed: 5, faults } };
   await withClient(startProxy({ plugins: chain(plugin, record.plugin) }), [origin], async (client) => {
     client.socket.write(get(origin.port, '/a'));
     t.true(await pollUntil(() => record.contexts[0]?.inboundFlow.held().includes('fault-wait') ?? false), 'the client is held');
@@ -169,7 +174,7 @@ test('delay upstream: the request is held (its client paused) and reaches the or
     t.false(record.contexts[0]!.inboundFlow.paused, 'released');
     const [decision] = record.records[0]!.faults!;
     t.is(decision!.direction, 'upstream');
-    t.true(decision!.params.delayMs! >= 250 && decision!.params.delayMs! <= 350, JSON.stringify(decision));
+    t.true(decision!.params.delayMs! >= 950 && decision!.params.delayMs! <= 1050, JSON.stringify(decision));
     t.is((await exchange(client, get(origin.port, '/b'))).status, 200, 'the next request is drawn and delayed too, then served');
     t.is(record.records[1]!.faults!.length, 1);
     // Pipelined: each request waits its own delay, behind the one before; the answers keep their order.
@@ -195,7 +200,7 @@ test('delay downstream: the origin has answered, but the response head waits (th
     return 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello';
   });
   const record = recorder();
-  const plugin = { name: 'faults', options: { seed: 5, faults: [{ name: 'slow-down', type: 'delay', delayMs: 300, direction: 'downstream' }] } };
+  const plugin = { name: 'faults', options: { seed: 5, faults: [{ name: 'slow-down', type: 'delay', delayMs: 1000, direction: 'downstream' }] } };
   await withClient(startProxy({ plugins: chain(plugin, record.plugin) }), [origin], async (client) => {
     client.socket.write(get(origin.port, '/a'));
     t.true(
@@ -206,7 +211,7 @@ test('delay downstream: the origin has answered, but the response head waits (th
     const response = await client.reader.next();
     t.is(response.status, 200);
     t.is(response.body, 'hello');
-    t.deepEqual(record.records[0]!.faults, [{ name: 'slow-down', type: 'delay', direction: 'downstream', params: { delayMs: 300 } }]);
+    t.deepEqual(record.records[0]!.faults, [{ name: 'slow-down', type: 'delay', direction: 'downstream', params: { delayMs: 1000 } }]);
   });
 });
 
