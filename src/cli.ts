@@ -6,6 +6,7 @@ import { container } from 'tsyringe';
 import type { AdminServer } from './admin.js';
 import { CommandError, type CommandEntry } from './commands/command.js';
 import { COMMANDS } from './commands/index.js';
+import { AdminRoutes, AdminRouteTable } from './core/admin-routes.js';
 import { ProxyError } from './core/errors.js';
 import { MetricsRegistry } from './plugins/metrics-registry.js';
 import { createProxyFromConfig } from './proxy.js';
@@ -27,8 +28,9 @@ Options:
   --grace-period <ms>     on SIGINT/SIGTERM, how long open connections may finish (default 10000)
   --max-connections <n>   client connections open at once; over it a new connection is closed at
                           once, nothing read or dialled (default 10000)
-  --admin-port <port>     serve GET /metrics (Prometheus text, from the metrics plugin) and
-                          GET /healthz on this port; 0 takes a free port (default: none)
+  --admin-port <port>     serve GET /metrics (Prometheus text, from the metrics plugin),
+                          GET /healthz and the plugins' routes (the faults plugin's /faults)
+                          on this port; 0 takes a free port (default: none)
   --admin-host <address>  address of the admin listener (default 127.0.0.1)
   -h, --help              show this help
 
@@ -113,6 +115,9 @@ async function main(): Promise<void> {
   const services = container.createChildContainer();
   const registry = adminPort === undefined ? undefined : new (await import('prom-client')).Registry();
   if (registry) services.registerInstance(MetricsRegistry, registry);
+  // Plugins offer their admin routes (live fault control) through it, before the listener starts.
+  const routes = adminPort === undefined ? undefined : new AdminRouteTable();
+  if (routes) services.registerInstance(AdminRoutes, routes);
 
   let server;
   try {
@@ -131,7 +136,7 @@ async function main(): Promise<void> {
   let adminAddress;
   if (registry && adminPort !== undefined) {
     const { createAdminServer } = await import('./admin.js');
-    admin = createAdminServer(registry, { host: adminHost, port: adminPort });
+    admin = createAdminServer(registry, { host: adminHost, port: adminPort, routes });
     try {
       adminAddress = await admin.listen();
     } catch (error) {

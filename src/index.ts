@@ -42,6 +42,24 @@ export { MetricsRegistry } from './plugins/metrics-registry.js';
 export type { AccessLogOptions } from './plugins/access-log.plugin.js';
 export type { CaptureOptions } from './plugins/capture.plugin.js';
 export { DnsResolver, type DestinationPolicyOptions, type DestinationRule } from './plugins/destination-policy.plugin.js';
+export type {
+  AbortFault,
+  BandwidthFault,
+  CutResponseFault,
+  DelayFault,
+  DropFault,
+  FaultConfig,
+  FaultDirection,
+  FaultMatch,
+  FaultsOptions,
+  LatencyFault,
+  LimitDataFault,
+  ResetFault,
+  SlicerFault,
+  SlowCloseFault,
+  StreamFaultConfig,
+  TimeoutFault,
+} from './plugins/faults.plugin.js';
 export type { HeadParserOptions } from './plugins/head-parser.plugin.js';
 export type { HttpForwardOptions, ForwardedMode } from './plugins/http-forward.plugin.js';
 export type { LoggerPluginOptions } from './plugins/logger.plugin.js';
@@ -50,6 +68,7 @@ export type { RateLimitOptions } from './plugins/rate-limit.plugin.js';
 export type { UpstreamDialerOptions } from './plugins/upstream-dialer.plugin.js';
 export type { PluginCatalog } from './core/registry.js';
 export { AdminServer, createAdminServer, type AdminServerOptions } from './admin.js';
+export { AdminRoutes, AdminRouteTable, type AdminHandler, type AdminRequest, type AdminResponse } from './core/admin-routes.js';
 export { TcpDialer } from './transports/tcp-dialer.js';
 export { TcpListener } from './transports/tcp-listener.js';
 export { Dialer, type BoundAddress, type Listener, type PeerAddress } from './core/transport.js';

@@ -171,7 +171,7 @@ export class Connection implements RequestSinkOwner, SinkOwner, ResponseSourceOw
     if (this.closed) return;
     this.closed = true;
     this.ctx.close();
-    const open = this.toClient.relaying;
+    const open = this.toClient.relaying ?? this.responses.closedBy;
     if (open || this.failure) this.exchangeEnded(open, this.failure);
     for (const plugin of this.plugins) {
       try {

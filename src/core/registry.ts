@@ -156,8 +156,8 @@ function validateOptions(cls: PluginClass, raw: unknown, where: string): unknown
   return value;
 }
 
-/** `.field: expected X, found Y` from the first schema error. */
-function formatAjvError(error: ErrorObject, root: unknown): string {
+/** `.field: expected X, found Y` from a schema error of `root` (the path relative to it); also used by plugins' admin routes. */
+export function formatAjvError(error: ErrorObject, root: unknown): string {
   const segments = error.instancePath
     .split('/')
     .slice(1)

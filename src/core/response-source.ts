@@ -84,6 +84,11 @@ export class ResponseSource implements SocketOwner, Watched {
   private draining = false;
   /** Created with the first exchange that waits on an upstream. */
   private watchdog?: Watchdog;
+  /**
+   * The exchange whose own refusal closed the connection without an answer (its `error` has no
+   * status): the end hooks report it, though no response of it went out.
+   */
+  closedBy?: Exchange;
 
   constructor(
     private readonly ctx: ConnectionContext,
@@ -310,7 +315,9 @@ export class ResponseSource implements SocketOwner, Watched {
     } catch (error) {
       return this.upstreamFailed(error);
     }
-    if (this.responseEnded) this.finishResponse(consumed < chunk.length);
+    // A stage may have ended the chain while the parser emitted (a fault cutting the response, a
+    // failure): the upstream was let go then, and there is nothing left to finish.
+    if (this.responseEnded && this.socket) this.finishResponse(consumed < chunk.length);
   }
 
   private parsed(event: ResponseParserEvent): void {
@@ -378,7 +385,7 @@ export class ResponseSource implements SocketOwner, Watched {
     } catch (error) {
       return this.upstreamFailed(error);
     }
-    if (this.responseEnded) this.finishResponse(true);
+    if (this.responseEnded && this.socket) this.finishResponse(true);
   }
 
   private upstreamFailed(error: unknown): void {
@@ -447,6 +454,8 @@ export class ResponseSource implements SocketOwner, Watched {
   /** The refusal or the plugin's own response of an exchange that goes to no upstream. */
   private answerLocally(exchange: Exchange): void {
     if (exchange.reply) return this.answer(exchange.reply, exchange, undefined);
+    // An error without a status (a plugin that drops the request) closes the connection with it.
+    if (exchange.error!.status === 0) this.closedBy = exchange;
     this.answerError(exchange.error!, exchange);
   }
 

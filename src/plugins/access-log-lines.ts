@@ -16,6 +16,7 @@ const TOTAL_MS = ascii(',"totalMs":');
 const REUSED = ascii(',"reused":');
 const ANSWERED_BY = ascii(',"answeredBy":');
 const ERROR = ascii(',"error":');
+const FAULTS = ascii(',"faults":[');
 const END = ascii('}\n');
 const NULL = ascii('null');
 const TRUE = ascii('true');
@@ -64,8 +65,8 @@ export class LineBuffer {
   /** Appends `record` as one JSON line. */
   record(record: AccessRecord): void {
     // JSON.stringify writes at most 6 bytes per UTF-16 unit (`\u001f`), UTF-8 at most 3.
-    const { user, method, target, answeredBy, error } = record;
-    const strings =
+    const { user, method, target, answeredBy, error, faults } = record;
+    let strings =
       record.time.length +
       record.client.length +
       (user?.length ?? 0) +
@@ -73,6 +74,8 @@ export class LineBuffer {
       (target?.length ?? 0) +
       (answeredBy?.length ?? 0) +
       (error?.length ?? 0);
+    // Each name: its text, two quotes and a comma.
+    if (faults) for (const name of faults) strings += name.length + 3;
     this.reserve(FIXED_BYTES + 6 * strings);
     this.copy(TIME);
     this.ascii(record.time); // isoTime's: digits and `-:.TZ`, nothing to escape
@@ -105,6 +108,14 @@ export class LineBuffer {
     if (error !== undefined) {
       this.copy(ERROR);
       this.string(error);
+    }
+    if (faults !== undefined) {
+      this.copy(FAULTS);
+      for (let i = 0; i < faults.length; i++) {
+        if (i > 0) this.buffer[this.length++] = 0x2c;
+        this.string(faults[i]!);
+      }
+      this.buffer[this.length++] = 0x5d;
     }
     this.copy(END);
   }

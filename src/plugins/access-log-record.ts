@@ -27,4 +27,6 @@ export interface AccessRecord {
   answeredBy?: string;
   /** The error code, when the request or the connection failed. */
   error?: string;
+  /** The names of the faults that fired for it (the `faults` plugin), in order; absent when none did. */
+  faults?: string[];
 }

@@ -134,6 +134,7 @@ function accessRecord(ctx: ConnectionContext, exchange: Exchange | undefined, er
   };
   if (exchange?.answeredBy) record.answeredBy = exchange.answeredBy;
   if (failure) record.error = failure.code;
+  if (exchange?.faults?.length) record.faults = exchange.faults.map((fault) => fault.name);
   return record;
 }
 

@@ -2,6 +2,7 @@ import type { PluginClass } from '../core/plugin.js';
 import { AccessLogPlugin } from './access-log.plugin.js';
 import { CapturePlugin } from './capture.plugin.js';
 import { DestinationPolicyPlugin } from './destination-policy.plugin.js';
+import { FaultsPlugin } from './faults.plugin.js';
 import { ByteCounterPlugin, ConnectHandlerPlugin, HeadParserPlugin, HttpForwardPlugin, LoggerPlugin, UpstreamDialerPlugin } from './index.js';
 import { MetricsPlugin } from './metrics.plugin.js';
 import { ProxyAuthPlugin } from './proxy-auth.plugin.js';
@@ -22,6 +23,7 @@ export const BUILT_IN_PLUGINS: ReadonlyMap<string, PluginClass> = new Map(
     AccessLogPlugin,
     MetricsPlugin,
     CapturePlugin,
+    FaultsPlugin,
   ].map((plugin) => [plugin.manifest.name, plugin as PluginClass]),
 );
 
@@ -31,6 +33,7 @@ export {
   CapturePlugin,
   ConnectHandlerPlugin,
   DestinationPolicyPlugin,
+  FaultsPlugin,
   HeadParserPlugin,
   HttpForwardPlugin,
   LoggerPlugin,

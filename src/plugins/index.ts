@@ -24,6 +24,7 @@ export const PLUGIN_CATALOG: PluginCatalog = new Map<string, PluginClass | (() =
   ['access-log', async () => (await import('./access-log.plugin.js')).AccessLogPlugin],
   ['metrics', async () => (await import('./metrics.plugin.js')).MetricsPlugin],
   ['capture', async () => (await import('./capture.plugin.js')).CapturePlugin],
+  ['faults', async () => (await import('./faults.plugin.js')).FaultsPlugin],
 ]);
 
 /** The default chain (the repository's plugins.json lists the same). */

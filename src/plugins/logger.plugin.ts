@@ -13,8 +13,8 @@ export interface LoggerPluginOptions {
 
 /**
  * Logs one record per HTTP request when its response ends (method, URL, status, bytes each way
- * from byte-counter, timings), one per tunnel when the connection closes, and one for a
- * connection that failed outside any request (the `onExchangeEnd` hook).
+ * from byte-counter, timings, the faults that fired), one per tunnel when the connection closes,
+ * and one for a connection that failed outside any request (the `onExchangeEnd` hook).
  */
 @injectable()
 export class LoggerPlugin implements ProxyPlugin {
@@ -55,6 +55,7 @@ export class LoggerPlugin implements ProxyPlugin {
       durationMs: Math.round(now - (exchange?.startedAt ?? ctx.startedAt)),
       error: failure?.code,
       reason: failure?.message,
+      faults: exchange?.faults?.length ? exchange.faults.map((fault) => fault.name) : undefined,
     };
     if (this.options.format === 'json') {
       this.logger.info('request', record);
@@ -62,8 +63,9 @@ export class LoggerPlugin implements ProxyPlugin {
     }
     const what = [record.method, record.url].filter(Boolean).join(' ') || '-';
     const failed = failure ? ` ${failure.code} (${failure.message})` : '';
+    const faults = record.faults ? ` faults=${record.faults.join(',')}` : '';
     this.logger.info(
-      `#${record.id} ${record.client} ${what} ${record.status ?? '-'} in=${record.bytesIn} out=${record.bytesOut} ${record.durationMs}ms${failed}`,
+      `#${record.id} ${record.client} ${what} ${record.status ?? '-'} in=${record.bytesIn} out=${record.bytesOut} ${record.durationMs}ms${failed}${faults}`,
     );
   }
 }

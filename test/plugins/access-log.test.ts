@@ -321,6 +321,8 @@ test('LineBuffer writes JSON lines byte for byte as JSON.stringify would, escape
     { ...base, connectMs: 1e14, firstByteMs: 0.05, totalMs: 7.000000000000001 },
     { ...base, connectMs: Number.NaN, firstByteMs: -Infinity, totalMs: Infinity },
     { ...base, target: 'x'.repeat(70_000) + '\u0001'.repeat(10_000), answeredBy: 'a "plugin"' },
+    { ...base, status: 503, answeredBy: 'faults', faults: ['flaky-api', 'slow-down'] },
+    { ...base, error: 'ERR_PROXY_ABORTED', faults: ['a "quoted" \u00e9 name'] },
   ];
   const lines = new LineBuffer(1024); // smaller than the long record: it must grow
   const expected = records.map((record) => JSON.stringify(record) + '\n').join('');

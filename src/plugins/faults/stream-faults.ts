@@ -1,4 +1,5 @@
 import { ProxyError } from '../../core/errors.js';
+import type { StreamFaultConfig as ConfiguredStreamFault } from './config.js';
 
 /** One byte-stream fault acting on one direction of one exchange body or tunnel. */
 export interface StreamFault {
@@ -28,84 +29,11 @@ export interface StreamFaultContext {
   random(): number;
 }
 
-/** Delays every chunk by `latencyMs` ± `jitterMs`, in order. */
-export interface LatencyFault {
-  /** Discriminant. */
-  readonly type: 'latency';
-  /** The fault's unique name, as configured (error messages name it). */
-  readonly name: string;
-  /** Mean delay of a chunk, ms. */
-  readonly latencyMs: number;
-  /** Largest deviation from `latencyMs`, drawn uniformly per chunk, ms. */
-  readonly jitterMs: number;
-}
+/** A fault's own part of its options: matching, probability and direction are the plugin's business. */
+type Attributes<C> = C extends unknown ? Omit<C, 'direction' | 'probability' | 'match'> : never;
 
-/** Lets data through at an average rate. */
-export interface BandwidthFault {
-  /** Discriminant. */
-  readonly type: 'bandwidth';
-  /** The fault's unique name, as configured. */
-  readonly name: string;
-  /** The rate, bytes per second (> 0). */
-  readonly bytesPerSecond: number;
-}
-
-/** Cuts every chunk into small pieces with a pause between them. */
-export interface SlicerFault {
-  /** Discriminant. */
-  readonly type: 'slicer';
-  /** The fault's unique name, as configured. */
-  readonly name: string;
-  /** Mean size of a piece, bytes (≥ 1). */
-  readonly averageSize: number;
-  /** Largest deviation from `averageSize`, drawn uniformly per piece, bytes (a piece is never under 1 byte). */
-  readonly sizeVariation: number;
-  /** Pause after each piece, ms. */
-  readonly delayMs: number;
-}
-
-/** Closes the connection once this direction has carried `bytes` bytes. */
-export interface LimitDataFault {
-  /** Discriminant. */
-  readonly type: 'limit-data';
-  /** The fault's unique name, as configured. */
-  readonly name: string;
-  /** Bytes let through before the connection is closed. */
-  readonly bytes: number;
-}
-
-/** Relays nothing, then closes the connection after `afterMs` (never when 0). */
-export interface TimeoutFault {
-  /** Discriminant. */
-  readonly type: 'timeout';
-  /** The fault's unique name, as configured. */
-  readonly name: string;
-  /** Time from the fault's start to the close, ms; 0: no close, data is dropped until something else ends the connection. */
-  readonly afterMs: number;
-}
-
-/** Resets the client connection `afterMs` after the fault starts. */
-export interface ResetFault {
-  /** Discriminant. */
-  readonly type: 'reset';
-  /** The fault's unique name, as configured. */
-  readonly name: string;
-  /** Time from the fault's start to the reset, ms. */
-  readonly afterMs: number;
-}
-
-/** Lets data through but passes the end on only `delayMs` after it came. */
-export interface SlowCloseFault {
-  /** Discriminant. */
-  readonly type: 'slow-close';
-  /** The fault's unique name, as configured. */
-  readonly name: string;
-  /** How long the end is held, ms. */
-  readonly delayMs: number;
-}
-
-/** The configuration of one byte-stream fault, told apart by `type`. */
-export type StreamFaultConfig = LatencyFault | BandwidthFault | SlicerFault | LimitDataFault | TimeoutFault | ResetFault | SlowCloseFault;
+/** One byte-stream fault's name, type and attributes (the options' types, in config.ts), told apart by `type`. */
+export type StreamFaultConfig = Attributes<ConfiguredStreamFault>;
 
 /**
  * A bandwidth fault cuts a chunk into pieces of at most this many ms worth of bytes, so a large

@@ -1,0 +1,69 @@
+import type { InjectionToken } from 'tsyringe';
+
+/** A request to the admin listener, as a plugin's handler sees it. */
+export interface AdminRequest {
+  /** `GET`, `PUT`, … as sent. */
+  readonly method: string;
+  /** The path, without the query (`/faults/flaky-api`). */
+  readonly path: string;
+  /** The request body as UTF-8 text ("" when there is none). */
+  readonly body: string;
+}
+
+/** What a handler answers; the admin listener frames it. */
+export interface AdminResponse {
+  /** HTTP status. */
+  readonly status: number;
+  /** Sent as JSON (`application/json`); absent: no body. */
+  readonly json?: unknown;
+  /** Extra response fields (say `Allow` with a 405). */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** Serves the admin requests under one path prefix. A throw or a rejection is answered 500. */
+export type AdminHandler = (request: AdminRequest) => AdminResponse | Promise<AdminResponse>;
+
+/**
+ * Routes plugins offer on the admin listener (`--admin-port`), beside its own `/metrics` and
+ * `/healthz`. The CLI registers one under {@link AdminRoutes} before the proxy is built; a plugin
+ * injects it optionally, so without an admin listener it simply has no routes.
+ */
+export interface AdminRoutes {
+  /**
+   * Serves `prefix` and every path under it (`/faults` serves `/faults` and `/faults/x`) until the
+   * returned function is called. Throws when the prefix is taken or is one of the listener's own.
+   */
+  register(prefix: string, handler: AdminHandler): () => void;
+  /** The handler serving `path`, if any. */
+  find(path: string): AdminHandler | undefined;
+}
+
+/** Token for the {@link AdminRoutes} service; absent when there is no admin listener. */
+export const AdminRoutes: InjectionToken<AdminRoutes> = Symbol('AdminRoutes');
+
+/** The paths the admin listener answers itself. */
+const RESERVED = new Set(['/metrics', '/healthz']);
+
+/** The {@link AdminRoutes} the CLI gives its admin listener: a table of prefixes. */
+export class AdminRouteTable implements AdminRoutes {
+  private readonly routes = new Map<string, AdminHandler>();
+
+  register(prefix: string, handler: AdminHandler): () => void {
+    if (!/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/.test(prefix)) throw new Error(`admin route: expected a path like /name, found ${JSON.stringify(prefix)}`);
+    if (RESERVED.has(prefix)) throw new Error(`admin route ${prefix}: the admin listener serves it itself`);
+    if (this.routes.has(prefix)) throw new Error(`admin route ${prefix}: already served by another plugin`);
+    this.routes.set(prefix, handler);
+    return () => {
+      if (this.routes.get(prefix) === handler) this.routes.delete(prefix);
+    };
+  }
+
+  find(path: string): AdminHandler | undefined {
+    // The longest registered prefix that is the path or a parent of it.
+    for (let end = path.length; end > 0; end = path.lastIndexOf('/', end - 1)) {
+      const handler = this.routes.get(path.slice(0, end));
+      if (handler) return handler;
+    }
+    return undefined;
+  }
+}
