@@ -237,6 +237,7 @@ test('cut-response: the client gets the head and afterBytes of the body, then th
     t.true(await pollUntil(() => record.records.length === 1));
     t.deepEqual(names(record.records[0]), ['cut']);
     t.is(record.records[0]!.faults![0]!.direction, 'downstream');
+    t.is(record.records[0]!.error, 'ERR_PROXY_ABORTED', 'the cut shows in logs and captures as a failed response');
   } finally {
     await proxy.close();
     await origin.close();

@@ -1,3 +1,4 @@
+import { ProxyError } from '../../core/errors.js';
 import type { Subscriber } from 'rxjs';
 import type { ConnectionContext } from '../../core/context.js';
 import { dataEvent, messageEndEvent, type DataEvent, type ProxyEvent, type ResponseHeadEvent } from '../../core/events.js';
@@ -19,6 +20,8 @@ export class OutboundFaults extends FaultStage {
   private plan?: FaultPlan;
   /** Body bytes the client may still get before the cut; -1: no cut. */
   private cutLeft = -1;
+  /** Where the cut is, in body bytes (for its error message). */
+  private cutAt = 0;
 
   constructor(downstream: Subscriber<ProxyEvent>, ctx: ConnectionContext, host: FaultsHost) {
     super(downstream, ctx, host, ctx.outboundFlow);
@@ -74,7 +77,7 @@ export class OutboundFaults extends FaultStage {
       // After a CONNECT's 2xx or a 101 the body is a tunnel: it is never cut, its chain takes the
       // FIN. A refused CONNECT's answer is a response like any other.
       const tunnel = (event.exchange.isConnect && status < 300) || status === 101;
-      if (plan.cutAfterBytes >= 0 && !tunnel) this.cutLeft = plan.cutAfterBytes;
+      if (plan.cutAfterBytes >= 0 && !tunnel) this.cutLeft = this.cutAt = plan.cutAfterBytes;
       if (plan.downstream) this.startChain(plan.downstream, tunnel);
     }
     this.emit(event);
@@ -101,6 +104,8 @@ export class OutboundFaults extends FaultStage {
   private cut(): void {
     const exchange = this.exchange!;
     exchange.closeClient = true;
+    // Logs, metrics and captures then show the cut as what it is for the client: a failed response.
+    exchange.error = new ProxyError('ERR_PROXY_ABORTED', `fault cut-response: the response body was cut after ${this.cutAt} bytes`);
     this.dropChain();
     this.emit(messageEndEvent(exchange));
     this.finish();
