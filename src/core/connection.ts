@@ -12,6 +12,9 @@ import { SocketSink, type SinkOwner } from './sink.js';
 import { fromReadable, guardErrors } from './source.js';
 import type { PeerAddress } from './transport.js';
 
+/** Why a request that got no response ended, when the connection closed without a failure of its own. */
+const ABANDONED = new ProxyError('ERR_PROXY_ABORTED', 'the connection closed before the response');
+
 /** Largest response head accepted from an upstream. */
 const MAX_RESPONSE_HEAD = 64 * 1024;
 
@@ -171,8 +174,12 @@ export class Connection implements RequestSinkOwner, SinkOwner, ResponseSourceOw
     if (this.closed) return;
     this.closed = true;
     this.ctx.close();
-    const open = this.toClient.relaying ?? this.responses.closedBy;
-    if (open || this.failure) this.exchangeEnded(open, this.failure);
+    // The request in progress, if any: its response being relayed, the refusal that closed the
+    // connection, or one still waiting for its response (the client went away, a fault reset it).
+    const waiting = this.responses.watchedExchange;
+    const open = this.toClient.relaying ?? this.responses.closedBy ?? (waiting && !waiting.response ? waiting : undefined);
+    const failure = this.failure ?? (open && !open.response ? ABANDONED : undefined);
+    if (open || failure) this.exchangeEnded(open, failure);
     for (const plugin of this.plugins) {
       try {
         plugin.onClose?.(this.ctx, this.failure);

@@ -23,9 +23,10 @@ export interface ProxyPlugin {
   /**
    * Called once per request when it is over, for access logs and metrics (Pingora's logging
    * phase): when its response has been relayed to its end, after every outbound stage saw it (so
-   * its byte counts are final); for a tunnel (CONNECT, 101) or a response cut off, when the
-   * connection closes, with `error` if it failed. Also called at close with no exchange when the
-   * connection failed outside any request. Runs before `onClose`.
+   * its byte counts are final); for a tunnel (CONNECT, 101), a response cut off, or a request that
+   * got no response (the client left, a fault reset it: `ERR_PROXY_ABORTED`), when the connection
+   * closes, with `error` if it failed. Also called at close with no exchange when the connection
+   * failed outside any request. Runs before `onClose`.
    */
   onExchangeEnd?(ctx: ConnectionContext, exchange: Exchange | undefined, error?: ProxyError): void;
   /** Called once when the connection has closed; `error` is why, if it failed. */
