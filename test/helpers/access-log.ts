@@ -7,7 +7,7 @@ import { container } from 'tsyringe';
 import { Logger } from '../../src/core/logger.js';
 import type { PluginSpec } from '../../src/core/registry.js';
 import { createStats, ProxyStats } from '../../src/core/stats.js';
-import { ok, startKeepAliveOrigin } from './keep-alive.js';
+import { exchange, get, ok, openClient, startKeepAliveOrigin } from './keep-alive.js';
 import { startProxy } from './net.js';
 import { withTempDir } from './temp.js';
 
@@ -131,4 +131,36 @@ function pipeCapacity(file: string, reader: number): number {
     closeSync(writer);
   }
   return capacity;
+}
+
+/**
+ * Sends `count` requests on one kept-alive connection, each target 1 KiB long so each record is
+ * too; returns how many were answered 200 "fine" (the origin of {@link withFifoLog}).
+ */
+export async function sendPaddedRequests(proxyPort: number, originPort: number, count: number, tag: string): Promise<number> {
+  const client = await openClient(proxyPort);
+  let answered = 0;
+  try {
+    for (let i = 0; i < count; i++) {
+      const response = await exchange(client, get(originPort, `/${tag}/${'p'.repeat(1024)}/${i}`));
+      if (response.status === 200 && response.body === 'fine') answered++;
+    }
+    client.socket.end();
+    await client.reader.waitEnd();
+  } finally {
+    client.socket.destroy();
+  }
+  return answered;
+}
+
+/**
+ * The records in the complete lines read from a FIFO (each must be whole JSON). A last line
+ * without its newline is a record cut off when close() gave up on a full pipe: counted as dropped.
+ */
+export function parseJsonLines<T>(chunks: Buffer[]): T[] {
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .split('\n')
+    .slice(0, -1)
+    .map((line) => JSON.parse(line) as T);
 }

@@ -15,8 +15,8 @@ import { createProxyFromConfig } from '../../src/proxy.js';
 import { LineBuffer } from '../../src/plugins/access-log-lines.js';
 import type { AccessRecord } from '../../src/plugins/access-log-record.js';
 import { isoTime } from '../../src/plugins/access-log.plugin.js';
-import { loggingChain, readAvailable, ROUTING, withFifoLog } from '../helpers/access-log.js';
-import { exchange, get, ok, openClient, sleep, startKeepAliveOrigin, withClient } from '../helpers/keep-alive.js';
+import { loggingChain, parseJsonLines, readAvailable, ROUTING, sendPaddedRequests, withFifoLog } from '../helpers/access-log.js';
+import { exchange, get, ok, sleep, startKeepAliveOrigin, withClient } from '../helpers/keep-alive.js';
 import { closedPort, rawExchange, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
 import { withTempDir } from '../helpers/temp.js';
 import { pollUntil } from '../helpers/wire.js';
@@ -340,41 +340,13 @@ test('isoTime formats like Date#toISOString, across second boundaries', (t) => {
   }
 });
 
-/** Sends `count` requests on one kept-alive connection (each target 1 KiB long, so each record is too); how many were answered 200 "fine". */
-async function sendRequests(proxyPort: number, originPort: number, count: number, tag: string): Promise<number> {
-  const client = await openClient(proxyPort);
-  let answered = 0;
-  try {
-    for (let i = 0; i < count; i++) {
-      const response = await exchange(client, get(originPort, `/${tag}/${'p'.repeat(1024)}/${i}`));
-      if (response.status === 200 && response.body === 'fine') answered++;
-    }
-    client.socket.end();
-    await client.reader.waitEnd();
-  } finally {
-    client.socket.destroy();
-  }
-  return answered;
-}
-
-/**
- * The records in the complete lines read from the FIFO (each must be whole JSON). A last line
- * without its newline is a record cut off when close() gave up on a full pipe: counted as dropped.
- */
-const parseRecords = (chunks: Buffer[]): AccessRecord[] =>
-  Buffer.concat(chunks)
-    .toString('utf8')
-    .split('\n')
-    .slice(0, -1)
-    .map((line) => JSON.parse(line) as AccessRecord);
-
 /** Records sent in the stall tests: about 300 KiB, several times the pipe plus the cap. */
 const STALL_REQUESTS = 240;
 const CAP = 64 * 1024;
 
 test('a FIFO nobody reads: past maxBufferBytes records are dropped and counted, every request is answered, and close writes out the rest once the FIFO is read', async (t) => {
   await withFifoLog(CAP, async ({ proxy, stats, logger, origin, reader, capacity }) => {
-    t.is(await sendRequests(proxy.port, origin.port, STALL_REQUESTS, 'stall'), STALL_REQUESTS, 'the proxy answered every request');
+    t.is(await sendPaddedRequests(proxy.port, origin.port, STALL_REQUESTS, 'stall'), STALL_REQUESTS, 'the proxy answered every request');
     t.true(stats.logDropped > 0, 'records were dropped');
     t.true(stats.logDropped < STALL_REQUESTS, `only those over the cap: ${stats.logDropped}`);
     t.is(logger.warnings.length, 1, 'one warning, however many drops');
@@ -385,7 +357,7 @@ test('a FIFO nobody reads: past maxBufferBytes records are dropped and counted, 
     const drained = pollUntil(() => readAvailable(reader, chunks), 800, 10);
     await proxy.close();
     t.true(await drained, 'the proxy closed its side of the FIFO');
-    const written = parseRecords(chunks);
+    const written = parseJsonLines<AccessRecord>(chunks);
     t.is(written.length + stats.logDropped, STALL_REQUESTS, 'every record was written or counted as dropped');
     t.true(written.every((record) => record.status === 200 && record.target!.includes('/stall/')));
     // Nothing was read until close: all that was written sat in the pipe or under the cap.
@@ -395,7 +367,7 @@ test('a FIFO nobody reads: past maxBufferBytes records are dropped and counted, 
 
 test('a FIFO never read: close() stops waiting after its timeout and counts what was not written', async (t) => {
   await withFifoLog(CAP, async ({ proxy, stats, logger, origin, reader, capacity }) => {
-    t.is(await sendRequests(proxy.port, origin.port, STALL_REQUESTS, 'never'), STALL_REQUESTS);
+    t.is(await sendPaddedRequests(proxy.port, origin.port, STALL_REQUESTS, 'never'), STALL_REQUESTS);
     const closed = await Promise.race([proxy.close().then(() => true), sleep(20_000).then(() => false)]);
     t.true(closed, 'close() resolved although the FIFO was never read');
     t.regex(logger.warnings.at(-1)!, /records dropped since the last warning \(reported at shutdown\)/);
@@ -403,19 +375,22 @@ test('a FIFO never read: close() stops waiting after its timeout and counts what
     const chunks: Buffer[] = [];
     t.true(await pollUntil(() => readAvailable(reader, chunks), 400, 10), 'the proxy closed its side of the FIFO');
     t.true(Buffer.concat(chunks).length <= capacity);
-    t.is(parseRecords(chunks).length + stats.logDropped, STALL_REQUESTS, 'every record was written or counted as dropped');
+    t.is(parseJsonLines<AccessRecord>(chunks).length + stats.logDropped, STALL_REQUESTS, 'every record was written or counted as dropped');
   });
 });
 
 test("a write error (EPIPE: the FIFO's reader left) drops the records, counted and warned, and never crashes the proxy", async (t) => {
   await withFifoLog(CAP, async ({ proxy, stats, logger, origin, reader, closeReader }) => {
-    t.is(await sendRequests(proxy.port, origin.port, 5, 'before'), 5);
+    t.is(await sendPaddedRequests(proxy.port, origin.port, 5, 'before'), 5);
     const chunks: Buffer[] = [];
-    t.true(await pollUntil(() => (readAvailable(reader, chunks), parseRecords(chunks).length >= 5), 200, 25), 'written within the flush second');
-    t.is(parseRecords(chunks).length, 5);
+    t.true(
+      await pollUntil(() => (readAvailable(reader, chunks), parseJsonLines<AccessRecord>(chunks).length >= 5), 200, 25),
+      'written within the flush second',
+    );
+    t.is(parseJsonLines<AccessRecord>(chunks).length, 5);
     closeReader();
     // About 25 KiB: one batch is written (and fails) at once, the rest when the proxy closes.
-    t.is(await sendRequests(proxy.port, origin.port, 20, 'after'), 20, 'the proxy kept answering');
+    t.is(await sendPaddedRequests(proxy.port, origin.port, 20, 'after'), 20, 'the proxy kept answering');
     await proxy.close();
     t.is(stats.logDropped, 20, 'every record after the reader left');
     t.true(

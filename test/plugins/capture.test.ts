@@ -17,7 +17,7 @@ import { createStats, type ProxyStats } from '../../src/core/stats.js';
 import { RotatingFile, rotatedPath } from '../../src/plugins/capture-file.js';
 import type { CaptureRecord } from '../../src/plugins/capture-record.js';
 import { CapturePlugin, type CaptureOptions } from '../../src/plugins/capture.plugin.js';
-import { readAvailable, RecordingLogger, ROUTING, withFifoLog } from '../helpers/access-log.js';
+import { parseJsonLines, readAvailable, RecordingLogger, ROUTING, sendPaddedRequests, withFifoLog } from '../helpers/access-log.js';
 import { exchange, get, ok, openClient, sleep, startKeepAliveOrigin, withClient } from '../helpers/keep-alive.js';
 import { closedPort, rawExchange, startProxy, startRawOrigin } from '../helpers/net.js';
 import { withTempDir } from '../helpers/temp.js';
@@ -450,31 +450,6 @@ test('RotatingFile: a fresh file that cannot be opened drops and reports what wa
   });
 });
 
-/** Sends `count` requests with 1 KiB targets on one kept-alive connection; how many were answered `fine`. */
-async function sendLong(proxyPort: number, originPort: number, count: number): Promise<number> {
-  const client = await openClient(proxyPort);
-  let answered = 0;
-  try {
-    for (let i = 0; i < count; i++) {
-      const response = await exchange(client, get(originPort, `/stall/${'p'.repeat(1024)}/${i}`));
-      if (response.status === 200 && response.body === 'fine') answered++;
-    }
-    client.socket.end();
-    await client.reader.waitEnd();
-  } finally {
-    client.socket.destroy();
-  }
-  return answered;
-}
-
-/** The records in the complete lines read from the FIFO; a last line cut off when close() gave up is counted as dropped. */
-const parseRecords = (chunks: Buffer[]): CaptureRecord[] =>
-  Buffer.concat(chunks)
-    .toString('utf8')
-    .split('\n')
-    .slice(0, -1)
-    .map((line) => JSON.parse(line) as CaptureRecord);
-
 const STALL_REQUESTS = 240;
 const CAP = 64 * 1024;
 
@@ -482,7 +457,7 @@ test('a FIFO nobody reads: past maxBufferBytes records are dropped and counted (
   await withFifoLog(
     CAP,
     async ({ proxy, stats, logger, origin, reader, capacity }) => {
-      t.is(await sendLong(proxy.port, origin.port, STALL_REQUESTS), STALL_REQUESTS, 'the proxy answered every request');
+      t.is(await sendPaddedRequests(proxy.port, origin.port, STALL_REQUESTS, 'stall'), STALL_REQUESTS, 'the proxy answered every request');
       t.true(stats.captureDropped > 0, 'records were dropped');
       t.true(stats.captureDropped < STALL_REQUESTS, `only those over the cap: ${stats.captureDropped}`);
       t.is(stats.logDropped, 0, "access-log's counter is not capture's");
@@ -492,7 +467,7 @@ test('a FIFO nobody reads: past maxBufferBytes records are dropped and counted (
       const drained = pollUntil(() => readAvailable(reader, chunks), 800, 10);
       await proxy.close();
       t.true(await drained, 'the proxy closed its side of the FIFO');
-      const written = parseRecords(chunks);
+      const written = parseJsonLines<CaptureRecord>(chunks);
       t.is(written.length + stats.captureDropped, STALL_REQUESTS, 'every record was written or counted as dropped');
       t.true(written.every((record) => record.kind === 'http' && record.response?.status === 200 && record.request!.target.includes('/stall/')));
       // Nothing was read until close: all that was written sat in the pipe or under the cap.
@@ -506,14 +481,14 @@ test('a FIFO never read: close() stops waiting after its bound and counts what w
   await withFifoLog(
     CAP,
     async ({ proxy, stats, logger, origin, reader, capacity }) => {
-      t.is(await sendLong(proxy.port, origin.port, STALL_REQUESTS), STALL_REQUESTS);
+      t.is(await sendPaddedRequests(proxy.port, origin.port, STALL_REQUESTS, 'stall'), STALL_REQUESTS);
       const closed = await Promise.race([proxy.close().then(() => true), sleep(20_000).then(() => false)]);
       t.true(closed, 'close() resolved although the FIFO was never read');
       t.regex(logger.warnings.at(-1)!, /^capture: \d+ records dropped since the last warning \(reported at shutdown\)/);
       const chunks: Buffer[] = [];
       t.true(await pollUntil(() => readAvailable(reader, chunks), 400, 10), 'the proxy closed its side of the FIFO');
       t.true(Buffer.concat(chunks).length <= capacity);
-      t.is(parseRecords(chunks).length + stats.captureDropped, STALL_REQUESTS, 'every record was written or counted as dropped');
+      t.is(parseJsonLines<CaptureRecord>(chunks).length + stats.captureDropped, STALL_REQUESTS, 'every record was written or counted as dropped');
     },
     captureChain,
   );
