@@ -1,5 +1,7 @@
 import type { Subscriber } from 'rxjs';
 import type { ConnectionContext } from '../../core/context.js';
+import type { ProxyError } from '../../core/errors.js';
+import type { Exchange } from '../../core/exchange.js';
 import { dataEvent, type ProxyEvent, type RequestHeadEvent } from '../../core/events.js';
 import type { FaultPlan } from './fault-set.js';
 import { FaultStage, type FaultsHost } from './fault-stage.js';
@@ -13,6 +15,10 @@ import { FaultStage, type FaultsHost } from './fault-stage.js';
 export class InboundFaults extends FaultStage {
   /** The plan of the head held by a delay, taken when it goes on. */
   private plan?: FaultPlan;
+  /** The request whose body the chain carries. */
+  private exchange?: Exchange;
+  /** Checks, while a fault's close waits for its request's upstream, whether it has one yet. */
+  private waitForUpstream?: NodeJS.Timeout;
 
   constructor(
     downstream: Subscriber<ProxyEvent>,
@@ -50,6 +56,32 @@ export class InboundFaults extends FaultStage {
     this.emit(dataEvent(chunk));
   }
 
+  /**
+   * A fault closing the connection (limit-data, timeout) while its request still waits for an
+   * upstream (a dial in progress) would drop the bytes it let through along with the request: the
+   * close waits until the request has its upstream, and so has been written to it.
+   */
+  override chainFailed(error: ProxyError): void {
+    const exchange = this.exchange;
+    if (!exchange || exchange.upstream || exchange.answeredLocally || this.closed) return super.chainFailed(error);
+    if (this.waitForUpstream) return;
+    this.waitForUpstream = setInterval(() => {
+      if (!this.closed && !exchange.upstream && !exchange.answeredLocally) return;
+      this.stopWaiting();
+      super.chainFailed(error);
+    }, UPSTREAM_POLL_MS);
+  }
+
+  protected override onFinalize(): void {
+    this.stopWaiting();
+    super.onFinalize();
+  }
+
+  private stopWaiting(): void {
+    clearInterval(this.waitForUpstream);
+    this.waitForUpstream = undefined;
+  }
+
   private head(event: RequestHeadEvent): void {
     this.dropChain(); // the tunnel chain of a CONNECT that was refused, if any
     const { exchange } = event;
@@ -67,7 +99,11 @@ export class InboundFaults extends FaultStage {
     const plan = this.plan;
     this.plan = undefined;
     // A request answered here (abort, drop) sends its body nowhere.
+    this.exchange = event.exchange;
     if (plan?.upstream && !event.exchange.answeredLocally) this.startChain(plan.upstream, event.exchange.isConnect);
     this.emit(event);
   }
 }
+
+/** How often a deferred close looks whether its request has an upstream yet, in ms (only while one waits). */
+const UPSTREAM_POLL_MS = 5;
