@@ -59,7 +59,7 @@ export type {
   SlowCloseFault,
   StreamFaultConfig,
   TimeoutFault,
-} from './plugins/faults.plugin.js';
+} from './plugins/faults/config.js';
 export type { HeadParserOptions } from './plugins/head-parser.plugin.js';
 export type { HttpForwardOptions, ForwardedMode } from './plugins/http-forward.plugin.js';
 export type { LoggerPluginOptions } from './plugins/logger.plugin.js';

@@ -16,25 +16,6 @@ import { OutboundFaults } from './faults/outbound-faults.js';
 import type { StreamFaultFactory } from './faults/stream-chain.js';
 import { createStreamFault } from './faults/stream-faults.js';
 
-export type {
-  AbortFault,
-  BandwidthFault,
-  CutResponseFault,
-  DelayFault,
-  DropFault,
-  FaultConfig,
-  FaultDirection,
-  FaultMatch,
-  FaultsOptions,
-  LatencyFault,
-  LimitDataFault,
-  ResetFault,
-  SlicerFault,
-  SlowCloseFault,
-  StreamFaultConfig,
-  TimeoutFault,
-} from './faults/config.js';
-
 /**
  * Seeded fault injection, per request: each request (a tunnel: its CONNECT) draws every fault of
  * the list from a generator seeded by (seed, fault name, connection ordinal, request ordinal), so
