@@ -10,6 +10,8 @@ export interface Child {
   pid: number;
   /** The line that said it was ready. */
   ready: string;
+  /** Everything it printed on stdout up to that line (a proxy with several listeners prints a line each). */
+  output: string;
   /** Where its stderr goes. */
   log: string;
 }
@@ -48,7 +50,7 @@ export function startChild(
       proc.on('exit', () => children.delete(proc));
       proc.stdout!.removeAllListeners('data');
       proc.stdout!.resume();
-      resolve({ name, proc, pid: proc.pid!, ready: line, log });
+      resolve({ name, proc, pid: proc.pid!, ready: line, output: out, log });
     });
   });
 }
@@ -58,7 +60,8 @@ export async function startChildOnPort(name: string, command: string, args: stri
   const proc = spawn(command, args, { stdio: ['ignore', 'ignore', openSync(log, 'a')] });
   children.add(proc);
   proc.on('exit', () => children.delete(proc));
-  const child = { name, proc, pid: proc.pid!, ready: `${name} listening on http://127.0.0.1:${port}`, log };
+  const ready = `${name} listening on http://127.0.0.1:${port}`;
+  const child = { name, proc, pid: proc.pid!, ready, output: ready, log };
   for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
     if (proc.exitCode !== null) break;
     const ok = await new Promise<boolean>((resolve) => {

@@ -47,3 +47,24 @@ export function table(title: string, columns: string[], rows: Row[], ratios?: [s
 export function targets(list: Target[]): string {
   return ['\n## Targets', ...list.map((t) => `${t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.measured}`)].join('\n');
 }
+
+/** The median of some rounds, with their range: what a run reports (a best round flatters). */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+/** Median, min and max of `values` (NaN for all three when empty). */
+export function spread(values: readonly number[]): Spread {
+  if (values.length === 0) return { median: NaN, min: NaN, max: NaN };
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]! };
+}
+
+/** `median (min–max)`, for the lines under a table. */
+export function showSpread(s: Spread, digits = 0): string {
+  return `${fmt(s.median, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})`;
+}

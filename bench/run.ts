@@ -9,10 +9,11 @@ import { fileURLToPath } from 'node:url';
 import { GENERATOR, httpLoad, KEEPALIVE_GENERATOR, type HttpLoad } from './http-load.js';
 import { idleTunnels, type IdleResult } from './idle.js';
 import { keepAliveSection } from './keepalive.js';
+import { listenersSection, WAYS_IN, type WayInResult } from './listeners.js';
 import { productionSection, type ProductionResult } from './production.js';
 import { cpuMs, killAll, startChild, stopChild } from './procs.js';
 import { startBaseline, startProxyline, startTinyproxy, which, type Proxy } from './proxies.js';
-import { table, targets, type Target } from './report.js';
+import { showSpread, table, targets, type Target } from './report.js';
 import { transfer, type Transfer } from './throughput.js';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -31,8 +32,12 @@ const CONFIG = {
   keepAliveRounds: env('BENCH_KEEPALIVE_ROUNDS', 2),
   /** Keep-alive runs per chain in section 5, taking turns; each chain keeps its best. */
   productionRounds: env('BENCH_PRODUCTION_ROUNDS', 5),
+  /** Section 6: rounds (fresh processes each), bytes per transfer, and tunnels per setup-rate run. */
+  listenerRounds: env('BENCH_LISTENER_ROUNDS', 3),
+  listenerBytes: env('BENCH_LISTENER_BYTES', 256 * 1024 ** 2),
+  listenerTunnels: env('BENCH_LISTENER_TUNNELS', 2000),
   /** The whole run is stopped after this long, whatever it is doing. */
-  watchdogMs: env('BENCH_WATCHDOG_MS', 480_000),
+  watchdogMs: env('BENCH_WATCHDOG_MS', 600_000),
 };
 
 const say = (text: string) => process.stdout.write(`${text}\n`);
@@ -149,6 +154,27 @@ async function bench(tmp: string): Promise<void> {
   } catch (error) {
     productionSkipped = (error as Error).message;
   }
+  // 6. The same tunnel through each way in: plain CONNECT, the SOCKS5 listener, the HTTPS listener.
+  let listeners: Awaited<ReturnType<typeof listenersSection>> | undefined;
+  let listenersSkipped: string | undefined;
+  try {
+    const config = path.join(tmp, 'plugins.nolog.json'); // written by startProxyline above
+    listeners = await listenersSection(
+      ports,
+      {
+        bytes: CONFIG.listenerBytes,
+        timeoutMs: CONFIG.tunnelTimeoutMs,
+        rounds: CONFIG.listenerRounds,
+        tunnels: CONFIG.listenerTunnels,
+        concurrency: CONFIG.httpConcurrency,
+        config,
+        tmp,
+      },
+      log,
+    );
+  } catch (error) {
+    listenersSkipped = (error as Error).message;
+  }
   await stopChild(origin);
 
   const per = <T>(data: Record<string, T>, pick: (value: T) => number | undefined) =>
@@ -260,6 +286,37 @@ async function bench(tmp: string): Promise<void> {
     say(`5. Production chain: skipped: ${productionSkipped}`);
   }
 
+  if (listeners) {
+    const ways = [...WAYS_IN];
+    const mib = (CONFIG.listenerBytes / 1024 ** 2).toFixed(0);
+    const median = (pick: (r: WayInResult) => { median: number }) => Object.fromEntries(ways.map((way) => [way, pick(listeners[way]).median]));
+    say(
+      table(
+        `6. Ways in: one tunnel through plain CONNECT, the SOCKS5 listener and CONNECT over the HTTPS listener (same chain, no logger), ${mib} MiB each way, medians of ${CONFIG.listenerRounds} rounds, fresh processes each round`,
+        ways,
+        [
+          { label: 'client→origin MB/s', values: median((r) => r.upMbps), ratio: true },
+          { label: 'origin→client MB/s', values: median((r) => r.downMbps), ratio: true },
+          { label: 'proxy CPU s per GB, client→origin', values: median((r) => r.upCpuSPerGB), digits: 2, ratio: true },
+          { label: 'proxy CPU s per GB, origin→client', values: median((r) => r.downCpuSPerGB), digits: 2, ratio: true },
+          { label: `new tunnels/s (${CONFIG.listenerTunnels}, ${CONFIG.httpConcurrency} at a time)`, values: median((r) => r.tunnelsPerSecond), ratio: true },
+        ],
+        [
+          ['SOCKS5', 'CONNECT'],
+          ['CONNECT over TLS', 'CONNECT'],
+        ],
+      ),
+    );
+    for (const way of ways) {
+      const r = listeners[way];
+      say(
+        `${way}: client→origin ${showSpread(r.upMbps)} MB/s, origin→client ${showSpread(r.downMbps)} MB/s, new tunnels/s ${showSpread(r.tunnelsPerSecond)} (median (min–max))`,
+      );
+    }
+  } else {
+    say(`6. Ways in: skipped: ${listenersSkipped}`);
+  }
+
   const pl = 'proxyline';
   const base = 'baseline';
   const goals: Target[] = [];
@@ -334,6 +391,7 @@ async function bench(tmp: string): Promise<void> {
       idle,
       keepAlive: { proxies: ka.columns, skipped: ka.skipped, results: ka.results, directRuns: ka.directRuns, rounds: ka.rounds },
       production: production ?? { skipped: productionSkipped },
+      listeners: listeners ?? { skipped: listenersSkipped },
       targets: goals,
     }),
   );

@@ -1,7 +1,7 @@
 // Tunnel throughput: 1 GiB client → origin, then 1 GiB origin → client, through one CONNECT.
 import { pump } from './pump.js';
 import { cpuMs } from './procs.js';
-import { openTunnel } from './tunnel.js';
+import { openTunnel, type Tunnel } from './tunnel.js';
 
 export interface Transfer {
   /** MB/s (10^6 bytes per second) over the whole transfer. */
@@ -31,7 +31,18 @@ export async function transfer(
   timeoutMs: number,
   extraHeaders = '',
 ): Promise<Transfer> {
-  const { socket, leftover } = await openTunnel(proxyPort, originPort, 10_000, extraHeaders);
+  return transferThrough(openTunnel(proxyPort, originPort, 10_000, extraHeaders), proxyPid, direction, bytes, timeoutMs);
+}
+
+/** Runs one transfer through a tunnel being opened (any way in: CONNECT, CONNECT over TLS, SOCKS5) to the throughput origin. */
+export async function transferThrough(
+  opening: Promise<Tunnel>,
+  proxyPid: number,
+  direction: 'up' | 'down',
+  bytes: number,
+  timeoutMs: number,
+): Promise<Transfer> {
+  const { socket, leftover } = await opening;
   const cpu0 = cpuMs(proxyPid);
   const start = process.hrtime.bigint();
   let counted = leftover.length;
