@@ -15,11 +15,14 @@ export interface AdminServerOptions {
   port?: number;
   /** Routes plugins registered (the `faults` plugin's `/faults`); absent: only the listener's own. */
   routes?: AdminRoutes;
+  /** More lines for `GET /healthz` after its `ok` (the CLI's reload count and last reload error); still 200. */
+  health?: () => string;
 }
 
 /**
  * A small HTTP server beside the proxy (never on the proxy's port): `GET /metrics` serves a
- * prom-client registry in the Prometheus text format, `GET /healthz` answers `ok`, the paths of
+ * prom-client registry in the Prometheus text format, `GET /healthz` answers `ok` (and the lines of
+ * {@link AdminServerOptions.health}), the paths of
  * {@link AdminServerOptions.routes} go to the plugin that registered them (JSON in and out), and
  * anything else is 404 (405 for another method on `/metrics` and `/healthz`).
  */
@@ -75,7 +78,7 @@ export class AdminServer {
       response.setHeader('Allow', 'GET, HEAD');
       return send(response, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
     }
-    if (path === '/healthz') return send(response, 200, 'text/plain; charset=utf-8', 'ok\n');
+    if (path === '/healthz') return send(response, 200, 'text/plain; charset=utf-8', `ok\n${this.options.health?.() ?? ''}`);
     let body: string;
     try {
       body = await this.registry.metrics();

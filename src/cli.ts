@@ -10,6 +10,7 @@ import { AdminRoutes, AdminRouteTable } from './core/admin-routes.js';
 import { ProxyError } from './core/errors.js';
 import { MetricsRegistry } from './plugins/metrics-registry.js';
 import { createProxyFromConfig } from './proxy.js';
+import { Reloader } from './reload.js';
 
 const COMMAND_LIST = COMMANDS.map((command) => `  ${command.name.padEnd(22)}  ${command.summary}`).join('\n');
 
@@ -33,6 +34,9 @@ Options:
                           on this port; 0 takes a free port (default: none)
   --admin-host <address>  address of the admin listener (default 127.0.0.1)
   -h, --help              show this help
+
+SIGHUP (or POST /reload on the admin listener) re-reads the config: new connections use the new
+chain, open ones finish on theirs; an invalid file is logged and the running chain stays.
 
 When ready it prints "proxyline listening on http://HOST:PORT", then, with --admin-port,
 "proxyline admin on http://HOST:PORT".
@@ -126,6 +130,10 @@ async function main(): Promise<void> {
     if (error instanceof ProxyError && error.code === 'ERR_PROXY_CONFIG') usageError(error.message);
     throw error;
   }
+  // SIGHUP and POST /reload re-read the config; a failed reload keeps the running chain.
+  const reloader = new Reloader(server, values.config);
+  routes?.register('/reload', reloader.route);
+  process.on('SIGHUP', () => void reloader.reload('SIGHUP'));
   let address;
   try {
     address = await server.listen();
@@ -136,7 +144,7 @@ async function main(): Promise<void> {
   let adminAddress;
   if (registry && adminPort !== undefined) {
     const { createAdminServer } = await import('./admin.js');
-    admin = createAdminServer(registry, { host: adminHost, port: adminPort, routes });
+    admin = createAdminServer(registry, { host: adminHost, port: adminPort, routes, health: () => reloader.health() });
     try {
       adminAddress = await admin.listen();
     } catch (error) {

@@ -10,7 +10,7 @@
 // First: tsyringe throws at import time when the Reflect metadata polyfill is missing, and
 // ES modules evaluate in import order.
 import 'reflect-metadata';
-export { createProxy, createProxyFromConfig, type ProxyOptions } from './proxy.js';
+export { createProxy, createProxyFromConfig, reloadProxy, type ChainSource, type ProxyOptions } from './proxy.js';
 export { ProxyServer, type ServerOptions } from './core/server.js';
 export { ConnectionContext, MAX_IN_FLIGHT, stateKey, type StateKey, type Target, type ConnectionMode, type ByteCounts } from './core/context.js';
 export { ERROR_TABLE, ProxyError, toProxyError, badRequest, aborted, type ProxyErrorCode, type ErrorTableEntry } from './core/errors.js';

@@ -1,8 +1,10 @@
 import { createRequire } from 'node:module';
 import { container as rootContainer, instanceCachingFactory, type DependencyContainer } from 'tsyringe';
+import { AdminRouteTable, AdminRoutes, StagedRoutes } from './core/admin-routes.js';
 import { loadConfig } from './core/config.js';
 import { Logger, StreamLogger } from './core/logger.js';
-import { resolvePlugins, type PluginSpec } from './core/registry.js';
+import type { ProxyPlugin } from './core/plugin.js';
+import { resolveChain, resolvePlugins, type PluginSpec, type ResolvedPlugin } from './core/registry.js';
 import { ProxyServer } from './core/server.js';
 import { createStats, ProxyStats } from './core/stats.js';
 import { Dialer, type Listener } from './core/transport.js';
@@ -41,7 +43,35 @@ export interface ProxyOptions {
  * checks the plugin chain, and returns a server that is not listening yet.
  */
 export async function createProxy(options: ProxyOptions = {}): Promise<ProxyServer> {
-  const container = (options.container ?? rootContainer).createChildContainer();
+  const container = proxyServices(options.container);
+  const services = { logger: container.resolve(Logger), stats: container.resolve(ProxyStats) };
+  const plugins = await resolvePlugins(options.plugins ?? DEFAULT_CHAIN, {
+    catalog: PLUGIN_CATALOG,
+    container,
+    baseDir: options.baseDir ?? process.cwd(),
+    source: options.source ?? 'plugins',
+  });
+  const server = new ProxyServer({
+    plugins,
+    listener: options.listener ?? new TcpListener(options.host ?? '127.0.0.1', options.port ?? 8080, services),
+    logger: services.logger,
+    stats: services.stats,
+    gracePeriodMs: options.gracePeriodMs ?? 10_000,
+    maxConnections: options.maxConnections ?? 10_000,
+  });
+  servicesOf.set(server, container);
+  return server;
+}
+
+/** The container each proxy built here resolved its chain in: a reload resolves the next one there too. */
+const servicesOf = new WeakMap<ProxyServer, DependencyContainer>();
+
+/**
+ * A child of `parent` (default: tsyringe's root) with the default services registered where
+ * `parent` has none: Logger, ProxyStats, Dialer, MetricsRegistry. The container a chain resolves in.
+ */
+export function proxyServices(parent: DependencyContainer = rootContainer): DependencyContainer {
+  const container = parent.createChildContainer();
   if (!container.isRegistered(Logger, true)) container.registerInstance(Logger, new StreamLogger());
   if (!container.isRegistered(ProxyStats, true)) container.registerInstance(ProxyStats, createStats());
   // The transports report running out of descriptors to the same logger and counters as the core.
@@ -51,20 +81,44 @@ export async function createProxy(options: ProxyOptions = {}): Promise<ProxyServ
     // Created (and prom-client loaded) only when something asks for it: the metrics plugin.
     container.register(MetricsRegistry, { useFactory: instanceCachingFactory(() => new (loadPromClient().Registry)()) });
   }
-  const plugins = await resolvePlugins(options.plugins ?? DEFAULT_CHAIN, {
-    catalog: PLUGIN_CATALOG,
-    container,
-    baseDir: options.baseDir ?? process.cwd(),
-    source: options.source ?? 'plugins',
-  });
-  return new ProxyServer({
-    plugins,
-    listener: options.listener ?? new TcpListener(options.host ?? '127.0.0.1', options.port ?? 8080, services),
-    logger: services.logger,
-    stats: services.stats,
-    gracePeriodMs: options.gracePeriodMs ?? 10_000,
-    maxConnections: options.maxConnections ?? 10_000,
-  });
+  return container;
+}
+
+/** Where a chain's `module` paths start and how its messages name it. */
+export interface ChainSource {
+  /** Folder that plugin `module` paths (and plugins' relative files) are relative to. */
+  baseDir: string;
+  /** Names the list in error messages, e.g. the config file's path. */
+  source: string;
+}
+
+/** Resolves a chain with the built-in catalog in `container` exactly as start-up does (a `proxyServices` container). */
+export function resolveProxyChain(specs: readonly PluginSpec[], container: DependencyContainer, where: ChainSource): Promise<ResolvedPlugin[]> {
+  return resolveChain(specs, { catalog: PLUGIN_CATALOG, container, ...where });
+}
+
+/**
+ * Resolves a new chain for a proxy built by {@link createProxy}, with the same services, and
+ * puts it in force for new connections (`server.reload`). Rejects, changing nothing, when the
+ * chain is invalid (ERR_PROXY_CONFIG) or the server is closing. Plugins' admin routes (`/faults`)
+ * move to the new chain only once it resolved.
+ */
+export async function reloadProxy(server: ProxyServer, specs: readonly PluginSpec[], where: ChainSource): Promise<readonly ProxyPlugin[]> {
+  const services = servicesOf.get(server);
+  if (!services) throw new Error('reloadProxy: expected a server built by createProxy');
+  const container = services.createChildContainer();
+  const table = services.isRegistered(AdminRoutes, true) ? services.resolve(AdminRoutes) : undefined;
+  const staged = table instanceof AdminRouteTable ? new StagedRoutes(table) : undefined;
+  if (staged) container.registerInstance(AdminRoutes, staged);
+  const plugins = (await resolveProxyChain(specs, container, where)).map(({ plugin }) => plugin);
+  try {
+    server.reload(plugins);
+  } catch (error) {
+    await Promise.allSettled(plugins.map(async (plugin) => plugin.dispose?.()));
+    throw error;
+  }
+  staged?.commit();
+  return plugins;
 }
 
 /** Builds a proxy from a plugins.json file (module paths relative to it). */

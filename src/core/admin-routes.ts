@@ -49,9 +49,14 @@ export class AdminRouteTable implements AdminRoutes {
   private readonly routes = new Map<string, AdminHandler>();
 
   register(prefix: string, handler: AdminHandler): () => void {
-    if (!/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/.test(prefix)) throw new Error(`admin route: expected a path like /name, found ${JSON.stringify(prefix)}`);
-    if (RESERVED.has(prefix)) throw new Error(`admin route ${prefix}: the admin listener serves it itself`);
+    checkPrefix(prefix);
     if (this.routes.has(prefix)) throw new Error(`admin route ${prefix}: already served by another plugin`);
+    return this.replace(prefix, handler);
+  }
+
+  /** Serves `prefix` with `handler`, taking it over from whoever served it (a reloaded chain's plugin takes its predecessor's route). */
+  replace(prefix: string, handler: AdminHandler): () => void {
+    checkPrefix(prefix);
     this.routes.set(prefix, handler);
     return () => {
       if (this.routes.get(prefix) === handler) this.routes.delete(prefix);
@@ -65,5 +70,42 @@ export class AdminRouteTable implements AdminRoutes {
       if (handler) return handler;
     }
     return undefined;
+  }
+}
+
+function checkPrefix(prefix: string): void {
+  if (!/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/.test(prefix)) throw new Error(`admin route: expected a path like /name, found ${JSON.stringify(prefix)}`);
+  if (RESERVED.has(prefix)) throw new Error(`admin route ${prefix}: the admin listener serves it itself`);
+}
+
+/**
+ * The {@link AdminRoutes} a chain being reloaded registers into: its routes are only noted, so a
+ * chain that fails to resolve changes nothing, and `commit()` puts them in the table, in place
+ * of the running chain's (whose plugins' later unregistering leaves them alone).
+ */
+export class StagedRoutes implements AdminRoutes {
+  /** Routes registered, with the function that takes each off the table once committed. */
+  private readonly staged = new Map<string, { handler: AdminHandler; unregister?: () => void }>();
+
+  constructor(private readonly table: AdminRouteTable) {}
+
+  register(prefix: string, handler: AdminHandler): () => void {
+    checkPrefix(prefix);
+    if (this.staged.has(prefix)) throw new Error(`admin route ${prefix}: already served by another plugin`);
+    const route: { handler: AdminHandler; unregister?: () => void } = { handler };
+    this.staged.set(prefix, route);
+    return () => {
+      if (route.unregister) route.unregister();
+      else if (this.staged.get(prefix) === route) this.staged.delete(prefix);
+    };
+  }
+
+  find(path: string): AdminHandler | undefined {
+    return this.table.find(path);
+  }
+
+  /** Serves the noted routes from the table, replacing the running chain's. */
+  commit(): void {
+    for (const [prefix, route] of this.staged) route.unregister = this.table.replace(prefix, route.handler);
   }
 }

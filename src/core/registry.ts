@@ -53,12 +53,59 @@ const configError = (message: string) => new ProxyError('ERR_PROXY_CONFIG', mess
  * naming the entry, the field, what was expected and what was found.
  */
 export async function resolvePlugins(specs: readonly PluginSpec[], options: RegistryOptions): Promise<ProxyPlugin[]> {
-  const resolved: { plugin: ProxyPlugin; cls?: PluginClass; where: string }[] = [];
+  return (await resolveChain(specs, options)).map(({ plugin }) => plugin);
+}
+
+/** A plugin as {@link resolveChain} resolved it, with the options it was given. */
+export interface ResolvedPlugin {
+  /** The instance. */
+  readonly plugin: ProxyPlugin;
+  /** Its options after validation, the schema's defaults filled in; undefined for an instance given in code. */
+  readonly options: unknown;
+}
+
+/**
+ * {@link resolvePlugins}, keeping each plugin's effective options (for `proxyline print-pipeline`).
+ * On a failure, the plugins it constructed so far are disposed before it rejects: a reload that
+ * fails leaves no file open and no admin route registered behind it.
+ */
+export async function resolveChain(specs: readonly PluginSpec[], options: RegistryOptions): Promise<ResolvedPlugin[]> {
+  const resolved: Resolved[] = [];
+  try {
+    await resolveEach(specs, options, resolved);
+    return checkOrder(resolved);
+  } catch (error) {
+    await Promise.all(resolved.filter(({ cls }) => cls).map(({ plugin }) => disposeQuietly(plugin)));
+    throw error;
+  }
+}
+
+interface Resolved extends ResolvedPlugin {
+  /** Its class when the registry constructed it (then the registry disposes it on a failure). */
+  readonly cls?: PluginClass;
+  readonly where: string;
+}
+
+/** Resolves the specs in order into `resolved` (so a failure can dispose the ones before it). */
+async function resolveEach(specs: readonly PluginSpec[], options: RegistryOptions, resolved: Resolved[]): Promise<void> {
   for (const [index, spec] of specs.entries()) {
     const label = describe(spec);
     const where = `${options.source}: plugins[${index}]${label ? ` ("${label}")` : ''}`;
     resolved.push(await resolveOne(spec, where, options));
   }
+}
+
+/** Disposes a plugin of a chain that failed to resolve; its own failure would only hide the real one. */
+async function disposeQuietly(plugin: ProxyPlugin): Promise<void> {
+  try {
+    await plugin.dispose?.();
+  } catch {
+    // the resolution error is the one reported
+  }
+}
+
+/** Checks every declared order constraint. */
+function checkOrder(resolved: Resolved[]): Resolved[] {
   const names = resolved.map(({ plugin }) => plugin.name);
   for (const [index, { cls, where }] of resolved.entries()) {
     for (const earlier of cls?.manifest.after ?? []) {
@@ -72,7 +119,7 @@ export async function resolvePlugins(specs: readonly PluginSpec[], options: Regi
       if (at >= 0 && at < index) throw configError(`${where}: expected "${later}" later in the chain, found it at plugins[${at}]`);
     }
   }
-  return resolved.map(({ plugin }) => plugin);
+  return resolved;
 }
 
 function describe(spec: PluginSpec): string {
@@ -86,7 +133,7 @@ async function resolveOne(spec: PluginSpec, where: string, options: RegistryOpti
   if (typeof spec === 'string') return construct(await builtIn(spec, where, options), undefined, where, options);
   if (typeof spec === 'function') return construct(checkClass(spec, where), undefined, where, options);
   if ('plugin' in spec && typeof spec.plugin === 'function') return construct(checkClass(spec.plugin, where), spec.options, where, options);
-  if (isInstance(spec)) return { plugin: spec, where };
+  if (isInstance(spec)) return { plugin: spec, options: undefined, where };
   const entry = spec as PluginEntry;
   const cls = entry.module ? await load(entry, where, options) : await builtIn(entry.name, where, options);
   return construct(cls, entry.options, where, options);
@@ -140,7 +187,7 @@ function construct(cls: PluginClass, rawOptions: unknown, where: string, options
   } catch (error) {
     throw configError(`${where}: cannot construct ${cls.name}: ${(error as Error).message}`);
   }
-  return { plugin, cls, where };
+  return { plugin, options: pluginOptions, cls, where };
 }
 
 function validateOptions(cls: PluginClass, raw: unknown, where: string): unknown {

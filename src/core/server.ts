@@ -25,6 +25,19 @@ export interface ServerOptions {
 
 let nextConnectionId = 1;
 
+/**
+ * A resolved chain as a value: its plugins and the connections that started on it. The server
+ * hands the current one to new connections; a connection keeps the one it started with; a chain
+ * replaced by `reload()` is disposed when its last connection closes.
+ */
+interface Chain {
+  readonly plugins: readonly ProxyPlugin[];
+  /** Connections that started on this chain and are still open. */
+  open: number;
+  /** Set once its plugins are being disposed. */
+  disposed?: Promise<void>;
+}
+
 /** A running proxy: accepts connections and runs each through the plugin chain. */
 export class ProxyServer {
   private readonly open = new Set<Connection>();
@@ -33,9 +46,15 @@ export class ProxyServer {
   /** The counters this server adds to. */
   readonly stats: ProxyStats;
   private readonly refusals = new Throttle(1000);
+  /** The chain new connections start on. */
+  private chain: Chain;
+  /** Chains replaced by `reload()` whose connections are not all closed yet, or that are being disposed. */
+  private readonly retired = new Set<Chain>();
+  private closing = false;
 
   constructor(private readonly options: ServerOptions) {
     this.stats = options.stats ?? createStats();
+    this.chain = { plugins: options.plugins, open: 0 };
     // Every subscription handles its errors; this is the last net, so a bug logs, never kills.
     rxjsConfig.onUnhandledError = (error) => options.logger.error('unhandled RxJS error', { message: String(error) });
   }
@@ -45,8 +64,11 @@ export class ProxyServer {
     const max = this.options.maxConnections ?? Infinity;
     this.bound = await this.options.listener.listen((socket, peer) => {
       if (this.open.size >= max) return this.refuse(socket);
-      const connection = new Connection(nextConnectionId++, socket, peer, this.options.plugins, this.options.logger, (done) => {
+      const chain = this.chain;
+      chain.open++;
+      const connection = new Connection(nextConnectionId++, socket, peer, chain.plugins, this.options.logger, (done) => {
         this.open.delete(done);
+        if (--chain.open === 0 && this.retired.has(chain)) void this.dispose(chain); // never rejects
         if (this.open.size === 0) this.idle?.();
       });
       this.open.add(connection);
@@ -70,6 +92,25 @@ export class ProxyServer {
     return this.bound;
   }
 
+  /** The plugins new connections start on (the last chain given to `reload()`, or the first). */
+  get plugins(): readonly ProxyPlugin[] {
+    return this.chain.plugins;
+  }
+
+  /**
+   * Puts a new resolved chain in force: connections accepted from now on run through `plugins`;
+   * open ones finish on the chain they started with, whose plugins are disposed when its last
+   * connection closes (at once when none is open). Throws once `close()` has begun (the caller
+   * still owns `plugins` then).
+   */
+  reload(plugins: readonly ProxyPlugin[]): void {
+    if (this.closing) throw new Error('the server is closing');
+    const old = this.chain;
+    this.chain = { plugins, open: 0 };
+    this.retired.add(old);
+    if (old.open === 0) void this.dispose(old);
+  }
+
   /** How many connections are open now. */
   get connections(): number {
     return this.open.size;
@@ -81,10 +122,28 @@ export class ProxyServer {
    * plugin is disposed (a log written out).
    */
   async close(gracePeriodMs = this.options.gracePeriodMs): Promise<void> {
+    this.closing = true;
     await this.options.listener.close();
     for (const connection of this.open) connection.drain();
     if (this.open.size > 0) await this.drain(gracePeriodMs);
-    await Promise.all(this.options.plugins.map((plugin) => Promise.resolve(plugin.dispose?.())));
+    // Every connection has closed: the retired chains are disposed or being disposed.
+    await Promise.all([this.dispose(this.chain), ...[...this.retired].map((chain) => this.dispose(chain))]);
+  }
+
+  /** Disposes the plugins of a chain once; a plugin whose dispose fails is logged, the others still run. */
+  private dispose(chain: Chain): Promise<void> {
+    chain.disposed ??= Promise.all(
+      chain.plugins.map(async (plugin) => {
+        try {
+          await plugin.dispose?.();
+        } catch (error) {
+          this.options.logger.error(`plugin ${plugin.name} failed in dispose`, { message: String(error) });
+        }
+      }),
+    ).then(() => {
+      this.retired.delete(chain);
+    });
+    return chain.disposed;
   }
 
   private drain(gracePeriodMs: number): Promise<void> {

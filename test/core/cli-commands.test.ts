@@ -9,19 +9,20 @@ test('--help lists every command with its summary', async (t) => {
   t.true(stdout.includes('proxyline <command> [arguments]'));
   t.deepEqual(
     COMMANDS.map((command) => command.name),
-    ['har', 'report'],
+    ['har', 'report', 'validate', 'print-pipeline'],
   );
   for (const command of COMMANDS) t.regex(stdout, new RegExp(`\\n  ${command.name} +${command.summary.replace(/[()]/g, '\\$&')}\\n`), command.name);
 });
 
 test('<command> --help and -h print its usage and exit 0', async (t) => {
   for (const command of COMMANDS) {
+    const capture = command.name === 'har' || command.name === 'report';
     for (const flag of ['--help', '-h']) {
       const { code, stdout, stderr } = await runCli([command.name, flag]);
       t.is(code, 0, `${command.name} ${flag}`);
       t.is(stderr, '');
-      t.true(stdout.startsWith(`Usage: proxyline ${command.name} CAPTURE.jsonl`), `${command.name} ${flag}`);
-      t.true(stdout.includes('--out <file>'));
+      t.true(stdout.startsWith(`Usage: proxyline ${command.name} ${capture ? 'CAPTURE.jsonl' : '[--config FILE]'}`), `${command.name} ${flag}`);
+      t.true(stdout.includes(capture ? '--out <file>' : '--config <file>'));
     }
   }
 });

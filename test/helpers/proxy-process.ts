@@ -14,6 +14,10 @@ export interface ProxyProcess {
   rss(): number;
   /** What the child wrote to stderr so far (the first 10,000 characters). */
   stderr(): string;
+  /** What the child wrote to stdout so far (the first 10,000 characters): its ready lines. */
+  stdout(): string;
+  /** The temporary plugins.json it was started with (a reload test rewrites it). */
+  config: string;
   /** Kills the child (SIGKILL) and removes its temporary config. */
   close(): Promise<void>;
 }
@@ -46,16 +50,18 @@ export async function startProxyProcess(plugins: unknown[], options: ProxyProces
     }
     rmSync(dir, { recursive: true, force: true });
   };
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    if (stdout.length < 10_000) stdout += chunk.toString();
+  });
   try {
     const port = await new Promise<number>((resolve, reject) => {
-      let stdout = '';
       const timer = setTimeout(() => reject(new Error(`proxy did not start; stderr: ${stderr}`)), 15_000);
       child.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`proxy exited with ${code}; stderr: ${stderr}`));
       });
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString();
+      child.stdout.on('data', () => {
         const match = /proxyline listening on http:\/\/127\.0\.0\.1:(\d+)\n/.exec(stdout);
         if (match) {
           clearTimeout(timer);
@@ -64,7 +70,7 @@ export async function startProxyProcess(plugins: unknown[], options: ProxyProces
       });
     });
     const pid = child.pid!;
-    return { child, pid, port, rss: () => readRss(pid), stderr: () => stderr, close };
+    return { child, pid, port, rss: () => readRss(pid), stderr: () => stderr, stdout: () => stdout, config, close };
   } catch (error) {
     await close();
     throw error;
