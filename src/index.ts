@@ -26,8 +26,9 @@ export {
   type MessageEndEvent,
 } from './core/events.js';
 export { Exchange, type ExchangeTimings, type FaultDecision, type LocalReply, type UpstreamTimeouts } from './core/exchange.js';
+export { localReply, type LocalReplyInit } from './core/local-reply.js';
 export type { ResponseHead } from './core/http/response-framing.js';
-export { FlowControl } from './core/flow-control.js';
+export { FlowControl, type FlowSource } from './core/flow-control.js';
 export { Logger, StreamLogger, SilentLogger, type LogFields } from './core/logger.js';
 export { PluginOptions, PluginBaseDir, type ProxyPlugin, type PluginClass, type PluginManifest, type JsonSchema } from './core/plugin.js';
 export { resolvePlugins, type PluginEntry, type PluginSpec, type PluginWithOptions, type RegistryOptions } from './core/registry.js';

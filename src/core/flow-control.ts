@@ -1,4 +1,10 @@
-import type { Readable } from 'node:stream';
+/** What a flow control pauses: a socket, or anything else that can wait (a reply held for the client). */
+export interface FlowSource {
+  /** Stop producing until `resume`. */
+  pause(): unknown;
+  /** Go on producing. */
+  resume(): unknown;
+}
 
 const NONE: readonly string[] = [];
 
@@ -12,13 +18,13 @@ export class FlowControl {
   // less on every idle connection than a Set or an array grown by push.
   private reasons: readonly string[] = NONE;
 
-  constructor(private source?: Pick<Readable, 'pause' | 'resume'>) {}
+  constructor(private source?: FlowSource) {}
 
   /**
    * Points the flow control at another source (the outbound side reads one upstream after the
    * other); the new source starts paused or flowing as the reasons held say.
    */
-  retarget(source: Pick<Readable, 'pause' | 'resume'> | undefined): void {
+  retarget(source: FlowSource | undefined): void {
     this.source = source;
     if (this.reasons.length > 0) source?.pause();
     else source?.resume();

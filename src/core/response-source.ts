@@ -7,6 +7,7 @@ import { dataEvent, messageEndEvent, responseHeadEvent, type ProxyEvent } from '
 import type { FlowControl } from './flow-control.js';
 import { Exchange } from './exchange.js';
 import { getHeaderTokens } from './http/head.js';
+import { checkLocalReply } from './local-reply.js';
 import type { ResponseHead } from './http/response-framing.js';
 import { ResponseParser, type ResponseParserEvent } from './http/response-parser.js';
 import { errorResponseParts } from './respond.js';
@@ -80,6 +81,10 @@ export class ResponseSource implements SocketOwner, Watched {
   private tunnel = false;
   private dechunk = false;
   private completed = false;
+  /** The current exchange's own answer waits for the client to take the responses before it. */
+  private replyWaiting = false;
+  /** Stands in for an upstream as the outbound flow's source while a reply waits (made when first needed). */
+  private replyGate?: ReplyGate;
   /** A graceful shutdown began: the last response due closes the connection. */
   private draining = false;
   /** Created with the first exchange that waits on an upstream. */
@@ -149,7 +154,8 @@ export class ResponseSource implements SocketOwner, Watched {
   /** @internal (Watched) */
   timedOut(error: ProxyError): void {
     if (this.completed || this.subscriber?.closed) return this.owner.timedOut(error);
-    if (error.code !== 'ERR_PROXY_RESPONSE_TIMEOUT') return this.owner.timedOut(error);
+    // A reply waiting for a client that reads nothing: the client stalled, not an upstream.
+    if (error.code !== 'ERR_PROXY_RESPONSE_TIMEOUT' || this.replyWaiting) return this.owner.timedOut(error);
     // No response head yet: the client is answered 504 in its place, and may go on.
     const exchange = this.current!;
     this.detach()?.destroy();
@@ -234,6 +240,10 @@ export class ResponseSource implements SocketOwner, Watched {
     this.current = next;
     if (next.answeredLocally) {
       next.upstream?.destroy();
+      // An answer made here costs the client nothing to ask for: while the client does not take
+      // the responses already sent (its socket is full), the next is not made, or a pipelining
+      // client that never reads would make the proxy buffer without bound.
+      if (this.ctx.outboundFlow.paused) return this.waitForClient();
       return this.answerLocally(next);
     }
     const socket = next.upstream!;
@@ -451,9 +461,34 @@ export class ResponseSource implements SocketOwner, Watched {
     this.answer(errorResponseParts(error, false), exchange, error);
   }
 
+  /** Holds the current exchange's own answer until the outbound flow is released (the client drained). */
+  private waitForClient(): void {
+    this.headSent = false;
+    this.replyWaiting = true;
+    this.ctx.outboundFlow.retarget((this.replyGate ??= new ReplyGate(this)));
+    // A client that takes nothing for as long as an upstream may stay silent is given up on.
+    (this.watchdog ??= new Watchdog(this)).watch();
+  }
+
+  /** @internal (ReplyGate) The client drained: the reply that waited goes out. */
+  clientReady(): void {
+    if (!this.replyWaiting || this.completed || !this.subscriber || this.subscriber.closed) return;
+    this.answerLocally(this.current!);
+  }
+
   /** The refusal or the plugin's own response of an exchange that goes to no upstream. */
   private answerLocally(exchange: Exchange): void {
-    if (exchange.reply) return this.answer(exchange.reply, exchange, undefined);
+    if (exchange.reply) {
+      let reply;
+      try {
+        reply = checkLocalReply(exchange.reply);
+      } catch (error) {
+        return this.answerError(toProxyError(error), exchange);
+      }
+      // A reply that says it closes the connection does: the client will not send more on it.
+      if (getHeaderTokens(reply.head.headers, 'connection').includes('close')) exchange.closeClient = true;
+      return this.answer(reply, exchange, undefined);
+    }
     // An error without a status (a plugin that drops the request) closes the connection with it.
     if (exchange.error!.status === 0) this.closedBy = exchange;
     this.answerError(exchange.error!, exchange);
@@ -467,6 +502,10 @@ export class ResponseSource implements SocketOwner, Watched {
   private answer(response: { head: ResponseHead; body: Buffer }, exchange: Exchange, error: ProxyError | undefined): void {
     const subscriber = this.subscriber!;
     const { head, body } = response;
+    if (this.replyWaiting) {
+      this.replyWaiting = false;
+      this.ctx.outboundFlow.retarget(undefined);
+    }
     if (error) exchange.error = error;
     exchange.response = head;
     exchange.decideUpgrade(false);
@@ -491,5 +530,16 @@ export class ResponseSource implements SocketOwner, Watched {
   private complete(): void {
     this.completed = true;
     this.subscriber?.complete();
+  }
+}
+
+/** The outbound flow's source while a reply waits: its release (the client drained) sends the reply. */
+class ReplyGate {
+  constructor(private readonly source: ResponseSource) {}
+
+  pause(): void {}
+
+  resume(): void {
+    this.source.clientReady();
   }
 }

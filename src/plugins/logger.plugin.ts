@@ -53,6 +53,7 @@ export class LoggerPlugin implements ProxyPlugin {
       connectMs: ms(exchange?.timings.connected, exchange?.startedAt),
       firstByteMs: ms(exchange?.timings.firstByte, exchange?.startedAt),
       durationMs: Math.round(now - (exchange?.startedAt ?? ctx.startedAt)),
+      answeredBy: exchange?.answeredBy,
       error: failure?.code,
       reason: failure?.message,
       faults: exchange?.faults?.length ? exchange.faults.map((fault) => fault.name) : undefined,
@@ -64,8 +65,9 @@ export class LoggerPlugin implements ProxyPlugin {
     const what = [record.method, record.url].filter(Boolean).join(' ') || '-';
     const failed = failure ? ` ${failure.code} (${failure.message})` : '';
     const faults = record.faults ? ` faults=${record.faults.join(',')}` : '';
+    const by = record.answeredBy ? ` by=${record.answeredBy}` : '';
     this.logger.info(
-      `#${record.id} ${record.client} ${what} ${record.status ?? '-'} in=${record.bytesIn} out=${record.bytesOut} ${record.durationMs}ms${failed}${faults}`,
+      `#${record.id} ${record.client} ${what} ${record.status ?? '-'} in=${record.bytesIn} out=${record.bytesOut} ${record.durationMs}ms${by}${failed}${faults}`,
     );
   }
 }

@@ -8,7 +8,7 @@ function fakeSource() {
 
 test('the source pauses on the first reason and resumes when the last one is released', (t) => {
   const source = fakeSource();
-  const flow = new FlowControl(source as never);
+  const flow = new FlowControl(source);
   flow.hold('sink');
   flow.hold('dial');
   flow.hold('sink');
@@ -23,7 +23,7 @@ test('the source pauses on the first reason and resumes when the last one is rel
 
 test('releasing a reason that is not held does nothing', (t) => {
   const source = fakeSource();
-  const flow = new FlowControl(source as never);
+  const flow = new FlowControl(source);
   flow.release('sink');
   t.deepEqual(source.calls, []);
 });
