@@ -10,6 +10,7 @@ import { createStats, ProxyStats } from './core/stats.js';
 import { Dialer, type Listener } from './core/transport.js';
 import { DEFAULT_CHAIN, PLUGIN_CATALOG } from './plugins/index.js';
 import { MetricsRegistry } from './plugins/metrics-registry.js';
+import { ParentDialer } from './transports/parent-dialer.js';
 import { TcpDialer } from './transports/tcp-dialer.js';
 import { TcpListener } from './transports/tcp-listener.js';
 
@@ -76,7 +77,8 @@ export function proxyServices(parent: DependencyContainer = rootContainer): Depe
   if (!container.isRegistered(ProxyStats, true)) container.registerInstance(ProxyStats, createStats());
   // The transports report running out of descriptors to the same logger and counters as the core.
   const services = { logger: container.resolve(Logger), stats: container.resolve(ProxyStats) };
-  if (!container.isRegistered(Dialer, true)) container.registerInstance(Dialer, new TcpDialer(services));
+  // TCP, and parent proxies (upstream-proxy routes) over the same TCP dialer.
+  if (!container.isRegistered(Dialer, true)) container.registerInstance(Dialer, new ParentDialer(new TcpDialer(services)));
   if (!container.isRegistered(MetricsRegistry, true)) {
     // Created (and prom-client loaded) only when something asks for it: the metrics plugin.
     container.register(MetricsRegistry, { useFactory: instanceCachingFactory(() => new (loadPromClient().Registry)()) });

@@ -34,6 +34,8 @@ export const ERROR_TABLE = {
   ERR_PROXY_HEADERS_TOO_LARGE: entry(431, 'Request Header Fields Too Large'),
   /** The upstream could not be reached (refused, unknown name, reset before a response). */
   ERR_PROXY_UPSTREAM_CONNECT: entry(502, 'Bad Gateway'),
+  /** A parent proxy was reached but refused or failed the request (its 407, 403, 502, a SOCKS reply other than success). */
+  ERR_PROXY_PARENT: entry(502, 'Bad Gateway'),
   /** The upstream's response is malformed or ambiguous. */
   ERR_PROXY_BAD_RESPONSE: entry(502, 'Bad Gateway'),
   /** The proxy is out of file descriptors (EMFILE/ENFILE) and cannot open an upstream connection. */

@@ -3,6 +3,7 @@ import type { ByteCounts, Target } from './context.js';
 import type { ProxyError } from './errors.js';
 import { getHeader, getHeaderTokens, type RequestHead } from './http/head.js';
 import type { ResponseHead } from './http/response-framing.js';
+import type { UpstreamHop } from './transport.js';
 
 /** How long the core waits on an upstream, in ms (0: no limit); the dialling plugin sets them per exchange. */
 export interface UpstreamTimeouts {
@@ -61,6 +62,13 @@ export class Exchange {
   readonly startedAt = performance.now();
   /** Where the request goes; set by the routing plugin (`http-forward`, `connect-handler`). */
   target?: Target;
+  /**
+   * How the upstream may be reached, in failover order; set by a routing plugin (`upstream-proxy`).
+   * Undefined: straight to the target.
+   */
+  route?: readonly UpstreamHop[];
+  /** The hop its upstream was actually reached through (when a route was set), for logs. */
+  via?: UpstreamHop;
   /** The upstream connection carrying it; set by the plugin that dials (`upstream-dialer`). */
   upstream?: Duplex;
   /** Gives the upstream back once the exchange is over; set by whoever supplied it (the pool). */

@@ -7,6 +7,7 @@ import { ByteCounterPlugin, ConnectHandlerPlugin, HeadParserPlugin, HttpForwardP
 import { MetricsPlugin } from './metrics.plugin.js';
 import { ProxyAuthPlugin } from './proxy-auth.plugin.js';
 import { RateLimitPlugin } from './rate-limit.plugin.js';
+import { UpstreamProxyPlugin } from './upstream-proxy.plugin.js';
 
 /** Every built-in plugin class, loaded (for the public API, the plugins.json schema and tests). */
 export const BUILT_IN_PLUGINS: ReadonlyMap<string, PluginClass> = new Map(
@@ -24,6 +25,7 @@ export const BUILT_IN_PLUGINS: ReadonlyMap<string, PluginClass> = new Map(
     MetricsPlugin,
     CapturePlugin,
     FaultsPlugin,
+    UpstreamProxyPlugin,
   ].map((plugin) => [plugin.manifest.name, plugin as PluginClass]),
 );
 
@@ -41,4 +43,5 @@ export {
   ProxyAuthPlugin,
   RateLimitPlugin,
   UpstreamDialerPlugin,
+  UpstreamProxyPlugin,
 };

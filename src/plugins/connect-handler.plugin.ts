@@ -20,7 +20,7 @@ export class ConnectHandlerPlugin implements ProxyPlugin {
     name: 'connect-handler',
     optionsSchema: { type: 'object', additionalProperties: false, properties: {} },
     after: ['head-parser'],
-    before: ['upstream-dialer'],
+    before: ['upstream-dialer', 'upstream-proxy'],
   };
   readonly name = ConnectHandlerPlugin.manifest.name;
 

@@ -149,7 +149,7 @@ export class DestinationPolicyPlugin implements ProxyPlugin {
       },
     },
     after: ['head-parser'],
-    before: ['upstream-dialer'],
+    before: ['upstream-dialer', 'upstream-proxy'],
   };
   readonly name = DestinationPolicyPlugin.manifest.name;
   private readonly rules: readonly CompiledRule[];

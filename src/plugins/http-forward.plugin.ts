@@ -54,7 +54,7 @@ export class HttpForwardPlugin implements ProxyPlugin {
       },
     },
     after: ['head-parser'],
-    before: ['upstream-dialer'],
+    before: ['upstream-dialer', 'upstream-proxy'],
   };
   readonly name = HttpForwardPlugin.manifest.name;
 

@@ -25,6 +25,7 @@ export const PLUGIN_CATALOG: PluginCatalog = new Map<string, PluginClass | (() =
   ['metrics', async () => (await import('./metrics.plugin.js')).MetricsPlugin],
   ['capture', async () => (await import('./capture.plugin.js')).CapturePlugin],
   ['faults', async () => (await import('./faults.plugin.js')).FaultsPlugin],
+  ['upstream-proxy', async () => (await import('./upstream-proxy.plugin.js')).UpstreamProxyPlugin],
 ]);
 
 /** The default chain (the repository's plugins.json lists the same). */

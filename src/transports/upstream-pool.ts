@@ -1,10 +1,11 @@
 import type { Duplex } from 'node:stream';
 import type { Target } from '../core/context.js';
+import type { UpstreamHop } from '../core/transport.js';
 import { setOwner, type SocketOwner } from '../core/socket-owner.js';
 
 /** Limits of an {@link UpstreamPool}. */
 export interface UpstreamPoolOptions {
-  /** Idle connections kept per origin (host:port); more are closed. */
+  /** Idle connections kept per origin (host:port, and the route that reached it); more are closed. */
   maxIdlePerOrigin: number;
   /** How long an idle connection is kept, in ms. */
   idleTimeoutMs: number;
@@ -36,7 +37,9 @@ class IdleUpstream implements SocketOwner {
 }
 
 /**
- * Kept-alive upstream connections per origin, shared by every client connection. A connection
+ * Kept-alive upstream connections per origin and route (direct, or the parent proxy it went
+ * through: a connection through one parent never serves another route), shared by every client
+ * connection. A connection
  * comes back only after its response was read to the end; while idle, any byte, FIN or error
  * from the upstream closes it. The most recently used is handed out first. Expiry is a sweep
  * (every quarter of the idle timeout, at most every second) rather than a timer per connection,
@@ -50,9 +53,9 @@ export class UpstreamPool {
 
   constructor(private readonly options: UpstreamPoolOptions) {}
 
-  /** An idle connection to `target`, taken out of the pool, or undefined. */
-  take(target: Target): Duplex | undefined {
-    const id = this.key(target);
+  /** An idle connection to `target` (through `hop`; default direct), taken out of the pool, or undefined. */
+  take(target: Target, hop?: UpstreamHop): Duplex | undefined {
+    const id = this.key(target, hop);
     const list = this.idle.get(id);
     if (!list) return undefined;
     const fresh = performance.now() - this.options.idleTimeoutMs;
@@ -65,8 +68,8 @@ export class UpstreamPool {
   }
 
   /** Gives a connection back: kept when reusable and there is room, closed otherwise. */
-  give(target: Target, socket: Duplex, reusable: boolean): void {
-    const id = this.key(target);
+  give(target: Target, socket: Duplex, reusable: boolean, hop?: UpstreamHop): void {
+    const id = this.key(target, hop);
     const list = this.idle.get(id);
     if (!reusable || socket.destroyed || (list?.length ?? 0) >= this.options.maxIdlePerOrigin) {
       socket.destroy();
@@ -81,9 +84,9 @@ export class UpstreamPool {
     this.sweeper ??= this.startSweeper();
   }
 
-  /** Idle connections held now, for one origin or in all. */
-  size(target?: Target): number {
-    if (target) return this.idle.get(this.key(target))?.length ?? 0;
+  /** Idle connections held now, for one origin (through `hop`; default direct) or in all. */
+  size(target?: Target, hop?: UpstreamHop): number {
+    if (target) return this.idle.get(this.key(target, hop))?.length ?? 0;
     let total = 0;
     for (const list of this.idle.values()) total += list.length;
     return total;
@@ -106,8 +109,9 @@ export class UpstreamPool {
     close(entry);
   }
 
-  /** `host:port`, the pool's key for an origin. */
-  private key(target: Target): string {
+  /** `host:port`, the pool's key for an origin reached directly; the parent's key before it otherwise. */
+  private key(target: Target, hop?: UpstreamHop): string {
+    if (hop !== undefined && hop !== 'direct') return `${hop.key} ${target.host}:${target.port}`;
     const { last } = this;
     if (target.host !== last.host || target.port !== last.port) this.last = { host: target.host, port: target.port, key: `${target.host}:${target.port}` };
     return this.last.key;
