@@ -71,5 +71,7 @@ export { AdminServer, createAdminServer, type AdminServerOptions } from './admin
 export { AdminRoutes, AdminRouteTable, type AdminHandler, type AdminRequest, type AdminResponse } from './core/admin-routes.js';
 export { TcpDialer } from './transports/tcp-dialer.js';
 export { TcpListener } from './transports/tcp-listener.js';
+export { TlsListener, type TlsListenerOptions } from './transports/tls-listener.js';
+export { checkTlsCredentials, type TlsCredentials, type TlsCredentialNames } from './transports/tls-credentials.js';
 export { Dialer, type BoundAddress, type Listener, type PeerAddress } from './core/transport.js';
 export type { TransportServices } from './transports/transport-services.js';
