@@ -75,10 +75,20 @@ export class TlsListener implements Listener {
       ALPNProtocols: ['http/1.1'],
     });
     server.on('secureConnection', (socket: tls.TLSSocket) => {
-      this.handshaking.delete(fourTuple(socket));
+      const id = fourTuple(socket);
+      const raw = this.handshaking.get(id);
+      this.handshaking.delete(id);
       if (this.closed) {
         socket.destroy();
         return;
+      }
+      // A TLS socket's own resetAndDestroy throws (its handle is no TCP handle); a reset (the faults
+      // plugin's) means the TCP connection's RST, which then destroys the TLS socket too.
+      if (raw) {
+        socket.resetAndDestroy = () => {
+          raw.resetAndDestroy();
+          return socket;
+        };
       }
       onConnection(socket, { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 });
     });

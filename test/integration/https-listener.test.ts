@@ -269,6 +269,35 @@ test("the handshake gets head-parser's headersTimeoutMs; a stalled or non-TLS cl
   }
 });
 
+test("the faults plugin's reset behind the TLS listener resets the connection; nothing crashes and the proxy keeps serving", async (t) => {
+  const origin = await startRawOrigin((socket) => socket.pipe(socket));
+  const web = await startHttpOrigin(hello);
+  const faults = { name: 'faults', options: { faults: [{ name: 'rst', type: 'reset', direction: 'upstream', match: { methods: ['CONNECT'] } }] } };
+  const [first, ...rest] = DEFAULT_CHAIN;
+  const proxy = await startTlsProxy([first!, ...rest.slice(0, 2), faults, ...rest.slice(2)]);
+  const sockets: tls.TLSSocket[] = [];
+  try {
+    const client = await tlsClient(proxy.port);
+    sockets.push(client);
+    const authority = `127.0.0.1:${origin.port}`;
+    const ended = collect(client);
+    client.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\nhello`);
+    await ended;
+    t.true(await pollUntil(() => proxy.server.connections === 0, 200), 'the connection is gone');
+
+    const next = await tlsClient(proxy.port);
+    sockets.push(next);
+    const answer = collect(next);
+    next.write(`GET http://127.0.0.1:${web.port}/next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    t.regex((await answer).text, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nhello \/next$/);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await proxy.close();
+    await origin.close();
+    await web.close();
+  }
+});
+
 chromiumTest('Chromium --proxy-server=https://: a page over plain HTTP through the TLS listener', async (t) => {
   const origin = await startHttpOrigin((request, response) => {
     request.resume();

@@ -129,6 +129,24 @@ test('a TLS client is handed over secure and paused, with its TCP address as the
   }
 });
 
+test("resetAndDestroy on a handed-over socket resets its TCP connection (a bare TLSSocket's would throw)", async (t) => {
+  const listener = await startListener();
+  let client: tls.TLSSocket | undefined;
+  try {
+    client = await tlsClient(listener.port);
+    const failed = once(client, 'error');
+    t.true(await pollUntil(() => listener.accepted.length === 1, 200));
+    const socket = listener.accepted[0]!.socket as tls.TLSSocket;
+    t.notThrows(() => socket.resetAndDestroy());
+    const [error] = (await failed) as [NodeJS.ErrnoException];
+    t.is(error.code, 'ECONNRESET');
+    await closed(socket);
+  } finally {
+    client?.destroy();
+    await listener.close();
+  }
+});
+
 test('bytes that are not TLS are counted, warned about at most once a second, and closed; the listener keeps serving', async (t) => {
   const listener = await startListener();
   const clients: net.Socket[] = [];
