@@ -11,6 +11,7 @@ import { ProxyError } from './core/errors.js';
 import { MetricsRegistry } from './plugins/metrics-registry.js';
 import { createProxyFromConfig } from './proxy.js';
 import { Reloader } from './reload.js';
+import { readTlsFiles, type TlsCredentials } from './transports/tls-credentials.js';
 
 const COMMAND_LIST = COMMANDS.map((command) => `  ${command.name.padEnd(22)}  ${command.summary}`).join('\n');
 
@@ -33,13 +34,17 @@ Options:
                           GET /healthz and the plugins' routes (the faults plugin's /faults)
                           on this port; 0 takes a free port (default: none)
   --admin-host <address>  address of the admin listener (default 127.0.0.1)
+  --tls-cert <file>       speak TLS to clients (an HTTPS proxy: curl --proxy https://…) with this
+                          PEM certificate chain; needs --tls-key. The handshake must end within
+                          head-parser's headersTimeoutMs
+  --tls-key <file>        the certificate's PEM private key (not encrypted); needs --tls-cert
   -h, --help              show this help
 
 SIGHUP (or POST /reload on the admin listener) re-reads the config: new connections use the new
 chain, open ones finish on theirs; an invalid file is logged and the running chain stays.
 
-When ready it prints "proxyline listening on http://HOST:PORT", then, with --admin-port,
-"proxyline admin on http://HOST:PORT".
+When ready it prints "proxyline listening on http://HOST:PORT" (https:// with --tls-cert),
+then, with --admin-port, "proxyline admin on http://HOST:PORT".
 Exit codes: 0 after a clean shutdown, 2 for invalid flags or configuration, 1 otherwise.
 `;
 
@@ -56,9 +61,9 @@ function integer(name: string, text: string, min: number, max: number): number {
   return Number(text);
 }
 
-function url(address: { host: string; port: number }): string {
+function url(address: { host: string; port: number }, scheme = 'http'): string {
   const host = address.host.includes(':') ? `[${address.host}]` : address.host;
-  return `http://${host}:${address.port}`;
+  return `${scheme}://${host}:${address.port}`;
 }
 
 /** Runs a subcommand: its usage and input mistakes exit 2 with one line, like the proxy's flags. */
@@ -75,6 +80,19 @@ async function runCommand(entry: CommandEntry, args: string[]): Promise<void> {
     process.stderr.write(`proxyline: ${error.message}\n`);
     // exitCode rather than exit(): whatever is still being written to stdout gets out first.
     process.exitCode = 2;
+  }
+}
+
+/** Reads and checks --tls-cert and --tls-key (both or neither); a bad file exits 2 naming it. */
+async function tlsFiles(certFile: string | undefined, keyFile: string | undefined): Promise<TlsCredentials | undefined> {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (keyFile === undefined) usageError('--tls-cert: expected --tls-key too, found it missing');
+  if (certFile === undefined) usageError('--tls-key: expected --tls-cert too, found it missing');
+  try {
+    return await readTlsFiles(certFile, keyFile);
+  } catch (error) {
+    if (error instanceof ProxyError && error.code === 'ERR_PROXY_CONFIG') usageError(error.message);
+    throw error;
   }
 }
 
@@ -95,6 +113,8 @@ async function main(): Promise<void> {
         'max-connections': { type: 'string', default: '10000' },
         'admin-port': { type: 'string' },
         'admin-host': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -113,6 +133,7 @@ async function main(): Promise<void> {
   const adminPort = values['admin-port'] === undefined ? undefined : integer('admin-port', values['admin-port'], 0, 65535);
   if (values['admin-host'] !== undefined && adminPort === undefined) usageError('--admin-host: expected --admin-port too, found it missing');
   const adminHost = values['admin-host'] ?? '127.0.0.1';
+  const tls = await tlsFiles(values['tls-cert'], values['tls-key']);
 
   // The registry the metrics plugin records into, and the admin listener serves. prom-client is
   // loaded only with an admin listener (or by the metrics plugin itself): see PLUGIN_CATALOG.
@@ -125,7 +146,7 @@ async function main(): Promise<void> {
 
   let server;
   try {
-    server = await createProxyFromConfig(values.config, { host: values.host, port, gracePeriodMs, maxConnections, container: services });
+    server = await createProxyFromConfig(values.config, { host: values.host, port, gracePeriodMs, maxConnections, container: services, tls });
   } catch (error) {
     if (error instanceof ProxyError && error.code === 'ERR_PROXY_CONFIG') usageError(error.message);
     throw error;
@@ -152,7 +173,7 @@ async function main(): Promise<void> {
       usageError(`cannot listen on ${adminHost}:${adminPort} (admin): ${(error as Error).message}`);
     }
   }
-  process.stdout.write(`proxyline listening on ${url(address)}\n`);
+  process.stdout.write(`proxyline listening on ${url(address, tls ? 'https' : 'http')}\n`);
   if (adminAddress) process.stdout.write(`proxyline admin on ${url(adminAddress)}\n`);
 
   let stopping = false;

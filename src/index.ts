@@ -74,5 +74,7 @@ export { AdminRoutes, AdminRouteTable, type AdminHandler, type AdminRequest, typ
 export { TcpDialer } from './transports/tcp-dialer.js';
 export { ParentDialer } from './transports/parent-dialer.js';
 export { TcpListener } from './transports/tcp-listener.js';
+export { TlsListener, type TlsListenerOptions } from './transports/tls-listener.js';
+export { checkTlsCredentials, type TlsCredentials, type TlsCredentialNames } from './transports/tls-credentials.js';
 export { Dialer, type BoundAddress, type Listener, type PeerAddress, type ParentProxy, type UpstreamHop, type DialVia } from './core/transport.js';
 export type { TransportServices } from './transports/transport-services.js';

@@ -8,11 +8,13 @@ import { resolveChain, resolvePlugins, type PluginSpec, type ResolvedPlugin } fr
 import { ProxyServer } from './core/server.js';
 import { createStats, ProxyStats } from './core/stats.js';
 import { Dialer, type Listener } from './core/transport.js';
-import { DEFAULT_CHAIN, PLUGIN_CATALOG } from './plugins/index.js';
+import { DEFAULT_CHAIN, HeadParserPlugin, PLUGIN_CATALOG } from './plugins/index.js';
 import { MetricsRegistry } from './plugins/metrics-registry.js';
 import { ParentDialer } from './transports/parent-dialer.js';
 import { TcpDialer } from './transports/tcp-dialer.js';
 import { TcpListener } from './transports/tcp-listener.js';
+import type { TlsCredentials } from './transports/tls-credentials.js';
+import { TlsListener } from './transports/tls-listener.js';
 
 /** prom-client, loaded on first use (it is CommonJS, so a synchronous require serves a factory). */
 const loadPromClient = () => createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
@@ -33,8 +35,14 @@ export interface ProxyOptions {
   source?: string;
   /** Grace period of `close()`, in ms (default 10000). */
   gracePeriodMs?: number;
-  /** Where connections come from (default: TCP on host:port). */
+  /** Where connections come from (default: TCP on host:port, or TLS with `tls`). */
   listener?: Listener;
+  /**
+   * Serve clients over TLS on host:port (an HTTPS proxy) with this PEM certificate and key; the
+   * handshake is bounded by head-parser's `headersTimeoutMs`. A bad pair throws ERR_PROXY_CONFIG.
+   * Ignored when `listener` is given.
+   */
+  tls?: TlsCredentials;
   /** Client connections open at once; over it a new connection is closed at accept (default 10000). */
   maxConnections?: number;
 }
@@ -52,9 +60,15 @@ export async function createProxy(options: ProxyOptions = {}): Promise<ProxyServ
     baseDir: options.baseDir ?? process.cwd(),
     source: options.source ?? 'plugins',
   });
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? 8080;
   const server = new ProxyServer({
     plugins,
-    listener: options.listener ?? new TcpListener(options.host ?? '127.0.0.1', options.port ?? 8080, services),
+    listener:
+      options.listener ??
+      (options.tls
+        ? new TlsListener(host, port, { ...options.tls, handshakeTimeoutMs: headTimeout(plugins) }, services)
+        : new TcpListener(host, port, services)),
     logger: services.logger,
     stats: services.stats,
     gracePeriodMs: options.gracePeriodMs ?? 10_000,
@@ -121,6 +135,12 @@ export async function reloadProxy(server: ProxyServer, specs: readonly PluginSpe
   }
   staged?.commit();
   return plugins;
+}
+
+/** The chain's head timeout, which bounds a TLS handshake too: a client gets that long to start talking either way. */
+function headTimeout(plugins: readonly ProxyPlugin[]): number | undefined {
+  const parser = plugins.find((plugin): plugin is HeadParserPlugin => plugin instanceof HeadParserPlugin);
+  return parser?.options.headersTimeoutMs;
 }
 
 /** Builds a proxy from a plugins.json file (module paths relative to it). */

@@ -2,7 +2,7 @@ import type { InjectionToken } from 'tsyringe';
 
 /**
  * Counters of events that no single connection reports: connections refused at accept, accept
- * failures, log and capture records dropped. The core and plugins add to them; the metrics plugin exports
+ * failures, log and capture records dropped, failed TLS handshakes. The core and plugins add to them; the metrics plugin exports
  * each as `proxyline_<snake_name>_total`. One instance per proxy, shared through the container.
  */
 export interface ProxyStats {
@@ -20,6 +20,11 @@ export interface ProxyStats {
   logDropped: number;
   /** Capture records dropped because their file could not keep up (or could not be opened). */
   captureDropped: number;
+  /**
+   * Client connections to a TLS listener closed before their handshake completed: not TLS, a
+   * rejected handshake, the client leaving, or no handshake within the head timeout.
+   */
+  tlsHandshakeErrors: number;
 }
 
 /** Token for the {@link ProxyStats} service. */
@@ -27,5 +32,5 @@ export const ProxyStats: InjectionToken<ProxyStats> = Symbol('ProxyStats');
 
 /** Fresh counters, all zero. */
 export function createStats(): ProxyStats {
-  return { connectionsRefused: 0, acceptErrors: 0, dialNoResources: 0, logDropped: 0, captureDropped: 0 };
+  return { connectionsRefused: 0, acceptErrors: 0, dialNoResources: 0, logDropped: 0, captureDropped: 0, tlsHandshakeErrors: 0 };
 }

@@ -68,7 +68,10 @@ export class HeadParserPlugin implements ProxyPlugin {
   };
   readonly name = HeadParserPlugin.manifest.name;
 
-  constructor(@inject(PluginOptions) private readonly options: HeadParserOptions) {}
+  constructor(
+    /** Its validated options; createProxy reads `headersTimeoutMs` to bound a TLS listener's handshakes too. */
+    @inject(PluginOptions) readonly options: Readonly<HeadParserOptions>,
+  ) {}
 
   inbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
     return stage((downstream) => new HeadParserStage(downstream, ctx, this.options));

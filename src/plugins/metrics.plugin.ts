@@ -24,6 +24,11 @@ const STATS_COUNTERS: readonly { key: keyof ProxyStats; name: string; help: stri
   { key: 'dialNoResources', name: 'proxyline_dial_no_resources_total', help: 'Upstream dials that failed for lack of file descriptors (answered 503).' },
   { key: 'logDropped', name: 'proxyline_log_dropped_total', help: 'Access-log records dropped: their destination could not keep up, or failed.' },
   { key: 'captureDropped', name: 'proxyline_capture_dropped_total', help: 'Capture records dropped: their file could not keep up, or failed.' },
+  {
+    key: 'tlsHandshakeErrors',
+    name: 'proxyline_tls_handshake_errors_total',
+    help: 'Client connections to the TLS listener closed before their handshake completed.',
+  },
 ];
 
 /** The metrics of one registry, created once and shared by every plugin instance recording into it. */
@@ -194,7 +199,7 @@ const metricsByRegistry = new WeakMap<Registry, ProxyMetrics>();
  * requests by status class, bytes each way (as byte-counter counts them), upstream connect time,
  * request duration, errors by code, refusals by plugin, and the proxy-wide {@link ProxyStats}
  * counters (refused connections, failed accepts, dials short of descriptors, dropped access-log
- * and capture records). No stage of its own: it reads the counts when a request ends, when a connection closes
+ * and capture records, failed TLS handshakes). No stage of its own: it reads the counts when a request ends, when a connection closes
  * and when scraped. Serve the registry with `createAdminServer` (CLI: `--admin-port`).
  */
 @injectable()
