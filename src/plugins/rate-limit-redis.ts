@@ -79,7 +79,9 @@ const WARN_INTERVAL_MS = 60_000;
  */
 export class RedisRateLimitStore implements RateLimitStore {
   private client?: Client;
-  /** Set while the first connection attempt is under way; calls made meanwhile wait for it, within `timeoutMs`. */
+  /** Settles once ioredis is imported and the client made (or that failed): local work, not Redis's. */
+  private readonly loading: Promise<void>;
+  /** Set until the first connection attempt is over; calls made meanwhile wait for it, within `timeoutMs` once loaded. */
   private startup?: Promise<void>;
   private readonly prefix: string;
   private readonly leasesKey: string;
@@ -110,9 +112,12 @@ export class RedisRateLimitStore implements RateLimitStore {
     this.timeoutMs = options.timeoutMs ?? REDIS_STORE_DEFAULTS.timeoutMs;
     this.onError = options.onError ?? REDIS_STORE_DEFAULTS.onError;
     this.leaseMs = options.connectionLeaseMs ?? REDIS_STORE_DEFAULTS.connectionLeaseMs;
-    this.startup = this.connect(options.url).finally(() => {
-      this.startup = undefined;
-    });
+    this.loading = this.load(options.url);
+    this.startup = this.loading
+      .then(() => this.firstAttempt())
+      .finally(() => {
+        this.startup = undefined;
+      });
   }
 
   /** Settles once the first connection attempt is over (ready or failed), for tests and start-up. */
@@ -182,8 +187,8 @@ export class RedisRateLimitStore implements RateLimitStore {
     client.disconnect();
   }
 
-  /** Loads ioredis, connects, and settles when the first attempt is over. */
-  private async connect(url: string): Promise<void> {
+  /** Loads ioredis and makes the client, which starts connecting. */
+  private async load(url: string): Promise<void> {
     let client: Client;
     try {
       const { Redis } = await import('ioredis');
@@ -217,7 +222,13 @@ export class RedisRateLimitStore implements RateLimitStore {
       this.lapsed();
     });
     this.renewer = setInterval(renew, Math.max(100, this.leaseMs / 3), this).unref();
-    await new Promise<void>((resolve) => {
+  }
+
+  /** Settles when the client's first connection attempt is over: ready, or failed. */
+  private firstAttempt(): Promise<void> {
+    const client = this.client;
+    if (!client || client.status === 'ready') return Promise.resolve();
+    return new Promise<void>((resolve) => {
       const settle = () => {
         client.off('ready', settle);
         client.off('error', settle);
@@ -232,11 +243,12 @@ export class RedisRateLimitStore implements RateLimitStore {
 
   /**
    * Runs `run` on the client, or answers `fallback()` when it fails (counted, warned about);
-   * during the first connection attempt, waits for it within `timeoutMs`. Never rejects.
+   * during the first connection attempt, waits for it within `timeoutMs` (after ioredis is
+   * loaded: a local cost, once). Never rejects.
    */
   private call<T>(run: (client: Client) => Promise<T>, fallback: () => T): Promise<T> {
     const attempt = this.startup
-      ? within(this.startup, this.timeoutMs).then(() => run(this.connected()))
+      ? this.loading.then(() => within(this.startup ?? Promise.resolve(), this.timeoutMs)).then(() => run(this.connected()))
       : this.client
         ? run(this.client)
         : Promise.reject(new Error('ioredis could not be loaded'));
