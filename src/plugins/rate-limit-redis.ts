@@ -331,7 +331,8 @@ export class RedisRateLimitStore implements RateLimitStore {
     const now = performance.now();
     for (const [key, lease] of this.leases) if (now - lease.at >= LEASE_LIFE_MS) this.leases.delete(key);
     const client = this.client;
-    if (this.closed || client?.status !== 'ready') return;
+    // A process counting no connection needs no lease: its next admission takes one.
+    if (this.closed || client?.status !== 'ready' || (this.held.size === 0 && this.dirty.size === 0)) return;
     const keys = [...new Set([...this.held.keys(), ...this.dirty])];
     for (let start = 0; start === 0 || start < keys.length; start += SYNC_BATCH) {
       const batch = keys.slice(start, start + SYNC_BATCH);

@@ -32,7 +32,12 @@ export interface RateLimitOptions {
   /** Bucket size of every limit (default: one second's worth of its rate). */
   burst?: number;
   /** Where the buckets and counts live: this process (`memory`, the default) or a Redis shared by every process using it. */
-  store?: 'memory' | { redis: RedisStoreOptions };
+  store?:
+    | 'memory'
+    | {
+        /** The Redis holding every bucket and count, and how to use it. */
+        redis: RedisStoreOptions;
+      };
 }
 
 /** The reason held on a flow control while a direction is over its byte budget (or waits for the store's answer). */
