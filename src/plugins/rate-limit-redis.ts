@@ -171,7 +171,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     return this.held;
   }
 
-  /** Gives this process's counts back at once (not left to the lease), then disconnects; bounded by `timeoutMs`. */
+  /** Gives this process's counts back at once (not left to the lease), then disconnects; bounded by `timeoutMs` (and, during the first connection attempt, by its connect timeout). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
