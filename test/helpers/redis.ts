@@ -60,12 +60,20 @@ export async function startRedis(): Promise<RedisServer> {
   throw new Error(`redis-server did not start: ${String(lastError)}`);
 }
 
+/** Every redis-server started and not yet killed: killed when the test process exits, whatever a test left. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 async function spawnRedis(port: number): Promise<ChildProcess> {
   const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], {
     cwd: os.tmpdir(),
     stdio: 'ignore',
   });
   child.on('error', () => {});
+  running.add(child);
+  child.on('exit', () => running.delete(child));
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`redis-server exited with ${child.exitCode ?? child.signalCode}`);
     if (await answersPing(port)) return child;
