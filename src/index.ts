@@ -66,6 +66,7 @@ export type { HttpForwardOptions, ForwardedMode } from './plugins/http-forward.p
 export type { LoggerPluginOptions } from './plugins/logger.plugin.js';
 export type { ProxyAuthOptions } from './plugins/proxy-auth.plugin.js';
 export type { RateLimitOptions } from './plugins/rate-limit.plugin.js';
+export type { RedisStoreOptions, RedisStoreOnError } from './plugins/rate-limit-redis.js';
 export type { UpstreamDialerOptions } from './plugins/upstream-dialer.plugin.js';
 export type { UpstreamProxyOptions, UpstreamProxyRule, ProxyChoice, ParentProxyEntry } from './plugins/upstream-proxy.plugin.js';
 export type { PluginCatalog } from './core/registry.js';

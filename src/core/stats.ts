@@ -25,6 +25,8 @@ export interface ProxyStats {
    * rejected handshake, the client leaving, or no handshake within the head timeout.
    */
   tlsHandshakeErrors: number;
+  /** Calls of `rate-limit` to a shared (Redis) store that failed or timed out, answered by its `onError`. */
+  rateLimitStoreErrors: number;
 }
 
 /** Token for the {@link ProxyStats} service. */
@@ -32,5 +34,5 @@ export const ProxyStats: InjectionToken<ProxyStats> = Symbol('ProxyStats');
 
 /** Fresh counters, all zero. */
 export function createStats(): ProxyStats {
-  return { connectionsRefused: 0, acceptErrors: 0, dialNoResources: 0, logDropped: 0, captureDropped: 0, tlsHandshakeErrors: 0 };
+  return { connectionsRefused: 0, acceptErrors: 0, dialNoResources: 0, logDropped: 0, captureDropped: 0, tlsHandshakeErrors: 0, rateLimitStoreErrors: 0 };
 }

@@ -29,6 +29,11 @@ const STATS_COUNTERS: readonly { key: keyof ProxyStats; name: string; help: stri
     name: 'proxyline_tls_handshake_errors_total',
     help: 'Client connections to the TLS listener closed before their handshake completed.',
   },
+  {
+    key: 'rateLimitStoreErrors',
+    name: 'proxyline_rate_limit_store_errors_total',
+    help: 'rate-limit calls to its Redis store that failed or timed out, answered by its onError.',
+  },
 ];
 
 /** The metrics of one registry, created once and shared by every plugin instance recording into it. */

@@ -1,12 +1,18 @@
 import { identity, type MonoTypeOperatorFunction, type Subscriber } from 'rxjs';
-import { inject, injectable, type InjectionToken } from 'tsyringe';
+import { inject, injectable } from 'tsyringe';
 import { stateKey, type ConnectionContext, type StateKey } from '../core/context.js';
 import { ProxyError } from '../core/errors.js';
-import type { ProxyEvent } from '../core/events.js';
+import type { ProxyEvent, RequestHeadEvent } from '../core/events.js';
 import type { Exchange } from '../core/exchange.js';
 import type { FlowControl } from '../core/flow-control.js';
+import { Logger, SilentLogger } from '../core/logger.js';
 import { PluginOptions, type PluginManifest, type ProxyPlugin } from '../core/plugin.js';
-import { Stage, stage } from '../core/stage.js';
+import { GateStage, Stage, stage } from '../core/stage.js';
+import { createStats, ProxyStats } from '../core/stats.js';
+import { RedisRateLimitStore, type RedisStoreOptions } from './rate-limit-redis.js';
+import { MemoryRateLimitStore, RateLimitStore } from './rate-limit-store.js';
+
+export { MemoryRateLimitStore, RateLimitStore, RedisRateLimitStore };
 
 /** Options of `rate-limit`. Each limit is off when absent. */
 export interface RateLimitOptions {
@@ -25,99 +31,16 @@ export interface RateLimitOptions {
   maxConnections?: number;
   /** Bucket size of every limit (default: one second's worth of its rate). */
   burst?: number;
+  /** Where the buckets and counts live: this process (`memory`, the default) or a Redis shared by every process using it. */
+  store?:
+    | 'memory'
+    | {
+        /** The Redis holding every bucket and count, and how to use it. */
+        redis: RedisStoreOptions;
+      };
 }
 
-/**
- * Token buckets by key. `take` answers 0 when `cost` tokens were taken, or how many ms until they
- * would be there (nothing is taken then). With `debt`, the cost is always taken, the balance may go
- * negative, and the answer is how many ms until it is back to zero (0 when it is not negative).
- * A bucket starts full (`burst` tokens) and refills at `ratePerSecond`, up to `burst`.
- */
-export interface RateLimitStore {
-  take(key: string, cost: number, ratePerSecond: number, burst: number, now: number, debt?: boolean): number;
-  /** Frees what the store holds (timers); called when the server closes. */
-  close?(): void;
-}
-
-/**
- * Token for the {@link RateLimitStore} service. The plugin does not resolve it yet: each
- * `rate-limit` entry owns a {@link MemoryRateLimitStore} shared by all connections of its proxy.
- * A store shared between processes (Redis, …) is a future option.
- */
-export const RateLimitStore: InjectionToken<RateLimitStore> = Symbol('RateLimitStore');
-
-interface Bucket {
-  tokens: number;
-  /** `now` of the last update. */
-  at: number;
-  rate: number;
-  burst: number;
-}
-
-/** How often full (stale) buckets are dropped, in ms. */
-const SWEEP_INTERVAL_MS = 10_000;
-
-/**
- * Buckets in a Map. Memory stays bounded by the keys active recently: a sweep every
- * {@link SWEEP_INTERVAL_MS} (an unref'd timer, running only while there are buckets) drops the
- * buckets that have refilled completely, since a new bucket starts full anyway.
- */
-export class MemoryRateLimitStore implements RateLimitStore {
-  private readonly buckets = new Map<string, Bucket>();
-  private sweeper?: NodeJS.Timeout;
-
-  take(key: string, cost: number, ratePerSecond: number, burst: number, now: number, debt = false): number {
-    let bucket = this.buckets.get(key);
-    if (!bucket) {
-      bucket = { tokens: burst, at: now, rate: ratePerSecond, burst };
-      this.buckets.set(key, bucket);
-      this.sweeper ??= setInterval(sweep, SWEEP_INTERVAL_MS, this).unref();
-    } else {
-      bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) * ratePerSecond) / 1000);
-      bucket.at = now;
-      bucket.rate = ratePerSecond;
-      bucket.burst = burst;
-    }
-    if (debt) {
-      bucket.tokens -= cost;
-      return bucket.tokens >= 0 ? 0 : (-bucket.tokens * 1000) / ratePerSecond;
-    }
-    if (bucket.tokens >= cost) {
-      bucket.tokens -= cost;
-      return 0;
-    }
-    return ((cost - bucket.tokens) * 1000) / ratePerSecond;
-  }
-
-  /** Buckets kept now (for tests and diagnostics). */
-  get size(): number {
-    return this.buckets.size;
-  }
-
-  /** Drops every bucket that is full at `now`; stops the sweep timer when none is left. */
-  sweep(now = performance.now()): void {
-    for (const [key, bucket] of this.buckets) {
-      if (bucket.tokens + ((now - bucket.at) * bucket.rate) / 1000 >= bucket.burst) this.buckets.delete(key);
-    }
-    if (this.buckets.size === 0) this.stopSweeper();
-  }
-
-  close(): void {
-    this.buckets.clear();
-    this.stopSweeper();
-  }
-
-  private stopSweeper(): void {
-    clearInterval(this.sweeper);
-    this.sweeper = undefined;
-  }
-}
-
-function sweep(store: MemoryRateLimitStore): void {
-  store.sweep();
-}
-
-/** The reason held on a flow control while a direction is over its byte budget. */
+/** The reason held on a flow control while a direction is over its byte budget (or waits for the store's answer). */
 const REASON = 'rate-limit';
 
 /**
@@ -126,7 +49,9 @@ const REASON = 'rate-limit';
  * earlier in the chain; the IP when there is none) or global. A connection or request over its
  * limit is refused with 429 and a `Retry-After`. Bytes are never dropped or buffered: each chunk
  * goes on at once and is charged, and while the budget is in debt the direction's source is held
- * paused (reason `rate-limit`).
+ * paused (reason `rate-limit`). The buckets and counts live in this process, or in Redis
+ * (`store`), shared by every process and machine using it; a request then waits for Redis
+ * (at most `timeoutMs`) with its client held (reason `gate`).
  * Place it after the routing plugins (`http-forward`, `connect-handler`).
  */
 @injectable()
@@ -152,46 +77,84 @@ export class RateLimitPlugin implements ProxyPlugin {
           description: 'Client connections open at once per scope key, counted at their first request; one more gets 429 and is closed (off when absent).',
         },
         burst: { type: 'number', exclusiveMinimum: 0, description: 'Bucket size of every limit (default: one second of its rate).' },
+        store: {
+          default: 'memory',
+          description:
+            'Where buckets and connection counts live: "memory" (this process) or { "redis": { … } }, shared by every process and machine using that Redis.',
+          anyOf: [
+            { const: 'memory', description: 'In this process: each process (worker) has budgets of its own.' },
+            {
+              type: 'object',
+              additionalProperties: false,
+              required: ['redis'],
+              properties: {
+                redis: {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['url'],
+                  description: 'A standalone Redis (not Cluster) holding the buckets and counts.',
+                  properties: {
+                    url: { type: 'string', pattern: '^rediss?://', description: 'redis://[user:password@]host:port[/db], or rediss:// for TLS.' },
+                    prefix: {
+                      type: 'string',
+                      description:
+                        'Prepended to every key (default "proxyline:"); give two entries with the same scope different prefixes, or they share budgets.',
+                    },
+                    timeoutMs: {
+                      type: 'integer',
+                      minimum: 1,
+                      maximum: 60000,
+                      description: 'Longest wait for one Redis call, in ms (default 50); past it the call fails and onError answers.',
+                    },
+                    onError: {
+                      enum: ['allow', 'deny', 'local'],
+                      description:
+                        'When Redis fails or is too slow: "allow" lets the request through (default), "deny" answers 429, "local" uses a bucket in this process.',
+                    },
+                    connectionLeaseMs: {
+                      type: 'integer',
+                      minimum: 100,
+                      description: "How long a crashed process's open-connection counts are still counted, in ms (default 15000).",
+                    },
+                  },
+                },
+              },
+            },
+          ],
+        },
       },
     },
     after: ['head-parser'],
     before: ['upstream-dialer'],
   };
   readonly name = RateLimitPlugin.manifest.name;
-  /** The buckets, shared by every connection of this proxy. @internal */
-  readonly store: RateLimitStore = new MemoryRateLimitStore();
-  /** Open connections per scope key (`maxConnections`); a key leaves when its count drops to zero. */
-  private readonly open = new Map<string, number>();
+  /** The buckets and connection counts, shared by every connection of this proxy (and, in Redis, beyond). @internal */
+  readonly store: RateLimitStore;
   /** The key a connection was counted under, on its context until `onClose` takes it back (one key per entry in the chain). */
   private readonly countedUnder: StateKey<string | undefined> = stateKey('rate-limit.counted-under');
 
   constructor(
     /** The validated options; its stages read them per connection. */
     @inject(PluginOptions) readonly options: RateLimitOptions,
-  ) {}
-
-  dispose(): void {
-    this.store.close?.();
-    this.open.clear();
+    @inject(Logger) logger: Logger = new SilentLogger(),
+    @inject(ProxyStats) stats: ProxyStats = createStats(),
+  ) {
+    const { store } = options;
+    this.store = typeof store === 'object' ? new RedisRateLimitStore(store.redis, { logger, stats }) : new MemoryRateLimitStore();
   }
 
-  /** Connections counted now, by scope key (for tests and diagnostics). */
+  dispose(): void | Promise<void> {
+    return this.store.close?.();
+  }
+
+  /** Connections of this process counted now, by scope key (for tests and diagnostics). */
   get openConnections(): ReadonlyMap<string, number> {
-    return this.open;
+    return this.store.connections;
   }
 
-  /**
-   * Counts the connection under its first request's scope key: undefined when within
-   * `maxConnections`, else the 429 to answer (the connection is then not counted). @internal
-   */
-  admitConnection(ctx: ConnectionContext, exchange: Exchange): ProxyError | undefined {
-    const max = this.options.maxConnections!;
-    const key = this.scopeKey(ctx, exchange);
-    const count = this.open.get(key) ?? 0;
-    if (count >= max) return tooManyConnections(max, key);
-    this.open.set(key, count + 1);
+  /** Remembers that the connection is counted under `key`, for `onClose` to give back. @internal */
+  counted(ctx: ConnectionContext, key: string): void {
     ctx.set(this.countedUnder, key);
-    return undefined;
   }
 
   /** Gives the connection's count back; the key is cleared from the context, so it is given back only once. */
@@ -199,14 +162,12 @@ export class RateLimitPlugin implements ProxyPlugin {
     const key = ctx.get(this.countedUnder);
     if (key === undefined) return;
     ctx.set(this.countedUnder, undefined);
-    const count = (this.open.get(key) ?? 0) - 1;
-    if (count > 0) this.open.set(key, count);
-    else this.open.delete(key);
+    this.store.release(key);
   }
 
   inbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
     // Called when the connection is accepted: that is when it counts.
-    let refusedFor = 0;
+    let refusedFor: number | Promise<number> = 0;
     const { connectionsPerSecond } = this.options;
     if (connectionsPerSecond !== undefined) {
       const key = `${this.scopeKey(ctx, undefined)}:connections`;
@@ -217,7 +178,7 @@ export class RateLimitPlugin implements ProxyPlugin {
 
   outbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
     if (this.options.bytesPerSecond === undefined) return identity;
-    return stage((downstream) => new ByteLimiter(downstream, ctx, this, ctx.outboundFlow, 'out'));
+    return stage((downstream) => new ByteLimiter(downstream, ctx, this));
   }
 
   /** `ip:<address>`, `user:<name>` or `global`. @internal */
@@ -234,16 +195,14 @@ export class RateLimitPlugin implements ProxyPlugin {
     return Math.max(1, this.options.burst ?? rate);
   }
 
-  /** Takes a request token from the bucket `key`: undefined when allowed, else the 429 to answer. @internal */
-  takeRequest(key: string): ProxyError | undefined {
-    const rate = this.options.requestsPerSecond;
-    if (rate === undefined) return undefined;
-    const wait = this.store.take(key, 1, rate, this.countBurst(rate), performance.now());
-    return wait > 0 ? rateLimited(wait) : undefined;
+  /** Takes a request token from the bucket `key` (`requestsPerSecond` is set): 0, or the ms until one is there. @internal */
+  takeRequest(key: string): number | Promise<number> {
+    const rate = this.options.requestsPerSecond!;
+    return this.store.take(key, 1, rate, this.countBurst(rate), performance.now());
   }
 
   /** Charges bytes to the bucket `key`; returns the ms to hold the source (0: none). @internal */
-  chargeBytes(key: string, bytes: number): number {
+  chargeBytes(key: string, bytes: number): number | Promise<number> {
     const rate = this.options.bytesPerSecond!;
     const burst = this.options.burst ?? rate;
     return this.store.take(key, bytes, rate, burst, performance.now(), true);
@@ -301,41 +260,57 @@ function tooManyConnections(max: number, key: string): ProxyError {
 }
 
 /**
- * Charges the data of one direction to its byte budget; in debt, holds `flow` until the budget
- * is back to zero (one timer at a time, re-armed if more debt came meanwhile).
+ * The byte budget of one direction of one connection. Each chunk is charged as it passes; in
+ * debt, `flow` is held until the budget is back to zero (one timer at a time, re-armed if more
+ * debt came meanwhile). A store that answers later (Redis) holds `flow` until it has answered:
+ * the chunks that still come meanwhile (already read) are added up and charged with the answer,
+ * so nothing waits in memory but a number.
  */
-class ByteLimiter extends Stage {
-  private exchange?: Exchange;
+class ByteMeter {
   private timer?: NodeJS.Timeout;
   private resumeAt = 0;
-  protected readonly keys: BucketKeys;
+  /** A charge waits for the store's answer (the flow is held). */
+  private waiting = false;
+  /** Bytes that passed while waiting, and their bucket. */
+  private owed = 0;
+  private owedKey = '';
+  private stopped = false;
 
   constructor(
-    downstream: Subscriber<ProxyEvent>,
-    protected readonly ctx: ConnectionContext,
-    protected readonly plugin: RateLimitPlugin,
+    private readonly plugin: RateLimitPlugin,
     private readonly flow: FlowControl,
-    direction: 'in' | 'out',
-  ) {
-    super(downstream);
-    this.keys = new BucketKeys(plugin, ctx, direction);
+  ) {}
+
+  charge(key: string, bytes: number): void {
+    if (this.waiting) {
+      this.owed += bytes;
+      this.owedKey = key;
+      return;
+    }
+    const wait = this.plugin.chargeBytes(key, bytes);
+    if (typeof wait === 'number') {
+      if (wait > 0) this.holdFor(wait);
+      return;
+    }
+    this.waiting = true;
+    this.flow.hold(REASON);
+    void wait.then((ms) => this.answered(ms));
   }
 
-  protected onEvent(event: ProxyEvent): void {
-    if (event.kind === 'data') this.charge(event.chunk.length);
-    else if (event.kind !== 'message-end') this.exchange = event.exchange;
-    this.emit(event);
+  /** The store answered a charge: hold for its debt, charge what passed meanwhile, or let go. */
+  private answered(wait: number): void {
+    this.waiting = false;
+    if (this.stopped) return;
+    if (wait > 0) this.holdFor(wait);
+    if (this.owed > 0) {
+      const bytes = this.owed;
+      this.owed = 0;
+      this.charge(this.owedKey, bytes);
+    }
+    if (!this.waiting && !this.timer) this.flow.release(REASON);
   }
 
-  protected override onFinalize(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.flow.release(REASON);
-  }
-
-  private charge(bytes: number): void {
-    const wait = this.plugin.chargeBytes(this.keys.bytes(this.exchange), bytes);
-    if (wait <= 0) return;
+  private holdFor(wait: number): void {
     this.resumeAt = Math.max(this.resumeAt, performance.now() + wait);
     if (this.timer) return;
     this.flow.hold(REASON);
@@ -345,61 +320,142 @@ class ByteLimiter extends Stage {
   /** The timer fired: release, or wait on if more debt came since it was set. @internal */
   resume(): void {
     this.timer = undefined;
-    if (this.closed) return;
+    if (this.stopped) return;
     const left = this.resumeAt - performance.now();
     if (left > 0.5) this.timer = setTimeout(resume, Math.ceil(left), this);
-    else this.flow.release(REASON);
+    else if (!this.waiting) this.flow.release(REASON);
+  }
+
+  /** The connection's direction is gone: nothing stays held or armed. */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.flow.release(REASON);
   }
 }
 
-function resume(limiter: ByteLimiter): void {
-  limiter.resume();
+function resume(meter: ByteMeter): void {
+  meter.resume();
 }
 
-/** Inbound: refuses requests over the connection or request limits; charges request bytes. */
-class InboundLimiter extends ByteLimiter {
+/** Outbound: charges response and tunnel bytes to their budget. */
+class ByteLimiter extends Stage {
+  private exchange?: Exchange;
+  private readonly keys: BucketKeys;
+  private readonly meter: ByteMeter;
+
+  constructor(downstream: Subscriber<ProxyEvent>, ctx: ConnectionContext, plugin: RateLimitPlugin) {
+    super(downstream);
+    this.keys = new BucketKeys(plugin, ctx, 'out');
+    this.meter = new ByteMeter(plugin, ctx.outboundFlow);
+  }
+
+  protected onEvent(event: ProxyEvent): void {
+    if (event.kind === 'data') this.meter.charge(this.keys.bytes(this.exchange), event.chunk.length);
+    else if (event.kind !== 'message-end') this.exchange = event.exchange;
+    this.emit(event);
+  }
+
+  protected override onFinalize(): void {
+    this.meter.stop();
+  }
+}
+
+/**
+ * Inbound: refuses requests over the connection or request limits; charges request bytes. A
+ * check the store answers later holds the client (a gate) and queues what follows behind it.
+ */
+class InboundLimiter extends GateStage {
   /**
    * Set once the connection is counted against maxConnections, at its first request that no
    * earlier plugin answered (a 407 before the retry with credentials keeps the connection open).
    */
   private counted = false;
+  private exchange?: Exchange;
+  private readonly keys: BucketKeys;
+  private readonly meter?: ByteMeter;
 
   constructor(
     downstream: Subscriber<ProxyEvent>,
     ctx: ConnectionContext,
-    plugin: RateLimitPlugin,
-    /** Non-zero when this connection was over the connection limit: ms until one would be allowed. */
-    private readonly refusedFor: number,
+    private readonly plugin: RateLimitPlugin,
+    /** Non-zero when this connection was over the connection rate: ms until one would be allowed. */
+    private refusedFor: number | Promise<number>,
   ) {
-    super(downstream, ctx, plugin, ctx.inboundFlow, 'in');
-  }
-
-  protected override onEvent(event: ProxyEvent): void {
-    if (event.kind === 'request-head' && !event.exchange.answeredLocally) this.check(event.exchange);
-    if (event.kind === 'data' && this.plugin.options.bytesPerSecond === undefined) return this.emit(event);
-    super.onEvent(event);
+    super(downstream, ctx);
+    this.keys = new BucketKeys(plugin, ctx, 'in');
+    if (plugin.options.bytesPerSecond !== undefined) this.meter = new ByteMeter(plugin, ctx.inboundFlow);
   }
 
   /**
    * Connection rate, then the connection cap (at the first request not answered in place; a
    * refused connection is not counted), then the request rate.
    */
-  private check(exchange: Exchange): void {
-    if (this.refusedFor > 0) {
+  protected check(event: RequestHeadEvent): void | Promise<void> {
+    return this.checkConnectionRate(event.exchange);
+  }
+
+  /** Bytes are charged as they go on, after the gate. */
+  protected override emit(event: ProxyEvent): void {
+    const { meter } = this;
+    if (meter) {
+      if (event.kind === 'data') meter.charge(this.keys.bytes(this.exchange), event.chunk.length);
+      else if (event.kind !== 'message-end') this.exchange = event.exchange;
+    }
+    super.emit(event);
+  }
+
+  protected override onFinalize(): void {
+    this.meter?.stop();
+  }
+
+  private checkConnectionRate(exchange: Exchange): void | Promise<void> {
+    const refused = this.refusedFor;
+    if (typeof refused !== 'number') {
+      return refused.then((wait) => {
+        this.refusedFor = wait;
+        return this.checkConnectionRate(exchange);
+      });
+    }
+    if (refused > 0) {
       // A connection over the connection rate is refused as a whole.
       exchange.closeClient = true;
-      return this.refuse(exchange, rateLimited(this.refusedFor));
+      return this.refuse(exchange, rateLimited(refused));
     }
-    if (!this.counted && this.plugin.options.maxConnections !== undefined) {
-      const error = this.plugin.admitConnection(this.ctx, exchange);
-      if (error) {
-        exchange.closeClient = true;
-        return this.refuse(exchange, error);
-      }
-      this.counted = true;
+    return this.checkConnectionCap(exchange);
+  }
+
+  private checkConnectionCap(exchange: Exchange): void | Promise<void> {
+    const max = this.plugin.options.maxConnections;
+    if (this.counted || max === undefined) return this.checkRequestRate(exchange);
+    const key = this.plugin.scopeKey(this.ctx, exchange);
+    const counted = this.plugin.store.acquire(key, max);
+    if (typeof counted === 'boolean') return this.admitted(exchange, key, max, counted);
+    return counted.then((yes) => this.admitted(exchange, key, max, yes));
+  }
+
+  private admitted(exchange: Exchange, key: string, max: number, counted: boolean): void | Promise<void> {
+    if (!counted) {
+      exchange.closeClient = true;
+      return this.refuse(exchange, tooManyConnections(max, key));
     }
-    const error = this.plugin.takeRequest(this.keys.requests(exchange));
-    if (error) this.refuse(exchange, error);
+    // Closed while the store counted it: onClose has run already, so it is given back here.
+    if (this.closed) return this.plugin.store.release(key);
+    this.counted = true;
+    this.plugin.counted(this.ctx, key);
+    return this.checkRequestRate(exchange);
+  }
+
+  private checkRequestRate(exchange: Exchange): void | Promise<void> {
+    if (this.plugin.options.requestsPerSecond === undefined) return;
+    const wait = this.plugin.takeRequest(this.keys.requests(exchange));
+    if (typeof wait === 'number') return this.requestTaken(exchange, wait);
+    return wait.then((ms) => this.requestTaken(exchange, ms));
+  }
+
+  private requestTaken(exchange: Exchange, wait: number): void {
+    if (wait > 0) this.refuse(exchange, rateLimited(wait));
   }
 
   /** Answers `error` in this request's place, in the name of this plugin. */

@@ -306,6 +306,7 @@ test('the ProxyStats counters are served as proxyline_*_total, read at each scra
     stats.logDropped = 4;
     stats.captureDropped = 6;
     stats.tlsHandshakeErrors = 7;
+    stats.rateLimitStoreErrors = 8;
     const names = {
       connectionsRefused: 'proxyline_connections_refused_total',
       acceptErrors: 'proxyline_accept_errors_total',
@@ -313,6 +314,7 @@ test('the ProxyStats counters are served as proxyline_*_total, read at each scra
       logDropped: 'proxyline_log_dropped_total',
       captureDropped: 'proxyline_capture_dropped_total',
       tlsHandshakeErrors: 'proxyline_tls_handshake_errors_total',
+      rateLimitStoreErrors: 'proxyline_rate_limit_store_errors_total',
     } as const;
     const first = (await adminRequest(adminPort, '/metrics')).body;
     for (const [key, name] of Object.entries(names)) {
