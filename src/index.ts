@@ -71,5 +71,9 @@ export { AdminServer, createAdminServer, type AdminServerOptions } from './admin
 export { AdminRoutes, AdminRouteTable, type AdminHandler, type AdminRequest, type AdminResponse } from './core/admin-routes.js';
 export { TcpDialer } from './transports/tcp-dialer.js';
 export { TcpListener } from './transports/tcp-listener.js';
+export { Socks5Listener, type Socks5ListenerOptions, type CredentialsVerifier } from './transports/socks5-listener.js';
+export { Socks5Dialect } from './transports/socks5-replies.js';
+export type { SocksOptions } from './transports/socks5-chain.js';
+export type { ClientDialect } from './core/dialect.js';
 export { Dialer, type BoundAddress, type Listener, type PeerAddress } from './core/transport.js';
 export type { TransportServices } from './transports/transport-services.js';

@@ -8,6 +8,7 @@ import { createStats, ProxyStats } from './core/stats.js';
 import { Dialer, type Listener } from './core/transport.js';
 import { DEFAULT_CHAIN, PLUGIN_CATALOG } from './plugins/index.js';
 import { MetricsRegistry } from './plugins/metrics-registry.js';
+import { socks5ListenerFor, type SocksOptions } from './transports/socks5-chain.js';
 import { TcpDialer } from './transports/tcp-dialer.js';
 import { TcpListener } from './transports/tcp-listener.js';
 
@@ -34,6 +35,8 @@ export interface ProxyOptions {
   listener?: Listener;
   /** Client connections open at once; over it a new connection is closed at accept (default 10000). */
   maxConnections?: number;
+  /** A SOCKS5 listener beside the HTTP one, whose connections run through the same chain (default: none); see docs/socks5.md. */
+  socks?: SocksOptions;
 }
 
 /**
@@ -60,6 +63,7 @@ export async function createProxy(options: ProxyOptions = {}): Promise<ProxyServ
   return new ProxyServer({
     plugins,
     listener: options.listener ?? new TcpListener(options.host ?? '127.0.0.1', options.port ?? 8080, services),
+    listeners: options.socks && [socks5ListenerFor(options.socks, plugins, services)],
     logger: services.logger,
     stats: services.stats,
     gracePeriodMs: options.gracePeriodMs ?? 10_000,

@@ -20,6 +20,8 @@ export interface ProxyStats {
   logDropped: number;
   /** Capture records dropped because their file could not keep up (or could not be opened). */
   captureDropped: number;
+  /** SOCKS5 handshakes that ended without a connection handed to the chain (malformed, refused, stalled, cut). */
+  socksHandshakeErrors: number;
 }
 
 /** Token for the {@link ProxyStats} service. */
@@ -27,5 +29,5 @@ export const ProxyStats: InjectionToken<ProxyStats> = Symbol('ProxyStats');
 
 /** Fresh counters, all zero. */
 export function createStats(): ProxyStats {
-  return { connectionsRefused: 0, acceptErrors: 0, dialNoResources: 0, logDropped: 0, captureDropped: 0 };
+  return { connectionsRefused: 0, acceptErrors: 0, dialNoResources: 0, logDropped: 0, captureDropped: 0, socksHandshakeErrors: 0 };
 }

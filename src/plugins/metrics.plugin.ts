@@ -24,6 +24,11 @@ const STATS_COUNTERS: readonly { key: keyof ProxyStats; name: string; help: stri
   { key: 'dialNoResources', name: 'proxyline_dial_no_resources_total', help: 'Upstream dials that failed for lack of file descriptors (answered 503).' },
   { key: 'logDropped', name: 'proxyline_log_dropped_total', help: 'Access-log records dropped: their destination could not keep up, or failed.' },
   { key: 'captureDropped', name: 'proxyline_capture_dropped_total', help: 'Capture records dropped: their file could not keep up, or failed.' },
+  {
+    key: 'socksHandshakeErrors',
+    name: 'proxyline_socks_handshake_errors_total',
+    help: 'SOCKS5 handshakes that ended without a connection (malformed, refused, stalled).',
+  },
 ];
 
 /** The metrics of one registry, created once and shared by every plugin instance recording into it. */
