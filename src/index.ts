@@ -74,6 +74,6 @@ export { TcpListener } from './transports/tcp-listener.js';
 export { Socks5Listener, type Socks5ListenerOptions, type CredentialsVerifier } from './transports/socks5-listener.js';
 export { Socks5Dialect } from './transports/socks5-replies.js';
 export type { SocksOptions } from './transports/socks5-chain.js';
-export type { ClientDialect } from './core/dialect.js';
+export type { ClientDialect, DialectExchange } from './core/dialect.js';
 export { Dialer, type BoundAddress, type Listener, type PeerAddress } from './core/transport.js';
 export type { TransportServices } from './transports/transport-services.js';

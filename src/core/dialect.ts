@@ -1,6 +1,17 @@
+import type { Duplex } from 'node:stream';
 import type { ProxyError } from './errors.js';
-import type { Exchange } from './exchange.js';
 import type { ResponseHead } from './http/response-framing.js';
+
+/**
+ * What a dialect reads of the exchange it answers; an `Exchange` is one. (A structural type, so
+ * that transport.ts, which names the dialect, does not import the exchange and its context.)
+ */
+export interface DialectExchange {
+  /** Whether the request was a CONNECT, whose 2xx starts a tunnel. */
+  readonly isConnect: boolean;
+  /** The upstream connection, once dialled: its local address is what a SOCKS5 success reply names. */
+  readonly upstream?: Duplex;
+}
 
 /**
  * How a connection's client speaks when it does not speak HTTP (a SOCKS5 client). A listener that
@@ -16,5 +27,5 @@ export interface ClientDialect {
    * the upstream (a refusal, a failed dial: its `code`, and the errno code in its `cause`);
    * `exchange` is undefined for a failure outside any request (the core's last-resort answer).
    */
-  reply(head: ResponseHead, exchange: Exchange | undefined, error: ProxyError | undefined): Buffer;
+  reply(head: ResponseHead, exchange: DialectExchange | undefined, error: ProxyError | undefined): Buffer;
 }

@@ -1,8 +1,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { ClientDialect } from '../core/dialect.js';
+import type { ClientDialect, DialectExchange } from '../core/dialect.js';
 import type { ProxyError } from '../core/errors.js';
-import type { Exchange } from '../core/exchange.js';
 import type { ResponseHead } from '../core/http/response-framing.js';
 import { ipv6Bytes } from './socks5-address.js';
 
@@ -108,7 +107,7 @@ export function successReply(upstream: Duplex | undefined): Buffer {
  * Stateless: one instance serves every connection.
  */
 export class Socks5Dialect implements ClientDialect {
-  reply(head: ResponseHead, exchange: Exchange | undefined, error: ProxyError | undefined): Buffer {
+  reply(head: ResponseHead, exchange: DialectExchange | undefined, error: ProxyError | undefined): Buffer {
     const code = replyCode(head.status, exchange?.isConnect === true, error);
     return code === Socks5Reply.SUCCEEDED ? successReply(exchange!.upstream) : failureReply(code);
   }

@@ -305,12 +305,14 @@ test('the ProxyStats counters are served as proxyline_*_total, read at each scra
     stats.dialNoResources = 3;
     stats.logDropped = 4;
     stats.captureDropped = 6;
+    stats.socksHandshakeErrors = 7;
     const names = {
       connectionsRefused: 'proxyline_connections_refused_total',
       acceptErrors: 'proxyline_accept_errors_total',
       dialNoResources: 'proxyline_dial_no_resources_total',
       logDropped: 'proxyline_log_dropped_total',
       captureDropped: 'proxyline_capture_dropped_total',
+      socksHandshakeErrors: 'proxyline_socks_handshake_errors_total',
     } as const;
     const first = (await adminRequest(adminPort, '/metrics')).body;
     for (const [key, name] of Object.entries(names)) {
