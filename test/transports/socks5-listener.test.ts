@@ -16,6 +16,7 @@ import type { PluginSpec } from '../../src/core/registry.js';
 import type { SocksOptions } from '../../src/transports/socks5-chain.js';
 import { startBlackHole } from '../helpers/blackhole.js';
 import { closedPort, connectTo, readAll, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
+import { pollUntil } from '../helpers/wire.js';
 
 const CURL = '/usr/bin/curl';
 const run = promisify(execFile);
@@ -285,24 +286,27 @@ test('a connect timeout (a loopback port whose accept queue is full) → reply 0
   }
 });
 
-test("a faults abort answers in the origin's place: its status maps to the reply (504 → 06, 503 → 01)", async (t) => {
+test("a faults abort answers in the origin's place: its status maps to the reply (504 → 06, 503 → 01); a drop closes with none", async (t) => {
   const origin = await helloOrigin();
-  const faults = (status: number): PluginSpec[] => [
+  const faults = (fault: Record<string, unknown>): PluginSpec[] => [
     'head-parser',
     'connect-handler',
     'http-forward',
-    { name: 'faults', options: { seed: 1, faults: [{ name: 'no', type: 'abort', status }] } },
+    { name: 'faults', options: { seed: 1, faults: [{ name: 'no', ...fault }] } },
     'upstream-dialer',
   ];
-  const timeout = await startSocksProxy(faults(504));
-  const unavailable = await startSocksProxy(faults(503));
+  const timeout = await startSocksProxy(faults({ type: 'abort', status: 504 }));
+  const unavailable = await startSocksProxy(faults({ type: 'abort', status: 503 }));
+  const dropped = await startSocksProxy(faults({ type: 'drop' }));
   try {
     t.deepEqual(await rawSocks(timeout.socksPort, GREETING, connectRequest(origin.port)), Buffer.concat([ACCEPTED, failure(6)]));
     t.deepEqual(await rawSocks(unavailable.socksPort, GREETING, connectRequest(origin.port)), Buffer.concat([ACCEPTED, failure(1)]));
+    t.deepEqual(await rawSocks(dropped.socksPort, GREETING, connectRequest(origin.port)), ACCEPTED, 'closed without a reply');
     t.is(origin.connections, 0);
   } finally {
     await timeout.close();
     await unavailable.close();
+    await dropped.close();
     await origin.close();
   }
 });
@@ -371,6 +375,25 @@ test("the handshake timeout defaults to head-parser's headersTimeoutMs", async (
     t.is(proxy.server.stats.socksHandshakeErrors, 1);
   } finally {
     await proxy.close();
+  }
+});
+
+test('SOCKS and HTTP connections share maxConnections: a handshake over the cap is closed at hand-over', async (t) => {
+  const origin = await helloOrigin();
+  const services = container.createChildContainer();
+  services.registerInstance(Logger, new SilentLogger());
+  const proxy = await startProxy({ plugins: CHAIN, socks: { port: 0 }, container: services, maxConnections: 1 });
+  const held = await connectTo(proxy.port);
+  try {
+    t.true(await pollUntil(() => proxy.server.connections === 1, 120));
+    const answer = await rawSocks(proxy.server.addresses()[1]!.port, GREETING, connectRequest(origin.port));
+    t.deepEqual(answer, ACCEPTED, 'the method reply, then closed: no connection was made');
+    t.is(proxy.server.stats.connectionsRefused, 1);
+    t.is(origin.connections, 0);
+  } finally {
+    held.destroy();
+    await proxy.close();
+    await origin.close();
   }
 });
 
