@@ -38,13 +38,17 @@ Options:
                           PEM certificate chain; needs --tls-key. The handshake must end within
                           head-parser's headersTimeoutMs
   --tls-key <file>        the certificate's PEM private key (not encrypted); needs --tls-cert
+  --socks-port <port>     also accept SOCKS5 clients on this port (CONNECT only; username/password
+                          when proxy-auth is in the chain); 0 takes a free port (default: none)
+  --socks-host <address>  address of the SOCKS5 listener (default 127.0.0.1)
   -h, --help              show this help
 
 SIGHUP (or POST /reload on the admin listener) re-reads the config: new connections use the new
 chain, open ones finish on theirs; an invalid file is logged and the running chain stays.
 
-When ready it prints "proxyline listening on http://HOST:PORT" (https:// with --tls-cert),
-then, with --admin-port, "proxyline admin on http://HOST:PORT".
+When ready it prints "proxyline listening on http://HOST:PORT" (https:// with --tls-cert), then,
+with --socks-port, "proxyline socks5 on socks5://HOST:PORT", then, with --admin-port,
+"proxyline admin on http://HOST:PORT".
 Exit codes: 0 after a clean shutdown, 2 for invalid flags or configuration, 1 otherwise.
 `;
 
@@ -115,6 +119,8 @@ async function main(): Promise<void> {
         'admin-host': { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
+        'socks-port': { type: 'string' },
+        'socks-host': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -134,6 +140,9 @@ async function main(): Promise<void> {
   if (values['admin-host'] !== undefined && adminPort === undefined) usageError('--admin-host: expected --admin-port too, found it missing');
   const adminHost = values['admin-host'] ?? '127.0.0.1';
   const tls = await tlsFiles(values['tls-cert'], values['tls-key']);
+  const socksPort = values['socks-port'] === undefined ? undefined : integer('socks-port', values['socks-port'], 0, 65535);
+  if (values['socks-host'] !== undefined && socksPort === undefined) usageError('--socks-host: expected --socks-port too, found it missing');
+  const socks = socksPort === undefined ? undefined : { host: values['socks-host'] ?? '127.0.0.1', port: socksPort };
 
   // The registry the metrics plugin records into, and the admin listener serves. prom-client is
   // loaded only with an admin listener (or by the metrics plugin itself): see PLUGIN_CATALOG.
@@ -146,7 +155,7 @@ async function main(): Promise<void> {
 
   let server;
   try {
-    server = await createProxyFromConfig(values.config, { host: values.host, port, gracePeriodMs, maxConnections, container: services, tls });
+    server = await createProxyFromConfig(values.config, { host: values.host, port, gracePeriodMs, maxConnections, container: services, tls, socks });
   } catch (error) {
     if (error instanceof ProxyError && error.code === 'ERR_PROXY_CONFIG') usageError(error.message);
     throw error;
@@ -174,6 +183,9 @@ async function main(): Promise<void> {
     }
   }
   process.stdout.write(`proxyline listening on ${url(address, tls ? 'https' : 'http')}\n`);
+  for (const extra of server.addresses().slice(1)) {
+    if (extra.scheme) process.stdout.write(`proxyline ${extra.scheme} on ${url(extra).replace('http:', `${extra.scheme}:`)}\n`);
+  }
   if (adminAddress) process.stdout.write(`proxyline admin on ${url(adminAddress)}\n`);
 
   let stopping = false;

@@ -11,6 +11,7 @@ import { Dialer, type Listener } from './core/transport.js';
 import { DEFAULT_CHAIN, HeadParserPlugin, PLUGIN_CATALOG } from './plugins/index.js';
 import { MetricsRegistry } from './plugins/metrics-registry.js';
 import { ParentDialer } from './transports/parent-dialer.js';
+import { socks5ListenerFor, type SocksOptions } from './transports/socks5-chain.js';
 import { TcpDialer } from './transports/tcp-dialer.js';
 import { TcpListener } from './transports/tcp-listener.js';
 import type { TlsCredentials } from './transports/tls-credentials.js';
@@ -45,6 +46,8 @@ export interface ProxyOptions {
   tls?: TlsCredentials;
   /** Client connections open at once; over it a new connection is closed at accept (default 10000). */
   maxConnections?: number;
+  /** A SOCKS5 listener beside the HTTP one, whose connections run through the same chain (default: none); see docs/socks5.md. */
+  socks?: SocksOptions;
 }
 
 /**
@@ -62,13 +65,17 @@ export async function createProxy(options: ProxyOptions = {}): Promise<ProxyServ
   });
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 8080;
-  const server = new ProxyServer({
+  // A SOCKS5 handshake follows the chain in force (reloads included): proxy-auth, head-parser's timeout.
+  // (Called only once listening, so `server` is set by then.)
+  const current = () => server.plugins;
+  const server: ProxyServer = new ProxyServer({
     plugins,
     listener:
       options.listener ??
       (options.tls
         ? new TlsListener(host, port, { ...options.tls, handshakeTimeoutMs: headTimeout(plugins) }, services)
         : new TcpListener(host, port, services)),
+    listeners: options.socks && [socks5ListenerFor(options.socks, current, services)],
     logger: services.logger,
     stats: services.stats,
     gracePeriodMs: options.gracePeriodMs ?? 10_000,

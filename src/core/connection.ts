@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { ConnectionContext } from './context.js';
+import type { ClientDialect } from './dialect.js';
 import { ProxyError, toProxyError } from './errors.js';
 import type { Exchange } from './exchange.js';
 import type { Logger } from './logger.js';
@@ -44,11 +45,13 @@ export class Connection implements RequestSinkOwner, SinkOwner, ResponseSourceOw
     private readonly plugins: readonly ProxyPlugin[],
     private readonly logger: Logger,
     private readonly onClosed: (connection: Connection) => void,
+    /** How the client speaks when not HTTP (a SOCKS5 listener's connections); none for HTTP. */
+    private readonly dialect?: ClientDialect,
   ) {
     this.ctx = new ConnectionContext(id, client, peer, performance.now());
     this.responses = new ResponseSource(this.ctx, MAX_RESPONSE_HEAD, this);
     this.toUpstreams = new RequestSink(this.ctx, this.responses, this);
-    this.toClient = new SocketSink(this.ctx.outboundFlow, this, client);
+    this.toClient = new SocketSink(this.ctx.outboundFlow, this, client, dialect);
     this.ended = endHooks(plugins);
   }
 
@@ -157,7 +160,7 @@ export class Connection implements RequestSinkOwner, SinkOwner, ResponseSourceOw
     this.toUpstreams.unsubscribe();
     this.toClient.unsubscribe();
     this.responses.destroyAll();
-    sendError(this.client, failure, this.ctx.responseStarted);
+    sendError(this.client, failure, this.ctx.responseStarted, this.dialect);
   }
 
   private onClientClosed(): void {

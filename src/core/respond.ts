@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import type { ClientDialect } from './dialect.js';
 import { ERROR_TABLE, type ProxyError } from './errors.js';
 import type { HeaderField } from './http/head.js';
 import type { ResponseHead } from './http/response-framing.js';
@@ -34,14 +35,15 @@ export function errorResponse(error: ProxyError): Buffer {
  * The fallback for errors the response stream cannot carry (an outbound plugin failing, a
  * shutdown): a response while nothing has gone to the client yet (and the error has a status),
  * otherwise an abrupt close. Errors of a request are answered in order by the ResponseSource
- * with {@link errorResponseParts}. Returns whether a response was sent.
+ * with {@link errorResponseParts}. A client with a dialect gets its protocol's failure reply.
+ * Returns whether a response was sent.
  */
-export function sendError(client: Duplex, error: ProxyError, responseStarted: boolean): boolean {
+export function sendError(client: Duplex, error: ProxyError, responseStarted: boolean, dialect?: ClientDialect): boolean {
   if (error.status === 0 || responseStarted || client.destroyed || client.writableEnded) {
     client.destroy();
     return false;
   }
-  client.end(errorResponse(error));
+  client.end(dialect ? dialect.reply(errorResponseParts(error).head, undefined, error) : errorResponse(error));
   lingeringClose(client);
   return true;
 }

@@ -1,11 +1,12 @@
 import type { Duplex } from 'node:stream';
 import { config as rxjsConfig } from 'rxjs';
 import { Connection } from './connection.js';
+import type { ClientDialect } from './dialect.js';
 import type { Logger } from './logger.js';
 import type { ProxyPlugin } from './plugin.js';
 import { createStats, type ProxyStats } from './stats.js';
 import { Throttle } from './throttle.js';
-import type { BoundAddress, Listener } from './transport.js';
+import type { BoundAddress, Listener, PeerAddress } from './transport.js';
 
 /** How a {@link ProxyServer} runs. */
 export interface ServerOptions {
@@ -13,6 +14,8 @@ export interface ServerOptions {
   plugins: readonly ProxyPlugin[];
   /** Where connections come from. */
   listener: Listener;
+  /** More listeners (a SOCKS5 one): their connections share the chain, `maxConnections` and shutdown. */
+  listeners?: readonly Listener[];
   /** Where the core logs what no connection can report. */
   logger: Logger;
   /** How long `close()` lets open connections finish before destroying them, in ms. */
@@ -42,6 +45,7 @@ interface Chain {
 export class ProxyServer {
   private readonly open = new Set<Connection>();
   private bound?: BoundAddress;
+  private readonly boundExtra: BoundAddress[] = [];
   private idle?: () => void;
   /** The counters this server adds to. */
   readonly stats: ProxyStats;
@@ -59,23 +63,39 @@ export class ProxyServer {
     rxjsConfig.onUnhandledError = (error) => options.logger.error('unhandled RxJS error', { message: String(error) });
   }
 
-  /** Starts accepting; resolves with the bound address. */
+  /** Starts accepting on every listener; resolves with the main listener's bound address. */
   async listen(): Promise<BoundAddress> {
-    const max = this.options.maxConnections ?? Infinity;
-    this.bound = await this.options.listener.listen((socket, peer) => {
-      if (this.open.size >= max) return this.refuse(socket);
-      const chain = this.chain;
-      chain.open++;
-      const connection = new Connection(nextConnectionId++, socket, peer, chain.plugins, this.options.logger, (done) => {
+    this.bound = await this.options.listener.listen(this.accept);
+    try {
+      for (const listener of this.options.listeners ?? []) this.boundExtra.push(await listener.listen(this.accept));
+    } catch (error) {
+      await Promise.all([this.options.listener, ...(this.options.listeners ?? [])].map((listener) => listener.close()));
+      throw error;
+    }
+    return this.bound;
+  }
+
+  /** Every listener's connections arrive here (one function, not one per listener or connection). */
+  private readonly accept = (socket: Duplex, peer: PeerAddress, dialect?: ClientDialect): void => {
+    if (this.open.size >= (this.options.maxConnections ?? Infinity)) return this.refuse(socket);
+    const chain = this.chain;
+    chain.open++;
+    const connection = new Connection(
+      nextConnectionId++,
+      socket,
+      peer,
+      chain.plugins,
+      this.options.logger,
+      (done) => {
         this.open.delete(done);
         if (--chain.open === 0 && this.retired.has(chain)) void this.dispose(chain); // never rejects
         if (this.open.size === 0) this.idle?.();
-      });
-      this.open.add(connection);
-      connection.start();
-    });
-    return this.bound;
-  }
+      },
+      dialect,
+    );
+    this.open.add(connection);
+    connection.start();
+  };
 
   /** Over the cap: closed at once, nothing read and nothing dialled; counted, and logged once a second. */
   private refuse(socket: Duplex): void {
@@ -111,6 +131,11 @@ export class ProxyServer {
     if (old.open === 0) void this.dispose(old);
   }
 
+  /** Every bound address, once listening: the main listener's first, then the others' in order. */
+  addresses(): BoundAddress[] {
+    return this.bound ? [this.bound, ...this.boundExtra] : [];
+  }
+
   /** How many connections are open now. */
   get connections(): number {
     return this.open.size;
@@ -124,6 +149,7 @@ export class ProxyServer {
   async close(gracePeriodMs = this.options.gracePeriodMs): Promise<void> {
     this.closing = true;
     await this.options.listener.close();
+    for (const listener of this.options.listeners ?? []) await listener.close();
     for (const connection of this.open) connection.drain();
     if (this.open.size > 0) await this.drain(gracePeriodMs);
     // Every connection has closed: the retired chains are disposed or being disposed.

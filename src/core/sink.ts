@@ -1,5 +1,6 @@
 import { Subscriber } from 'rxjs';
 import type { Writable } from 'node:stream';
+import type { ClientDialect } from './dialect.js';
 import { ProxyError } from './errors.js';
 import type { ProxyEvent } from './events.js';
 import type { Exchange } from './exchange.js';
@@ -87,6 +88,8 @@ export class SocketSink extends Subscriber<ProxyEvent> {
   /** The exchange whose response is being written (a tunnel's, once it became one). */
   relaying?: Exchange;
   private waitingForDrain = false;
+  /** The body of an answer a dialect replaced is being dropped (until its message end). */
+  private muted = false;
   private readonly onDrain = () => {
     this.waitingForDrain = false;
     this.flow.release('sink');
@@ -98,6 +101,8 @@ export class SocketSink extends Subscriber<ProxyEvent> {
     private readonly flow: FlowControl,
     private readonly owner: SinkOwner,
     private readonly socket: Writable,
+    /** Set for a client that does not speak HTTP: it turns response heads into its replies. */
+    private readonly dialect?: ClientDialect,
   ) {
     super();
   }
@@ -113,9 +118,11 @@ export class SocketSink extends Subscriber<ProxyEvent> {
     if (event.kind === 'message-end') {
       this.heads.flush();
       this.relaying = undefined;
+      this.muted = false;
       return this.owner.sinkResponseEnded(event.exchange);
     }
     if (event.kind === 'response-head') return this.writeHead(event.exchange, forClient(event.head, event.exchange));
+    if (this.muted) return;
     const chunk = encodeEvent(event);
     if (chunk.length === 0 || !this.writable()) return;
     this.heads.data(this.socket, chunk);
@@ -123,11 +130,26 @@ export class SocketSink extends Subscriber<ProxyEvent> {
 
   /** Writes a response head as the client gets it, and keeps the final one on its exchange for the records. */
   private writeHead(exchange: Exchange, head: ResponseHead): void {
+    if (this.dialect) return this.writeDialectHead(this.dialect, exchange, head);
     this.relaying = exchange;
     const chunk = serializeResponseHead(head);
     if (!this.writable()) return;
     if (head.status >= 200 || head.status === 101) exchange.sentResponse = head; // interim 1xx heads are not kept
     this.heads.hold(this.socket, chunk);
+  }
+
+  /**
+   * A final head in the client's own protocol; an interim one has no equivalent there. Only a
+   * head that starts a tunnel (a CONNECT's 2xx, a 101) lets bytes follow it: any other answer's
+   * body is dropped (the synthesized request asked to close, so the connection ends after it).
+   */
+  private writeDialectHead(dialect: ClientDialect, exchange: Exchange, head: ResponseHead): void {
+    if (head.status < 200 && head.status !== 101) return;
+    this.relaying = exchange;
+    if (!this.writable()) return;
+    exchange.sentResponse = head;
+    this.muted = !(head.status === 101 || (exchange.isConnect && head.status < 300));
+    this.heads.hold(this.socket, dialect.reply(head, exchange, exchange.error));
   }
 
   /** Reports a socket gone while data still flows (never drop bytes silently), else that a write is coming. */

@@ -27,6 +27,8 @@ export interface ProxyStats {
   tlsHandshakeErrors: number;
   /** Calls of `rate-limit` to a shared (Redis) store that failed or timed out, answered by its `onError`. */
   rateLimitStoreErrors: number;
+  /** SOCKS5 handshakes that ended without a connection handed to the chain (malformed, refused, stalled, cut). */
+  socksHandshakeErrors: number;
 }
 
 /** Token for the {@link ProxyStats} service. */
@@ -34,5 +36,14 @@ export const ProxyStats: InjectionToken<ProxyStats> = Symbol('ProxyStats');
 
 /** Fresh counters, all zero. */
 export function createStats(): ProxyStats {
-  return { connectionsRefused: 0, acceptErrors: 0, dialNoResources: 0, logDropped: 0, captureDropped: 0, tlsHandshakeErrors: 0, rateLimitStoreErrors: 0 };
+  return {
+    connectionsRefused: 0,
+    acceptErrors: 0,
+    dialNoResources: 0,
+    logDropped: 0,
+    captureDropped: 0,
+    tlsHandshakeErrors: 0,
+    rateLimitStoreErrors: 0,
+    socksHandshakeErrors: 0,
+  };
 }

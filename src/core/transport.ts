@@ -1,5 +1,8 @@
 import type { Duplex } from 'node:stream';
 import type { InjectionToken } from 'tsyringe';
+import type { ClientDialect } from './dialect.js';
+
+export type { ClientDialect };
 
 // What the core needs from a transport. The core owns these interfaces and src/transports
 // implements them, so imports point one way: from the transports to the core.
@@ -26,12 +29,17 @@ export interface BoundAddress {
   host: string;
   /** The port listened on; clients and tests connect to it. */
   port: number;
+  /** The URL scheme clients reach it with when it is not plain HTTP (`socks5`), for ready lines. */
+  scheme?: string;
 }
 
 /** Accepts client connections; each socket must be half-open capable and start paused. */
 export interface Listener {
-  /** Starts accepting; resolves with the bound address. */
-  listen(onConnection: (socket: Duplex, peer: PeerAddress) => void): Promise<BoundAddress>;
+  /**
+   * Starts accepting; resolves with the bound address. A listener whose clients do not speak HTTP
+   * passes the {@link ClientDialect} that answers them (see src/core/dialect.ts).
+   */
+  listen(onConnection: (socket: Duplex, peer: PeerAddress, dialect?: ClientDialect) => void): Promise<BoundAddress>;
   /** Stops accepting new connections (open ones are not touched). */
   close(): Promise<void>;
 }

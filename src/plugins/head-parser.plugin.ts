@@ -73,6 +73,11 @@ export class HeadParserPlugin implements ProxyPlugin {
     @inject(PluginOptions) readonly options: Readonly<HeadParserOptions>,
   ) {}
 
+  /** The head deadline, in ms (0: none): a listener with a handshake of its own (SOCKS5) bounds it alike. */
+  get headersTimeoutMs(): number {
+    return this.options.headersTimeoutMs;
+  }
+
   inbound(ctx: ConnectionContext): MonoTypeOperatorFunction<ProxyEvent> {
     return stage((downstream) => new HeadParserStage(downstream, ctx, this.options));
   }

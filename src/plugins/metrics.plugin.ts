@@ -34,6 +34,11 @@ const STATS_COUNTERS: readonly { key: keyof ProxyStats; name: string; help: stri
     name: 'proxyline_rate_limit_store_errors_total',
     help: 'rate-limit calls to its Redis store that failed or timed out, answered by its onError.',
   },
+  {
+    key: 'socksHandshakeErrors',
+    name: 'proxyline_socks_handshake_errors_total',
+    help: 'SOCKS5 handshakes that ended without a connection (malformed, refused, stalled).',
+  },
 ];
 
 /** The metrics of one registry, created once and shared by every plugin instance recording into it. */

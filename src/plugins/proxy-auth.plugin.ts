@@ -112,7 +112,20 @@ export class ProxyAuthPlugin implements ProxyPlugin {
     if (header === undefined) return undefined;
     const match = BASIC.exec(header);
     if (!match) return undefined;
-    const raw = Buffer.from(match[1]!, 'base64');
+    return this.check(Buffer.from(match[1]!, 'base64'));
+  }
+
+  /**
+   * Checks a user name and password given outside HTTP (a SOCKS5 handshake, RFC 1929) exactly as
+   * a Basic header carrying them is checked: same users, same cache, same bcrypt.
+   */
+  async verify(user: string, password: string): Promise<boolean> {
+    if (!USER_NAME.test(user)) return false;
+    return (await this.check(Buffer.from(`${user}:${password}`))) === user;
+  }
+
+  /** The user `user:pass` bytes prove, at once (cached, malformed) or once bcrypt ran; undefined: refuse. */
+  private check(raw: Buffer): string | undefined | Promise<string | undefined> {
     const colon = raw.indexOf(0x3a);
     if (colon < 1) return undefined;
     // Looked up by digest, never by the secret itself: the map's own comparisons see only hashes.
@@ -125,7 +138,7 @@ export class ProxyAuthPlugin implements ProxyPlugin {
     }
     let check = this.pending.get(digest);
     if (!check) {
-      check = this.verify(raw.toString('utf8', 0, colon), raw.toString('utf8', colon + 1), digest);
+      check = this.compare(raw.toString('utf8', 0, colon), raw.toString('utf8', colon + 1), digest);
       this.pending.set(digest, check);
     }
     return check;
@@ -136,7 +149,7 @@ export class ProxyAuthPlugin implements ProxyPlugin {
     return new ProxyError('ERR_PROXY_AUTH_REQUIRED', 'proxy authentication required', { headers: this.challenge });
   }
 
-  private async verify(user: string, password: string, digest: string): Promise<string | undefined> {
+  private async compare(user: string, password: string, digest: string): Promise<string | undefined> {
     try {
       const hash = this.users.get(user);
       // bcryptjs compares the computed hash with the stored one in constant time.

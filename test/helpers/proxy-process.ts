@@ -10,6 +10,8 @@ export interface ProxyProcess {
   child: ChildProcess;
   pid: number;
   port: number;
+  /** The SOCKS5 listener's port, when started with `--socks-port` (from its ready line). */
+  socksPort?: number;
   /** Resident set size now, in bytes (VmRSS from /proc/<pid>/status). */
   rss(): number;
   /** What the child wrote to stderr so far (the first 10,000 characters). */
@@ -55,6 +57,9 @@ export async function startProxyProcess(plugins: unknown[], options: ProxyProces
     if (stdout.length < 10_000) stdout += chunk.toString();
   });
   try {
+    // With --socks-port, ready means both lines are out.
+    const socks = (options.args ?? []).includes('--socks-port');
+    let socksPort: number | undefined;
     const port = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`proxy did not start; stderr: ${stderr}`)), 15_000);
       child.once('exit', (code) => {
@@ -63,14 +68,16 @@ export async function startProxyProcess(plugins: unknown[], options: ProxyProces
       });
       child.stdout.on('data', () => {
         const match = /proxyline listening on http:\/\/127\.0\.0\.1:(\d+)\n/.exec(stdout);
-        if (match) {
+        const socksMatch = /proxyline socks5 on socks5:\/\/127\.0\.0\.1:(\d+)\n/.exec(stdout);
+        if (socksMatch) socksPort = Number(socksMatch[1]);
+        if (match && (!socks || socksMatch)) {
           clearTimeout(timer);
           resolve(Number(match[1]));
         }
       });
     });
     const pid = child.pid!;
-    return { child, pid, port, rss: () => readRss(pid), stderr: () => stderr, stdout: () => stdout, config, close };
+    return { child, pid, port, socksPort, rss: () => readRss(pid), stderr: () => stderr, stdout: () => stdout, config, close };
   } catch (error) {
     await close();
     throw error;

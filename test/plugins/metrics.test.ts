@@ -307,6 +307,7 @@ test('the ProxyStats counters are served as proxyline_*_total, read at each scra
     stats.captureDropped = 6;
     stats.tlsHandshakeErrors = 7;
     stats.rateLimitStoreErrors = 8;
+    stats.socksHandshakeErrors = 9;
     const names = {
       connectionsRefused: 'proxyline_connections_refused_total',
       acceptErrors: 'proxyline_accept_errors_total',
@@ -315,6 +316,7 @@ test('the ProxyStats counters are served as proxyline_*_total, read at each scra
       captureDropped: 'proxyline_capture_dropped_total',
       tlsHandshakeErrors: 'proxyline_tls_handshake_errors_total',
       rateLimitStoreErrors: 'proxyline_rate_limit_store_errors_total',
+      socksHandshakeErrors: 'proxyline_socks_handshake_errors_total',
     } as const;
     const first = (await adminRequest(adminPort, '/metrics')).body;
     for (const [key, name] of Object.entries(names)) {
