@@ -124,6 +124,8 @@ test('a reply goes through the outbound stages like an upstream response: rewrit
         client.socket.destroy();
       }
       t.true(await pollUntil(() => logger.records.length >= 4, 120), JSON.stringify(logger.records));
+      // Closing with a grace period of 0 would cut a connection whose close the proxy has not seen yet (a record of its own).
+      t.true(await pollUntil(() => proxy.server.connections === 0, 120), 'the proxy saw the client close');
       const metrics = await registry.metrics();
       t.is(sample(metrics, 'proxyline_requests_total', 'status_class="4xx"'), 2);
       t.is(sample(metrics, 'proxyline_requests_total', 'status_class="2xx"'), 2);
