@@ -3,7 +3,6 @@ import type { Target } from '../core/context.js';
 import { ProxyError } from '../core/errors.js';
 import type { DialVia, Dialer, ParentProxy } from '../core/transport.js';
 import { authorityOf, connectThroughParent } from './parent-connect.js';
-import { connectThroughSocks } from './socks-parent.js';
 import { startParentTls } from './tls-parent.js';
 
 /**
@@ -27,11 +26,18 @@ export class ParentDialer implements Dialer {
     let socket = await this.tcp.dial({ host: parent.host, port: parent.port }, signal).catch((error: unknown) => {
       throw nameParent(error, parent);
     });
-    if (parent.protocol === 'socks5') return connectThroughSocks(socket, target, parent, signal);
+    if (parent.protocol === 'socks5') return (await loadSocks()).connectThroughSocks(socket, target, parent, signal);
     if (parent.protocol === 'https') socket = await startParentTls(socket, parent, signal);
     return via.tunnel ? connectThroughParent(socket, target, parent, signal) : socket;
   }
 }
+
+/**
+ * The SOCKS5 client side (and the `socks` package) is loaded on the first SOCKS5 parent: a proxy
+ * that never uses one does not carry it in its heap (a bigger heap makes every GC of a tunnel dearer).
+ */
+let socks: Promise<typeof import('./socks-parent.js')> | undefined;
+const loadSocks = () => (socks ??= import('./socks-parent.js'));
 
 /** The TCP dialer's error for the parent's address, reworded to say it is the parent proxy. */
 function nameParent(error: unknown, parent: ParentProxy): unknown {
