@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type { Registry } from 'prom-client';
-import type { AdminHandler, AdminRoutes } from './core/admin-routes.js';
+import type { AdminHandler, AdminResponse, AdminRoutes } from './core/admin-routes.js';
 import type { BoundAddress } from './core/transport.js';
 
 /** The largest request body a plugin's admin route is given (a fault list, say); larger is 413. */
@@ -15,6 +15,8 @@ export interface AdminServerOptions {
   port?: number;
   /** Routes plugins registered (the `faults` plugin's `/faults`); absent: only the listener's own. */
   routes?: AdminRoutes;
+  /** What `GET /healthz` answers (JSON; the cluster primary's count of workers up); absent: `200 ok`. */
+  health?: () => AdminResponse;
 }
 
 /**
@@ -74,6 +76,10 @@ export class AdminServer {
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.setHeader('Allow', 'GET, HEAD');
       return send(response, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
+    }
+    if (path === '/healthz' && this.options.health) {
+      const answer = this.options.health();
+      return sendJson(response, answer.status, answer.json);
     }
     if (path === '/healthz') return send(response, 200, 'text/plain; charset=utf-8', 'ok\n');
     let body: string;

@@ -1,13 +1,18 @@
 #!/usr/bin/env node
 // reflect-metadata must be loaded before tsyringe, so it is the first import of the entry point.
 import 'reflect-metadata';
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { container } from 'tsyringe';
 import type { AdminServer } from './admin.js';
 import { CommandError, type CommandEntry } from './commands/command.js';
 import { COMMANDS } from './commands/index.js';
 import { AdminRoutes, AdminRouteTable } from './core/admin-routes.js';
+import { answerMetricsRequests, reportReady, workerId } from './cluster/worker.js';
+import { WorkerLogger } from './cluster/worker-logger.js';
+import { MAX_WORKERS, parseWorkers } from './cluster/workers-flag.js';
 import { ProxyError } from './core/errors.js';
+import { Logger, StreamLogger } from './core/logger.js';
 import { MetricsRegistry } from './plugins/metrics-registry.js';
 import { createProxyFromConfig } from './proxy.js';
 
@@ -32,10 +37,12 @@ Options:
                           GET /healthz and the plugins' routes (the faults plugin's /faults)
                           on this port; 0 takes a free port (default: none)
   --admin-host <address>  address of the admin listener (default 127.0.0.1)
+  --workers <n|auto>      processes serving the port (node:cluster, round-robin); auto: one per
+                          core; the primary serves the admin listener (default 1: no cluster)
   -h, --help              show this help
 
-When ready it prints "proxyline listening on http://HOST:PORT", then, with --admin-port,
-"proxyline admin on http://HOST:PORT".
+When ready it prints "proxyline listening on http://HOST:PORT", then, with --workers above 1,
+"proxyline workers: N", then, with --admin-port, "proxyline admin on http://HOST:PORT".
 Exit codes: 0 after a clean shutdown, 2 for invalid flags or configuration, 1 otherwise.
 `;
 
@@ -91,6 +98,7 @@ async function main(): Promise<void> {
         'max-connections': { type: 'string', default: '10000' },
         'admin-port': { type: 'string' },
         'admin-host': { type: 'string' },
+        workers: { type: 'string', default: '1' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -109,14 +117,23 @@ async function main(): Promise<void> {
   const adminPort = values['admin-port'] === undefined ? undefined : integer('admin-port', values['admin-port'], 0, 65535);
   if (values['admin-host'] !== undefined && adminPort === undefined) usageError('--admin-host: expected --admin-port too, found it missing');
   const adminHost = values['admin-host'] ?? '127.0.0.1';
+  const workers = parseWorkers(values.workers) ?? usageError(`--workers: expected an integer from 1 to ${MAX_WORKERS} or "auto", found "${values.workers}"`);
+  if (workers > 1 && cluster.isPrimary) {
+    const { runPrimary } = await import('./cluster/primary.js');
+    return runPrimary({ workers, gracePeriodMs, admin: adminPort === undefined ? undefined : { host: adminHost, port: adminPort } });
+  }
+  // A worker runs the proxy as a single process does, but leaves the admin listener to the primary.
+  const inWorker = workers > 1 && cluster.isWorker;
 
   // The registry the metrics plugin records into, and the admin listener serves. prom-client is
   // loaded only with an admin listener (or by the metrics plugin itself): see PLUGIN_CATALOG.
   const services = container.createChildContainer();
   const registry = adminPort === undefined ? undefined : new (await import('prom-client')).Registry();
   if (registry) services.registerInstance(MetricsRegistry, registry);
+  if (registry && inWorker) answerMetricsRequests(registry);
+  if (inWorker) services.registerInstance(Logger, new WorkerLogger(new StreamLogger(), workerId()));
   // Plugins offer their admin routes (live fault control) through it, before the listener starts.
-  const routes = adminPort === undefined ? undefined : new AdminRouteTable();
+  const routes = adminPort === undefined || inWorker ? undefined : new AdminRouteTable();
   if (routes) services.registerInstance(AdminRoutes, routes);
 
   let server;
@@ -134,7 +151,7 @@ async function main(): Promise<void> {
   }
   let admin: AdminServer | undefined;
   let adminAddress;
-  if (registry && adminPort !== undefined) {
+  if (registry && adminPort !== undefined && !inWorker) {
     const { createAdminServer } = await import('./admin.js');
     admin = createAdminServer(registry, { host: adminHost, port: adminPort, routes });
     try {
@@ -144,7 +161,8 @@ async function main(): Promise<void> {
       usageError(`cannot listen on ${adminHost}:${adminPort} (admin): ${(error as Error).message}`);
     }
   }
-  process.stdout.write(`proxyline listening on ${url(address)}\n`);
+  if (inWorker) reportReady(address);
+  else process.stdout.write(`proxyline listening on ${url(address)}\n`);
   if (adminAddress) process.stdout.write(`proxyline admin on ${url(adminAddress)}\n`);
 
   let stopping = false;

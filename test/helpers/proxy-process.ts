@@ -14,6 +14,10 @@ export interface ProxyProcess {
   rss(): number;
   /** What the child wrote to stderr so far (the first 10,000 characters). */
   stderr(): string;
+  /** What the child wrote to stdout so far (its ready lines). */
+  stdout(): string;
+  /** Resolves with the first match of `pattern` in stdout, once it is there (rejects after 15 s). */
+  waitForStdout(pattern: RegExp): Promise<RegExpExecArray>;
   /** Kills the child (SIGKILL) and removes its temporary config. */
   close(): Promise<void>;
 }
@@ -35,6 +39,16 @@ export async function startProxyProcess(plugins: unknown[], options: ProxyProces
   const [command, argv] =
     options.fdLimit === undefined ? [process.execPath, args] : ['/bin/sh', ['-c', `ulimit -n ${options.fdLimit} && exec "$0" "$@"`, process.execPath, ...args]];
   const child = spawn(command, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const waitForStdout = async (pattern: RegExp) => {
+    // Bounded: each turn waits for more output, and the signal rejects after 15 s.
+    const signal = AbortSignal.timeout(15_000);
+    for (let match = pattern.exec(output); ; match = pattern.exec(output)) {
+      if (match) return match;
+      await once(child.stdout, 'data', { signal });
+    }
+  };
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {
     if (stderr.length < 10_000) stderr += chunk.toString();
@@ -64,7 +78,7 @@ export async function startProxyProcess(plugins: unknown[], options: ProxyProces
       });
     });
     const pid = child.pid!;
-    return { child, pid, port, rss: () => readRss(pid), stderr: () => stderr, close };
+    return { child, pid, port, rss: () => readRss(pid), stderr: () => stderr, stdout: () => output, waitForStdout, close };
   } catch (error) {
     await close();
     throw error;
