@@ -198,3 +198,11 @@ test('bad --workers values exit 2 with a reason, and --help documents the flag',
   const help = await runCli(['--help']);
   t.true(help.stdout.includes('--workers <n|auto>'));
 });
+
+test('a worker failing at start-up (no plugins.json) stops the primary with exit 2 and no ready line', async (t) => {
+  const { code, stdout, stderr } = await runCli(['--port', '0', '--workers', '2', '--config', 'no-such-plugins.json']);
+  t.is(code, 2);
+  t.is(stdout, '');
+  t.regex(stderr, /no-such-plugins\.json: top level: expected a readable file, found ENOENT/);
+  t.regex(stderr, /proxyline: worker \d+ exited before listening \(code 2, signal null\)/);
+});
