@@ -9,7 +9,7 @@
 // load elsewhere) would otherwise shrink every proxy's added p50.
 import net from 'node:net';
 import { keepAliveLoad, type HttpLoad } from './http-load.js';
-import { cpuMs, stopChild } from './procs.js';
+import { stopChild, treeCpuMs } from './procs.js';
 import { startBaseline, startProxyline, startProxyPackage, startSquid, startTinyproxy, which, type Proxy } from './proxies.js';
 
 export interface KeepAliveResult extends HttpLoad {
@@ -72,9 +72,10 @@ export async function keepAliveSection(
     const warm0 = await originCount(ports.count);
     if (warmupSeconds > 0) await keepAliveLoad(proxy?.port, ports.keepAlive, { ...options, seconds: warmupSeconds });
     const count0 = await originCount(ports.count);
-    const cpu0 = proxy ? cpuMs(proxy.child.pid) : 0;
+    // With its children: `proxyline --workers 2` serves from its workers.
+    const cpu0 = proxy ? treeCpuMs(proxy.child.pid) : 0;
     const load = await keepAliveLoad(proxy?.port, ports.keepAlive, options);
-    const cpu = proxy ? cpuMs(proxy.child.pid) - cpu0 : 0;
+    const cpu = proxy ? treeCpuMs(proxy.child.pid) - cpu0 : 0;
     const originConnections = (await originCount(ports.count)) - count0;
     const requests = Math.max(1, load.ok + load.non2xx);
     log(`keep-alive ${name}: ${load.rps.toFixed(0)} req/s, p50 ${load.p50Ms?.toFixed(2)} ms, ${originConnections} origin connections`);
@@ -94,6 +95,7 @@ export async function keepAliveSection(
   const squid = which('squid') ?? ['/usr/sbin/squid', '/usr/local/sbin/squid'].find((p) => which(p));
   const starters: [string, (() => Promise<Proxy>) | string][] = [
     ['proxyline', () => startProxyline(tmp, false)],
+    ['proxyline --workers 2', () => startProxyline(tmp, false, false, 2)],
     ['baseline', () => startBaseline(tmp)],
     ['proxy-package', () => startProxyPackage(tmp)],
     ['tinyproxy', tinyproxy ? () => startTinyproxy(tmp, tinyproxy) : 'not installed'],

@@ -106,6 +106,27 @@ export function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ 100)
 }
 
+/** Cumulative CPU time of a process and of its descendants still running (a cluster primary's workers), in ms. */
+export function treeCpuMs(pid: number): number {
+  let total = cpuMs(pid);
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    let children: string;
+    try {
+      children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    for (const child of children.split(' ').filter(Boolean)) {
+      try {
+        total += treeCpuMs(Number(child));
+      } catch {
+        // it exited meanwhile
+      }
+    }
+  }
+  return total;
+}
+
 /** What bench/heap-probe.js reports: process.memoryUsage() after a full GC, in bytes. */
 export interface HeapProbe {
   rss: number;

@@ -25,9 +25,10 @@ async function nodeProxy(name: string, script: string, args: string[], tmp: stri
   return { name, child, port: Number(LISTENING.exec(child.ready)![1]) };
 }
 
-/** proxyline with the repository's plugins.json, minus the logger unless `full`. */
-export function startProxyline(tmp: string, full: boolean, probe = false): Promise<Proxy> {
-  const name = full ? 'proxyline+log' : 'proxyline';
+/** proxyline with the repository's plugins.json, minus the logger unless `full`; `workers` above 1 adds `--workers`. */
+export function startProxyline(tmp: string, full: boolean, probe = false, workers = 1): Promise<Proxy> {
+  const name = (full ? 'proxyline+log' : 'proxyline') + (workers > 1 ? ` --workers ${workers}` : '');
+  const extra = workers > 1 ? ['--workers', String(workers)] : [];
   let config = path.join(ROOT, 'plugins.json');
   if (!full) {
     const json = JSON.parse(readFileSync(config, 'utf8')) as { plugins: { name: string }[] };
@@ -36,7 +37,13 @@ export function startProxyline(tmp: string, full: boolean, probe = false): Promi
     config = path.join(tmp, 'plugins.nolog.json');
     writeFileSync(config, JSON.stringify(json, null, 2));
   }
-  return nodeProxy(name, path.join(DIST, 'src/cli.js'), ['--host', '127.0.0.1', '--port', '0', '--config', config, '--grace-period', '0'], tmp, probe);
+  return nodeProxy(
+    name,
+    path.join(DIST, 'src/cli.js'),
+    ['--host', '127.0.0.1', '--port', '0', '--config', config, '--grace-period', '0', ...extra],
+    tmp,
+    probe,
+  );
 }
 
 /** proxyline with a given plugins.json. */

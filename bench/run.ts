@@ -233,6 +233,7 @@ async function bench(tmp: string): Promise<void> {
   const kaRatios: [string, string][] = [
     ['proxyline', 'baseline'],
     ['proxyline', 'proxy-package'],
+    ['proxyline --workers 2', 'proxyline'],
   ];
   say(
     table(

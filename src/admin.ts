@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type { Registry } from 'prom-client';
-import type { AdminHandler, AdminRoutes } from './core/admin-routes.js';
+import type { AdminHandler, AdminResponse, AdminRoutes } from './core/admin-routes.js';
 import type { BoundAddress } from './core/transport.js';
 
 /** The largest request body a plugin's admin route is given (a fault list, say); larger is 413. */
@@ -15,8 +15,11 @@ export interface AdminServerOptions {
   port?: number;
   /** Routes plugins registered (the `faults` plugin's `/faults`); absent: only the listener's own. */
   routes?: AdminRoutes;
-  /** More lines for `GET /healthz` after its `ok` (the CLI's reload count and last reload error); still 200. */
-  health?: () => string;
+  /**
+   * What `GET /healthz` says: text lines after its `ok` (the CLI's reload count and last reload
+   * error; still 200), or a whole JSON answer (the cluster primary's workers up). Absent: `200 ok`.
+   */
+  health?: () => string | AdminResponse;
 }
 
 /**
@@ -78,7 +81,11 @@ export class AdminServer {
       response.setHeader('Allow', 'GET, HEAD');
       return send(response, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
     }
-    if (path === '/healthz') return send(response, 200, 'text/plain; charset=utf-8', `ok\n${this.options.health?.() ?? ''}`);
+    if (path === '/healthz') {
+      const answer = this.options.health?.() ?? '';
+      if (typeof answer !== 'string') return sendJson(response, answer.status, answer.json);
+      return send(response, 200, 'text/plain; charset=utf-8', `ok\n${answer}`);
+    }
     let body: string;
     try {
       body = await this.registry.metrics();

@@ -1,13 +1,18 @@
 #!/usr/bin/env node
 // reflect-metadata must be loaded before tsyringe, so it is the first import of the entry point.
 import 'reflect-metadata';
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { container } from 'tsyringe';
 import type { AdminServer } from './admin.js';
 import { CommandError, type CommandEntry } from './commands/command.js';
 import { COMMANDS } from './commands/index.js';
 import { AdminRoutes, AdminRouteTable } from './core/admin-routes.js';
+import { answerMetricsRequests, reportReady, workerId } from './cluster/worker.js';
+import { WorkerLogger } from './cluster/worker-logger.js';
+import { MAX_WORKERS, parseWorkers } from './cluster/workers-flag.js';
 import { ProxyError } from './core/errors.js';
+import { Logger, StreamLogger } from './core/logger.js';
 import { MetricsRegistry } from './plugins/metrics-registry.js';
 import { createProxyFromConfig } from './proxy.js';
 import { Reloader } from './reload.js';
@@ -41,14 +46,17 @@ Options:
   --socks-port <port>     also accept SOCKS5 clients on this port (CONNECT only; username/password
                           when proxy-auth is in the chain); 0 takes a free port (default: none)
   --socks-host <address>  address of the SOCKS5 listener (default 127.0.0.1)
+  --workers <n|auto>      processes serving the port (node:cluster, round-robin); auto: one per
+                          core; the primary serves the admin listener (default 1: no cluster)
   -h, --help              show this help
 
 SIGHUP (or POST /reload on the admin listener) re-reads the config: new connections use the new
-chain, open ones finish on theirs; an invalid file is logged and the running chain stays.
+chain, open ones finish on theirs; an invalid file is logged and the running chain stays. With
+--workers, the primary checks the file and passes SIGHUP on to every worker.
 
 When ready it prints "proxyline listening on http://HOST:PORT" (https:// with --tls-cert), then,
-with --socks-port, "proxyline socks5 on socks5://HOST:PORT", then, with --admin-port,
-"proxyline admin on http://HOST:PORT".
+with --socks-port, "proxyline socks5 on socks5://HOST:PORT", then, with --workers above 1,
+"proxyline workers: N", then, with --admin-port, "proxyline admin on http://HOST:PORT".
 Exit codes: 0 after a clean shutdown, 2 for invalid flags or configuration, 1 otherwise.
 `;
 
@@ -121,6 +129,7 @@ async function main(): Promise<void> {
         'tls-key': { type: 'string' },
         'socks-port': { type: 'string' },
         'socks-host': { type: 'string' },
+        workers: { type: 'string', default: '1' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -143,14 +152,23 @@ async function main(): Promise<void> {
   const socksPort = values['socks-port'] === undefined ? undefined : integer('socks-port', values['socks-port'], 0, 65535);
   if (values['socks-host'] !== undefined && socksPort === undefined) usageError('--socks-host: expected --socks-port too, found it missing');
   const socks = socksPort === undefined ? undefined : { host: values['socks-host'] ?? '127.0.0.1', port: socksPort };
+  const workers = parseWorkers(values.workers) ?? usageError(`--workers: expected an integer from 1 to ${MAX_WORKERS} or "auto", found "${values.workers}"`);
+  if (workers > 1 && cluster.isPrimary) {
+    const { runPrimary } = await import('./cluster/primary.js');
+    return runPrimary({ workers, gracePeriodMs, config: values.config, admin: adminPort === undefined ? undefined : { host: adminHost, port: adminPort } });
+  }
+  // A worker runs the proxy as a single process does, but leaves the admin listener to the primary.
+  const inWorker = workers > 1 && cluster.isWorker;
 
   // The registry the metrics plugin records into, and the admin listener serves. prom-client is
   // loaded only with an admin listener (or by the metrics plugin itself): see PLUGIN_CATALOG.
   const services = container.createChildContainer();
   const registry = adminPort === undefined ? undefined : new (await import('prom-client')).Registry();
   if (registry) services.registerInstance(MetricsRegistry, registry);
+  if (registry && inWorker) answerMetricsRequests(registry);
+  if (inWorker) services.registerInstance(Logger, new WorkerLogger(new StreamLogger(), workerId()));
   // Plugins offer their admin routes (live fault control) through it, before the listener starts.
-  const routes = adminPort === undefined ? undefined : new AdminRouteTable();
+  const routes = adminPort === undefined || inWorker ? undefined : new AdminRouteTable();
   if (routes) services.registerInstance(AdminRoutes, routes);
 
   let server;
@@ -161,7 +179,7 @@ async function main(): Promise<void> {
     throw error;
   }
   // SIGHUP and POST /reload re-read the config; a failed reload keeps the running chain.
-  const reloader = new Reloader(server, values.config);
+  const reloader = new Reloader(server, values.config, inWorker ? services.resolve(Logger) : undefined);
   routes?.register('/reload', reloader.route);
   process.on('SIGHUP', () => void reloader.reload('SIGHUP'));
   let address;
@@ -172,7 +190,7 @@ async function main(): Promise<void> {
   }
   let admin: AdminServer | undefined;
   let adminAddress;
-  if (registry && adminPort !== undefined) {
+  if (registry && adminPort !== undefined && !inWorker) {
     const { createAdminServer } = await import('./admin.js');
     admin = createAdminServer(registry, { host: adminHost, port: adminPort, routes, health: () => reloader.health() });
     try {
@@ -182,10 +200,13 @@ async function main(): Promise<void> {
       usageError(`cannot listen on ${adminHost}:${adminPort} (admin): ${(error as Error).message}`);
     }
   }
-  process.stdout.write(`proxyline listening on ${url(address, tls ? 'https' : 'http')}\n`);
+  const lines = [`proxyline listening on ${url(address, tls ? 'https' : 'http')}`];
   for (const extra of server.addresses().slice(1)) {
-    if (extra.scheme) process.stdout.write(`proxyline ${extra.scheme} on ${url(extra).replace('http:', `${extra.scheme}:`)}\n`);
+    if (extra.scheme) lines.push(`proxyline ${extra.scheme} on ${url(extra).replace('http:', `${extra.scheme}:`)}`);
   }
+  // A worker's ready lines are the primary's to print, once every worker listens.
+  if (inWorker) reportReady(address, lines);
+  else process.stdout.write(lines.map((line) => `${line}\n`).join(''));
   if (adminAddress) process.stdout.write(`proxyline admin on ${url(adminAddress)}\n`);
 
   let stopping = false;

@@ -20,6 +20,8 @@ export interface ProxyProcess {
   stdout(): string;
   /** The temporary plugins.json it was started with (a reload test rewrites it). */
   config: string;
+  /** Resolves with the first match of `pattern` in stdout, once it is there (rejects after 15 s). */
+  waitForStdout(pattern: RegExp): Promise<RegExpExecArray>;
   /** Kills the child (SIGKILL) and removes its temporary config. */
   close(): Promise<void>;
 }
@@ -41,6 +43,18 @@ export async function startProxyProcess(plugins: unknown[], options: ProxyProces
   const [command, argv] =
     options.fdLimit === undefined ? [process.execPath, args] : ['/bin/sh', ['-c', `ulimit -n ${options.fdLimit} && exec "$0" "$@"`, process.execPath, ...args]];
   const child = spawn(command, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    if (output.length < 10_000) output += chunk.toString();
+  });
+  const waitForStdout = async (pattern: RegExp) => {
+    // Bounded: each turn waits for more output, and the signal rejects after 15 s.
+    const signal = AbortSignal.timeout(15_000);
+    for (let match = pattern.exec(output); ; match = pattern.exec(output)) {
+      if (match) return match;
+      await once(child.stdout, 'data', { signal });
+    }
+  };
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {
     if (stderr.length < 10_000) stderr += chunk.toString();
@@ -52,10 +66,6 @@ export async function startProxyProcess(plugins: unknown[], options: ProxyProces
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    if (stdout.length < 10_000) stdout += chunk.toString();
-  });
   try {
     // With --socks-port, ready means both lines are out.
     const socks = (options.args ?? []).includes('--socks-port');
@@ -67,8 +77,8 @@ export async function startProxyProcess(plugins: unknown[], options: ProxyProces
         reject(new Error(`proxy exited with ${code}; stderr: ${stderr}`));
       });
       child.stdout.on('data', () => {
-        const match = /proxyline listening on http:\/\/127\.0\.0\.1:(\d+)\n/.exec(stdout);
-        const socksMatch = /proxyline socks5 on socks5:\/\/127\.0\.0\.1:(\d+)\n/.exec(stdout);
+        const match = /proxyline listening on http:\/\/127\.0\.0\.1:(\d+)\n/.exec(output);
+        const socksMatch = /proxyline socks5 on socks5:\/\/127\.0\.0\.1:(\d+)\n/.exec(output);
         if (socksMatch) socksPort = Number(socksMatch[1]);
         if (match && (!socks || socksMatch)) {
           clearTimeout(timer);
@@ -77,7 +87,7 @@ export async function startProxyProcess(plugins: unknown[], options: ProxyProces
       });
     });
     const pid = child.pid!;
-    return { child, pid, port, socksPort, rss: () => readRss(pid), stderr: () => stderr, stdout: () => stdout, config, close };
+    return { child, pid, port, socksPort, rss: () => readRss(pid), stderr: () => stderr, stdout: () => output, waitForStdout, config, close };
   } catch (error) {
     await close();
     throw error;
