@@ -1,6 +1,7 @@
 // `--workers N`: the real CLI as a cluster primary with its workers, on 127.0.0.1 sockets.
 import http from 'node:http';
 import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import test from 'ava';
 import { runCli } from '../helpers/cli.js';
@@ -18,6 +19,11 @@ const PLUGINS = [
 
 interface Health {
   workers: { up: number; expected: number; pids: number[] };
+}
+
+/** /healthz of the primary after reloads. */
+interface HealthWithReloads extends Health {
+  reloads: { reloads: number; failed: number; lastError?: { error: string } };
 }
 
 /** A GET on the admin listener; resolves status and body. */
@@ -156,14 +162,57 @@ test('SIGTERM drains every worker: a slow response in flight completes, then the
   }
 });
 
-test('SIGHUP does not stop the primary: it passes it on, and the workers are up again', async (t) => {
+/** A POST on the admin listener; resolves status and JSON body. */
+function post(port: number, urlPath: string) {
+  return new Promise<{ status: number; json: { reloaded?: boolean; error?: string } }>((resolve, reject) => {
+    const request = http.request({ host: '127.0.0.1', port, path: urlPath, method: 'POST', agent: false }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, json: JSON.parse(body) as { reloaded?: boolean } }));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+/** How many log lines say a worker (by id) reloaded its chain. */
+function workerReloads(stderr: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const match of stderr.matchAll(/reload \(SIGHUP\): \S+: \d+ plugins, new connections use them .*"worker":(\d+)/g)) {
+    counts.set(match[1]!, (counts.get(match[1]!) ?? 0) + 1);
+  }
+  return counts;
+}
+
+test('SIGHUP and POST /reload: the primary checks the file, every worker reloads a valid one, an invalid one reaches none and shows on /healthz', async (t) => {
   const { proxy, adminPort } = await startWorkers();
   try {
+    const before = await healthUntil(adminPort, (h) => h.workers.up === 2);
     proxy.child.kill('SIGHUP');
-    // Whether a worker reloads or is restarted, two are up again and the primary still answers.
-    const after = await healthUntil(adminPort, (h) => h.workers.up === 2 && /SIGHUP: passed on/.test(proxy.stderr()));
-    t.is(after.workers.up, 2);
-    t.regex(proxy.stderr(), /SIGHUP: passed on to the workers \{"workers":2\}/);
+    for (let attempt = 0; attempt < 200 && workerReloads(proxy.stderr()).size < 2; attempt++) await new Promise((resolve) => setTimeout(resolve, 50));
+    t.deepEqual([...workerReloads(proxy.stderr()).keys()].sort(), ['1', '2'], 'each worker reloaded once');
+
+    writeFileSync(proxy.config, JSON.stringify({ plugins: [{ name: 'head-parser', options: { nope: 1 } }] }));
+    const refused = await post(adminPort, '/reload');
+    t.is(refused.status, 422);
+    t.false(refused.json.reloaded);
+    t.regex(refused.json.error ?? '', /nope/);
+    proxy.child.kill('SIGHUP');
+    const after = await healthUntil(adminPort, (h) => (h as HealthWithReloads).reloads.failed === 2);
+    const reloads = (after as HealthWithReloads).reloads;
+    t.is(reloads.reloads, 3);
+    t.is(reloads.failed, 2);
+    t.regex(reloads.lastError?.error ?? '', /nope/);
+    t.deepEqual(after.workers.pids, before.workers.pids, 'no worker died of the invalid file');
+    t.is(workerReloads(proxy.stderr()).get('1'), 1, 'the invalid file never reached a worker');
+
+    writeFileSync(proxy.config, JSON.stringify({ plugins: PLUGINS }));
+    const accepted = await post(adminPort, '/reload');
+    t.is(accepted.status, 200);
+    t.true(accepted.json.reloaded);
+    for (let attempt = 0; attempt < 200 && workerReloads(proxy.stderr()).get('2') !== 2; attempt++) await new Promise((resolve) => setTimeout(resolve, 50));
+    t.is(workerReloads(proxy.stderr()).get('2'), 2);
     t.is(proxy.child.exitCode, null);
     t.is(proxy.child.signalCode, null);
   } finally {
