@@ -16,9 +16,20 @@ export interface Logger {
 /** Token for the {@link Logger} service. */
 export const Logger: InjectionToken<Logger> = Symbol('Logger');
 
-/** Writes one line per record to a stream (stderr by default, so stdout stays for the CLI). */
+/**
+ * Writes one line per record to a stream (stderr by default, so stdout stays for the CLI). Lines
+ * written in one turn of the event loop go out in one write: on Linux, stderr to a file, a pipe
+ * or a terminal is written synchronously, so a line per request would be a system call per
+ * request. Every StreamLogger on the same stream shares one batch, so lines keep their order;
+ * the batch is written at the end of the turn (setImmediate), at 64 KiB, and at process exit.
+ */
 export class StreamLogger implements Logger {
-  constructor(private readonly out: NodeJS.WritableStream = process.stderr) {}
+  private readonly batch: LineBatch;
+
+  constructor(out: NodeJS.WritableStream = process.stderr) {
+    this.batch = batchFor(out);
+  }
+
   info(message: string, fields?: LogFields): void {
     this.write('info', message, fields);
   }
@@ -30,9 +41,67 @@ export class StreamLogger implements Logger {
   }
   private write(level: string, message: string, fields?: LogFields): void {
     const extra = fields ? ' ' + JSON.stringify(fields) : '';
-    this.out.write(`${new Date().toISOString()} ${level} ${message}${extra}\n`);
+    this.batch.add(`${isoNow()} ${level} ${message}${extra}\n`);
   }
 }
+
+/** The ISO time of the current millisecond, formatted once per millisecond however many lines share it. */
+let lastMs = -1;
+let lastIso = '';
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastIso = new Date(now).toISOString();
+  }
+  return lastIso;
+}
+
+/** A batch is written once it holds this much, without waiting for the end of the turn. */
+const BATCH_BYTES = 64 * 1024;
+
+/** The lines of one turn for one stream. */
+class LineBatch {
+  private text = '';
+  private scheduled = false;
+  private readonly flushNow = () => this.flush();
+
+  constructor(private readonly out: NodeJS.WritableStream) {}
+
+  add(line: string): void {
+    this.text += line;
+    if (this.text.length >= BATCH_BYTES) return this.flush();
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.flushNow);
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    if (this.text === '') return;
+    const text = this.text;
+    this.text = '';
+    this.out.write(text);
+  }
+}
+
+const batches = new Map<NodeJS.WritableStream, LineBatch>();
+
+function batchFor(out: NodeJS.WritableStream): LineBatch {
+  let batch = batches.get(out);
+  if (!batch) {
+    batch = new LineBatch(out);
+    if (batches.size === 0) process.once('exit', flushAll);
+    batches.set(out, batch);
+  }
+  return batch;
+}
+
+/** Writes out every batch: at exit (a crash or process.exit() included), or when a caller must see the lines now. */
+export function flushLogs(): void {
+  for (const batch of batches.values()) batch.flush();
+}
+const flushAll = () => flushLogs();
 
 /** Drops everything (tests, embedding). */
 export class SilentLogger implements Logger {
