@@ -1,4 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-heap-size=32
+// --initial-heap-size: see docs/operations.md#node-flags. Without it, the start-up's own garbage
+// makes V8 size the heap's limits small, and every read buffer of a busy tunnel (64 KiB each,
+// counted against those limits) then sets off a full mark-compact many times a second.
 // reflect-metadata must be loaded before tsyringe, so it is the first import of the entry point.
 import 'reflect-metadata';
 import cluster from 'node:cluster';
