@@ -1,5 +1,5 @@
-// Plain-HTTP requests per second through a proxy, one new connection per request (proxyline
-// answers with Connection: close), with wrk if it is installed, else bench/loadgen.js.
+// Keep-alive HTTP load through a proxy (or straight to the origin), with wrk if it is installed,
+// else bench/kaloadgen.js.
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,7 +13,7 @@ export interface HttpLoad {
   non2xx: number;
   errors: number;
   seconds: number;
-  /** Median and 99th percentile latency in ms (wrk only). */
+  /** Median and 99th percentile latency in ms. */
   p50Ms?: number;
   p99Ms?: number;
 }
@@ -22,12 +22,16 @@ export interface HttpLoadOptions {
   concurrency: number;
   seconds: number;
   tmp: string;
-  /** Extra request fields (e.g. Proxy-Authorization); keep-alive load through wrk only. */
+  /** Request path at the origin (default `/`). */
+  path?: string;
+  /** Extra request fields (e.g. Proxy-Authorization). */
   headers?: Record<string, string>;
 }
 
 const WRK = process.env.BENCH_LOADGEN === 'node' ? undefined : which('wrk');
-export const GENERATOR = WRK ? 'wrk (Lua script: absolute-form path, Connection: close)' : 'bench/loadgen.js (Node, raw sockets, child process)';
+
+/** Why the Node generator runs instead of wrk, or undefined when wrk runs. */
+export const WRK_MISSING = WRK ? undefined : process.env.BENCH_LOADGEN === 'node' ? 'BENCH_LOADGEN=node' : 'wrk is not installed (apt-get install -y wrk)';
 
 function run(command: string, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) =>
@@ -41,28 +45,6 @@ function ms(text: string | undefined): number | undefined {
   const match = text && /^([\d.]+)(us|ms|s)$/.exec(text);
   if (!match) return undefined;
   return Number(match[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[match[2]!]!;
-}
-
-export async function httpLoad(proxyPort: number, originPort: number, options: HttpLoadOptions): Promise<HttpLoad> {
-  const { concurrency, seconds, tmp } = options;
-  const limit = (seconds + 20) * 1000;
-  if (!WRK) {
-    const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'loadgen.js');
-    const out = JSON.parse(await run(process.execPath, [script, String(proxyPort), String(originPort), String(concurrency), String(seconds)], limit)) as Omit<
-      HttpLoad,
-      'rps'
-    >;
-    return { ...out, rps: out.ok / out.seconds };
-  }
-  const lua = path.join(tmp, `wrk-${originPort}.lua`);
-  writeFileSync(
-    lua,
-    `wrk.method = "GET"\nwrk.path = "http://127.0.0.1:${originPort}/"\nwrk.headers["Host"] = "127.0.0.1:${originPort}"\nwrk.headers["Connection"] = "close"\n`,
-  );
-  return parseWrk(
-    await run(WRK, ['-t2', `-c${concurrency}`, `-d${seconds}s`, '--timeout', '5s', '--latency', '-s', lua, `http://127.0.0.1:${proxyPort}/`], limit),
-    seconds,
-  );
 }
 
 function parseWrk(out: string, seconds: number): HttpLoad {
@@ -85,31 +67,31 @@ function parseWrk(out: string, seconds: number): HttpLoad {
 }
 
 export const KEEPALIVE_GENERATOR = WRK
-  ? 'wrk -t2 (Lua script: absolute-form path, keep-alive, no Connection header; reconnects when the proxy closes)'
-  : 'bench/kaloadgen.js (Node, one kept-alive raw socket per client, child process)';
+  ? 'wrk -t2 (Lua script: absolute-form target, keep-alive, no Connection header; reconnects when a connection closes)'
+  : 'bench/kaloadgen.js (Node, one kept-alive raw socket per client, child process) — NOT wrk';
 
 /**
  * Keep-alive load: `concurrency` clients, each on one kept-alive connection, looping request →
  * whole response for `seconds`. Through the proxy on `proxyPort` (absolute-form target), or
- * straight to the origin when `proxyPort` is undefined (origin-form, the latency reference).
- * A client whose connection the proxy closes reconnects and goes on.
+ * straight to the origin when `proxyPort` is undefined (origin-form, the reference).
+ * A client whose connection is closed reconnects and goes on.
  */
 export async function keepAliveLoad(proxyPort: number | undefined, originPort: number, options: HttpLoadOptions): Promise<HttpLoad> {
   const { concurrency, seconds, tmp } = options;
+  const target = options.path ?? '/';
   const limit = (seconds + 20) * 1000;
   if (!WRK) {
     const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'kaloadgen.js');
-    const out = JSON.parse(
-      await run(process.execPath, [script, String(proxyPort ?? 0), String(originPort), String(concurrency), String(seconds)], limit),
-    ) as Omit<HttpLoad, 'rps'>;
+    const args = [script, String(proxyPort ?? 0), String(originPort), String(concurrency), String(seconds), target, JSON.stringify(options.headers ?? {})];
+    const out = JSON.parse(await run(process.execPath, args, limit)) as Omit<HttpLoad, 'rps'>;
     return { ...out, rps: out.ok / out.seconds };
   }
   const args = ['-t2', `-c${concurrency}`, `-d${seconds}s`, '--timeout', '5s', '--latency'];
-  if (proxyPort === undefined) return parseWrk(await run(WRK, [...args, `http://127.0.0.1:${originPort}/`], limit), seconds);
+  if (proxyPort === undefined) return parseWrk(await run(WRK, [...args, `http://127.0.0.1:${originPort}${target}`], limit), seconds);
   const lua = path.join(tmp, `wrk-keepalive-${originPort}.lua`);
   const extra = Object.entries(options.headers ?? {})
     .map(([name, value]) => `wrk.headers["${name}"] = "${value}"\n`)
     .join('');
-  writeFileSync(lua, `wrk.method = "GET"\nwrk.path = "http://127.0.0.1:${originPort}/"\nwrk.headers["Host"] = "127.0.0.1:${originPort}"\n${extra}`);
+  writeFileSync(lua, `wrk.method = "GET"\nwrk.path = "http://127.0.0.1:${originPort}${target}"\nwrk.headers["Host"] = "127.0.0.1:${originPort}"\n${extra}`);
   return parseWrk(await run(WRK, [...args, '-s', lua, `http://127.0.0.1:${proxyPort}/`], limit), seconds);
 }

@@ -1,6 +1,9 @@
 // Idle tunnels: open many CONNECT tunnels, measure the proxy's RSS and fds, close them, and see
-// whether RSS and fds come back.
+// whether RSS and fds come back; rounds across the contenders (idleSection).
 import { fdCount, probeHeap, rssKiB, type HeapProbe } from './procs.js';
+import type { Proxy } from './proxies.js';
+import { spread, type Spread } from './report.js';
+import { alternate, type Contender } from './rounds.js';
 import { openTunnel } from './tunnel.js';
 import type net from 'node:net';
 
@@ -116,4 +119,66 @@ export async function idleTunnels(proxyPort: number, proxyPid: number, originPor
     kibPerTunnelAfterGc: perTunnel('rss'),
     heapKibPerTunnel: perTunnel('heapUsed'),
   };
+}
+
+/** What one contender measured over the rounds (medians with min–max, and the worst fd count). */
+export interface IdleSummary {
+  kibPerTunnel: Spread;
+  kibPerTunnelAfterGc: Spread;
+  heapKibPerTunnel: Spread;
+  establishMs: Spread;
+  rssBeforeKiB: Spread;
+  /** The largest `fdsAfter − fdsBefore` of any round (≤ 0: descriptors came back every time). */
+  fdsLeft: number;
+  /** The median round's fd counts before, with the tunnels open, and after. */
+  fdsBefore: number;
+  fdsOpen: number;
+  tunnels: number;
+  /** Summed over the rounds. */
+  failed: number;
+}
+
+/** The section's summaries per contender that ran, and the ones skipped with why. */
+export interface IdleSection {
+  columns: string[];
+  results: Record<string, IdleSummary>;
+  skipped: Record<string, string>;
+}
+
+/**
+ * `count` idle tunnels through each contender, `rounds` rounds alternating, a fresh process each
+ * (heaps grown by earlier runs would hide the growth). Node contenders started with the heap
+ * probe also report RSS and heap per tunnel after a forced GC.
+ */
+export async function idleSection(
+  originPort: number,
+  contenders: Contender<Proxy>[],
+  options: { rounds: number; count: number; tmp: string },
+  log: (text: string) => void,
+): Promise<IdleSection> {
+  const rounds = await alternate(contenders, options.rounds, async (name, proxy, round) => {
+    // Only a probed process gets SIGUSR2 (squid takes it as "debug everything").
+    const result = await idleTunnels(proxy.port, proxy.child.pid, originPort, options.count, proxy.probed ? options.tmp : undefined);
+    log(`idle round ${round + 1} ${name}: ${result.kibPerTunnel.toFixed(1)} KiB/tunnel, ${result.failed} failed`);
+    return result;
+  });
+  const numbers = (values: (number | undefined)[]) => values.filter((v): v is number => v !== undefined);
+  const results: Record<string, IdleSummary> = {};
+  for (const name of rounds.columns) {
+    const runs = rounds.samples[name]!;
+    const middle = [...runs].sort((a, b) => a.kibPerTunnel - b.kibPerTunnel)[runs.length >> 1]!;
+    results[name] = {
+      kibPerTunnel: spread(runs.map((r) => r.kibPerTunnel)),
+      kibPerTunnelAfterGc: spread(numbers(runs.map((r) => r.kibPerTunnelAfterGc))),
+      heapKibPerTunnel: spread(numbers(runs.map((r) => r.heapKibPerTunnel))),
+      establishMs: spread(runs.map((r) => r.establishMs)),
+      rssBeforeKiB: spread(runs.map((r) => r.rssBeforeKiB)),
+      fdsLeft: Math.max(...runs.map((r) => r.fdsAfter - r.fdsBefore)),
+      fdsBefore: middle.fdsBefore,
+      fdsOpen: middle.fdsOpen,
+      tunnels: middle.tunnels,
+      failed: runs.reduce((sum, r) => sum + r.failed, 0),
+    };
+  }
+  return { columns: rounds.columns, results, skipped: rounds.skipped };
 }

@@ -3,12 +3,17 @@
 // (Content-Length)" for `seconds`; absolute-form through the proxy on `proxyPort`, or
 // origin-form straight to the origin when `proxyPort` is 0. A client whose connection is closed
 // (Connection: close, or just closed) opens a new one. Prints one JSON line with the counts and
-// the p50/p99 latency (request written → response complete).
+// the p50/p99 latency (request written → response complete). Optional 5th and 6th arguments: the
+// path at the origin (default /) and a JSON object of extra request fields.
 import net from 'node:net';
 
-const [proxyPort, originPort, concurrency, seconds] = process.argv.slice(2).map(Number) as [number, number, number, number];
-const target = proxyPort ? `http://127.0.0.1:${originPort}/` : '/';
-const request = Buffer.from(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${originPort}\r\n\r\n`);
+const [proxyPort, originPort, concurrency, seconds] = process.argv.slice(2, 6).map(Number) as [number, number, number, number];
+const originPath = process.argv[6] ?? '/';
+const fields = Object.entries(JSON.parse(process.argv[7] ?? '{}') as Record<string, string>)
+  .map(([name, value]) => `${name}: ${value}\r\n`)
+  .join('');
+const target = proxyPort ? `http://127.0.0.1:${originPort}${originPath}` : originPath;
+const request = Buffer.from(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${originPort}\r\n${fields}\r\n`);
 const deadline = performance.now() + seconds * 1000;
 const latencies: number[] = [];
 let ok = 0;

@@ -1,143 +1,131 @@
-// 4. Keep-alive: `concurrency` clients, each on one kept-alive connection, request → whole
-// response for `seconds`, straight to the origin (the latency reference) and through each proxy
-// (fresh process, 1 s warm-up first), `rounds` times round-robin across the proxies; each proxy
-// keeps its run with the most requests/s (bursts of load from elsewhere last seconds and come at
-// random: taking turns meets every proxy with them alike, and the best run is the least hit). The keep-alive origin counts the TCP connections it
-// accepts; the difference over a measured run gives upstream connections per 1,000 requests.
-// Direct runs twice, before and after the proxies, and the run with the lower p50 is the
-// reference: a one-off stall there (GC in the origin right after the idle section, a burst of
-// load elsewhere) would otherwise shrink every proxy's added p50.
-import net from 'node:net';
+// Keep-alive HTTP: `concurrency` clients, each on one kept-alive connection, request → whole
+// response for `seconds`, through each contender and straight to the origin (`direct`, the
+// reference), against every origin in turn (nginx, then node:http). Rounds alternate across the
+// contenders, each round a fresh process that serves every origin (1 s warm-up each, not
+// counted: it fills any upstream pool); the report takes medians over the rounds. Also the proxy's
+// CPU per request (its process and its children: the workers of `--workers 2`) and the origin
+// connections it opened per 1,000 requests.
 import { keepAliveLoad, type HttpLoad } from './http-load.js';
-import { stopChild, treeCpuMs } from './procs.js';
-import { startBaseline, startProxyline, startProxyPackage, startSquid, startTinyproxy, which, type Proxy } from './proxies.js';
+import type { HttpOrigin } from './http-origins.js';
+import { treeCpuMs } from './procs.js';
+import type { Proxy } from './proxies.js';
+import { spread, type Spread } from './report.js';
+import { alternate, type Contender } from './rounds.js';
 
-export interface KeepAliveResult extends HttpLoad {
-  /** TCP connections the origin accepted during the measured run (the warm-up's pool is reused). */
-  originConnections: number;
-  /** TCP connections the origin accepted during the warm-up before it. */
-  warmupOriginConnections: number;
-  /** originConnections × 1000 / requests. */
-  connectionsPer1000: number;
-  /** p50 minus the direct run's p50, in ms (undefined for direct itself). */
-  addedP50Ms?: number;
-  /** Proxy process CPU per request (undefined for direct). */
-  proxyCpuUsPerRequest?: number;
+/** One measured run through one contender to one origin. */
+export interface KeepAliveRun extends HttpLoad {
+  /** Proxy CPU per request, its children included (undefined for direct). */
+  cpuUsPerRequest?: number;
+  /** TCP connections the origin accepted during the warm-up and during the measured run (undefined if it cannot tell). */
+  warmupOriginConnections?: number;
+  originConnections?: number;
+}
+
+/** A contender's runs against one origin, as medians with min–max. */
+export interface KeepAliveSummary {
+  rps: Spread;
+  p50Ms: Spread;
+  p99Ms: Spread;
+  cpuUsPerRequest: Spread;
+  /** Origin connections × 1000 / requests over the measured runs. */
+  connectionsPer1000: Spread;
+  /** The best round's requests/s, printed beside the median, never instead of it. */
+  bestRps: number;
+  /** Summed over the rounds. */
+  non2xx: number;
+  errors: number;
 }
 
 export interface KeepAliveOptions {
   concurrency: number;
   seconds: number;
   warmupSeconds: number;
-  /** Runs per proxy, round-robin across the proxies, each in a fresh process; the best is kept. */
   rounds: number;
   tmp: string;
 }
 
+/** Per origin (by name): every contender's runs and their summary. */
 export interface KeepAliveSection {
-  /** Column order: direct first, then the proxies that ran. */
+  /** Contenders that ran, in column order (direct first). */
   columns: string[];
-  results: Record<string, KeepAliveResult>;
-  /** Proxies that did not run, and why. */
+  runs: Record<string, Record<string, KeepAliveRun[]>>;
+  summary: Record<string, Record<string, KeepAliveSummary>>;
+  /** Contenders that did not run, and why. */
   skipped: Record<string, string>;
-  /** Both direct runs (results.direct is the one with the lower p50). */
-  directRuns: KeepAliveResult[];
-  /** Requests/s and p50 of every round, per proxy, in order (results keep each proxy's best). */
-  rounds: Record<string, { rps: number; p50Ms?: number }[]>;
 }
 
-/** The keep-alive origin's count of accepted connections, from its control port. */
-function originCount(port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let text = '';
-    socket.setTimeout(5000, () => socket.destroy(new Error('origin count: no answer within 5 s')));
-    socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
-    socket.on('error', reject);
-    socket.on('end', () => resolve(Number(text.trim())));
-  });
+const NONE = { median: NaN, min: NaN, max: NaN };
+const defined = (values: (number | undefined)[]) => values.filter((v): v is number => v !== undefined && !Number.isNaN(v));
+
+function summarize(runs: KeepAliveRun[]): KeepAliveSummary {
+  const conns = runs.filter((r) => r.originConnections !== undefined);
+  return {
+    rps: spread(runs.map((r) => r.rps)),
+    p50Ms: spread(defined(runs.map((r) => r.p50Ms))),
+    p99Ms: spread(defined(runs.map((r) => r.p99Ms))),
+    cpuUsPerRequest: runs.some((r) => r.cpuUsPerRequest !== undefined) ? spread(defined(runs.map((r) => r.cpuUsPerRequest))) : NONE,
+    connectionsPer1000: conns.length ? spread(conns.map((r) => (r.originConnections! * 1000) / Math.max(1, r.ok + r.non2xx))) : NONE,
+    bestRps: Math.max(...runs.map((r) => r.rps)),
+    non2xx: runs.reduce((sum, r) => sum + r.non2xx, 0),
+    errors: runs.reduce((sum, r) => sum + r.errors, 0),
+  };
 }
 
+/** Runs the section over `contenders` (plus `direct`) and `origins`. */
 export async function keepAliveSection(
-  ports: { keepAlive: number; count: number },
+  origins: HttpOrigin[],
+  contenders: Contender<Proxy>[],
   options: KeepAliveOptions,
   log: (text: string) => void,
 ): Promise<KeepAliveSection> {
-  const { tmp, warmupSeconds } = options;
-  const results: Record<string, KeepAliveResult> = {};
-  const skipped: Record<string, string> = {};
-  const columns: string[] = [];
+  const { warmupSeconds } = options;
+  /** Connections the origin accepted since `before`. */
+  const since = async (origin: HttpOrigin, before: number | undefined) => {
+    const now = await origin.connections();
+    return before === undefined || now === undefined ? undefined : now - before;
+  };
 
-  async function measure(name: string, proxy: Proxy | undefined): Promise<KeepAliveResult> {
-    const warm0 = await originCount(ports.count);
-    if (warmupSeconds > 0) await keepAliveLoad(proxy?.port, ports.keepAlive, { ...options, seconds: warmupSeconds });
-    const count0 = await originCount(ports.count);
-    // With its children: `proxyline --workers 2` serves from its workers.
+  async function measure(name: string, proxy: Proxy | undefined, origin: HttpOrigin, round: number): Promise<KeepAliveRun> {
+    const load = { ...options, path: origin.path };
+    const warm0 = await origin.connections();
+    if (warmupSeconds > 0) await keepAliveLoad(proxy?.port, origin.port, { ...load, seconds: warmupSeconds });
+    const count0 = await origin.connections();
     const cpu0 = proxy ? treeCpuMs(proxy.child.pid) : 0;
-    const load = await keepAliveLoad(proxy?.port, ports.keepAlive, options);
+    const result = await keepAliveLoad(proxy?.port, origin.port, load);
     const cpu = proxy ? treeCpuMs(proxy.child.pid) - cpu0 : 0;
-    const originConnections = (await originCount(ports.count)) - count0;
-    const requests = Math.max(1, load.ok + load.non2xx);
-    log(`keep-alive ${name}: ${load.rps.toFixed(0)} req/s, p50 ${load.p50Ms?.toFixed(2)} ms, ${originConnections} origin connections`);
+    const originConnections = await since(origin, count0);
+    const requests = Math.max(1, result.ok + result.non2xx);
+    log(
+      `keep-alive round ${round + 1} ${origin.name} ${name}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms?.toFixed(2)} ms, p99 ${result.p99Ms?.toFixed(2)} ms, ${originConnections ?? '?'} origin connections`,
+    );
     return {
-      ...load,
+      ...result,
       originConnections,
-      warmupOriginConnections: count0 - warm0,
-      connectionsPer1000: (originConnections * 1000) / requests,
-      proxyCpuUsPerRequest: proxy ? (cpu * 1000) / requests : undefined,
+      warmupOriginConnections: warm0 === undefined || count0 === undefined ? undefined : count0 - warm0,
+      cpuUsPerRequest: proxy ? (cpu * 1000) / requests : undefined,
     };
   }
 
-  const direct = [await measure('direct', undefined)];
-  columns.push('direct');
-
-  const tinyproxy = which('tinyproxy');
-  const squid = which('squid') ?? ['/usr/sbin/squid', '/usr/local/sbin/squid'].find((p) => which(p));
-  const starters: [string, (() => Promise<Proxy>) | string][] = [
-    ['proxyline', () => startProxyline(tmp, false)],
-    ['proxyline --workers 2', () => startProxyline(tmp, false, false, 2)],
-    ['baseline', () => startBaseline(tmp)],
-    ['proxy-package', () => startProxyPackage(tmp)],
-    ['tinyproxy', tinyproxy ? () => startTinyproxy(tmp, tinyproxy) : 'not installed'],
-    ['squid', squid ? () => startSquid(tmp, squid) : 'not installed'],
+  const direct: Contender<Proxy | undefined> = { name: 'direct', start: () => Promise.resolve(undefined), stop: () => Promise.resolve() };
+  const all: Contender<Proxy | undefined>[] = [
+    direct,
+    ...contenders.map((c) => ({ ...c, stop: (p: Proxy | undefined) => (p ? c.stop(p) : Promise.resolve()) })),
   ];
-  const rounds: Record<string, { rps: number; p50Ms?: number }[]> = {};
-  for (let round = 0; round < Math.max(1, options.rounds); round++) {
-    for (const [name, start] of starters) {
-      if (typeof start === 'string') {
-        skipped[name] = start;
-        continue;
-      }
-      if (skipped[name]) continue; // it failed in an earlier round
-      let proxy: Proxy | undefined;
-      try {
-        proxy = await start();
-      } catch (error) {
-        skipped[name] = `failed to start: ${(error as Error).message}`;
-        continue;
-      }
-      try {
-        const result = await measure(name, proxy);
-        (rounds[name] ??= []).push({ rps: result.rps, p50Ms: result.p50Ms });
-        if (!results[name] || result.rps > results[name].rps) results[name] = result;
-        if (!columns.includes(name)) columns.push(name);
-      } catch (error) {
-        skipped[name] = `run failed: ${(error as Error).message.split('\n')[0]}`;
-      } finally {
-        await stopChild(proxy.child);
-      }
+  const rounds = await alternate(all, options.rounds, async (name, proxy, round) => {
+    const perOrigin: Record<string, KeepAliveRun> = {};
+    for (const origin of origins) perOrigin[origin.name] = await measure(name, proxy, origin, round);
+    return perOrigin;
+  });
+  const runs: KeepAliveSection['runs'] = {};
+  const summary: KeepAliveSection['summary'] = {};
+  for (const origin of origins) {
+    runs[origin.name] = {};
+    summary[origin.name] = {};
+    for (const name of rounds.columns) {
+      const list = rounds.samples[name]!.map((perOrigin) => perOrigin[origin.name]!);
+      runs[origin.name]![name] = list;
+      summary[origin.name]![name] = summarize(list);
     }
   }
-  for (const name of Object.keys(skipped)) {
-    delete results[name];
-    if (columns.includes(name)) columns.splice(columns.indexOf(name), 1);
-  }
-  direct.push(await measure('direct', undefined));
-  const reference = direct.reduce((best, run) => ((run.p50Ms ?? Infinity) < (best.p50Ms ?? Infinity) ? run : best));
-  results.direct = reference;
-  for (const name of columns) {
-    const p50 = results[name]!.p50Ms;
-    if (name !== 'direct' && p50 !== undefined && reference.p50Ms !== undefined) results[name]!.addedP50Ms = p50 - reference.p50Ms;
-  }
-  return { columns, results, skipped, directRuns: direct, rounds };
+  return { columns: rounds.columns, runs, summary, skipped: rounds.skipped };
 }

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { startChild, stopChild, type Child } from './procs.js';
 import { spread, type Spread } from './report.js';
 import { transferThrough, type Transfer } from './throughput.js';
-import { openSocksTunnel, openTlsTunnel, openTunnel, type Tunnel } from './tunnel.js';
+import { openSocksTunnel, openTlsTunnel, openTunnel, setupRate, type Tunnel } from './tunnel.js';
 
 const DIST = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const ROOT = path.dirname(DIST);
@@ -50,21 +50,6 @@ function start(name: string, args: string[], ready: RegExp, options: ListenersOp
   const cli = path.join(DIST, 'src/cli.js');
   const common = ['--host', '127.0.0.1', '--port', '0', '--config', options.config, '--grace-period', '0'];
   return startChild(name, process.execPath, [cli, ...common, ...args], ready, path.join(options.tmp, `${name}.stderr.log`));
-}
-
-/** Opens and closes `total` tunnels, `concurrency` at a time; tunnels per second. */
-async function setupRate(open: () => Promise<Tunnel>, total: number, concurrency: number): Promise<number> {
-  let started = 0;
-  const t0 = process.hrtime.bigint();
-  const worker = async () => {
-    while (started < total) {
-      started++;
-      const { socket } = await open();
-      socket.destroy();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
-  return total / (Number(process.hrtime.bigint() - t0) / 1e9);
 }
 
 /** Runs the section; resolves with a result per way in, or throws why it cannot run (a listener missing). */

@@ -1,21 +1,18 @@
 // 5. The cost of the production chain: proxyline with the default chain (no logger) against the
 // full production chain (proxy-auth + destination-policy + rate-limit + access-log + metrics),
-// on tunnel throughput and keep-alive requests/s, in one run. Limits are set far above the load
+// on keep-alive requests/s and tunnel throughput, in one run. Limits are set far above the load
 // so they never throttle: what is measured is the plugins' own cost per request and per byte.
-// Each chain runs in its own processes, keep-alive runs taking turns, a fresh process each.
+// Rounds take turns between the chains, a fresh process each; medians with min–max.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
 import { keepAliveLoad, type HttpLoad } from './http-load.js';
+import type { HttpOrigin } from './http-origins.js';
 import { cpuMs, stopChild } from './procs.js';
 import { startProxyline, startProxylineWith, type Proxy } from './proxies.js';
+import { spread, type Spread } from './report.js';
+import { alternate, type Contender } from './rounds.js';
 import { transfer, type Transfer } from './throughput.js';
-
-export interface ProductionResult {
-  up: Transfer;
-  down: Transfer;
-  keepAlive: HttpLoad & { proxyCpuUsPerRequest: number };
-}
 
 const USER = 'bench';
 const PASSWORD = 'bench-password';
@@ -53,78 +50,92 @@ function productionConfig(tmp: string, connectPort: number): string {
   return file;
 }
 
-type Options = { bytes: number; timeoutMs: number; seconds: number; concurrency: number; rounds: number; tmp: string };
+type Options = { bytes: number; timeoutMs: number; seconds: number; warmupSeconds: number; concurrency: number; rounds: number; tmp: string };
 
-/** Tunnel throughput both ways through one chain. */
-async function tunnels(proxy: Proxy, port: number, options: Options, auth: boolean): Promise<Pick<ProductionResult, 'up' | 'down'>> {
-  const extra = auth ? `Proxy-Authorization: ${AUTHORIZATION}\r\n` : '';
-  const up = await transfer(proxy.port, proxy.child.pid, port, 'up', options.bytes, options.timeoutMs, extra);
-  const down = await transfer(proxy.port, proxy.child.pid, port, 'down', options.bytes, options.timeoutMs, extra);
-  return { up, down };
+/** One round of one chain: keep-alive, then tunnels both ways, in one fresh process. */
+interface ChainRun {
+  keepAlive: HttpLoad & { cpuUsPerRequest: number };
+  up: Transfer;
+  down: Transfer;
 }
 
-/** One keep-alive run through one chain (1 s warm-up first: pool, caches, JIT). */
-async function keepAliveRun(proxy: Proxy, port: number, options: Options, auth: boolean): Promise<ProductionResult['keepAlive']> {
-  const load = { concurrency: options.concurrency, seconds: 1, tmp: options.tmp, headers: auth ? { 'Proxy-Authorization': AUTHORIZATION } : undefined };
-  await keepAliveLoad(proxy.port, port, load);
-  const cpu0 = cpuMs(proxy.child.pid);
-  const keepAlive = await keepAliveLoad(proxy.port, port, { ...load, seconds: options.seconds });
-  const proxyCpuUsPerRequest = ((cpuMs(proxy.child.pid) - cpu0) * 1000) / Math.max(1, keepAlive.ok);
-  return { ...keepAlive, proxyCpuUsPerRequest };
+/** One chain's rounds as medians with min–max. */
+export interface ChainSummary {
+  rps: Spread;
+  p50Ms: Spread;
+  p99Ms: Spread;
+  cpuUsPerRequest: Spread;
+  upMbps: Spread;
+  downMbps: Spread;
+  /** Summed over the rounds. */
+  non2xx: number;
 }
 
-/** Both chains' results, and every keep-alive round's requests/s. */
+/** Both chains' summaries, and every round's keep-alive requests/s in order. */
 export interface ProductionSection {
-  default: ProductionResult;
-  production: ProductionResult;
-  /** Keep-alive requests/s of each round, in order, per chain (the results keep each chain's best). */
+  default: ChainSummary;
+  production: ChainSummary;
   rounds: { default: number[]; production: number[] };
 }
 
+async function chainRun(proxy: Proxy, ports: { throughput: number }, origin: HttpOrigin, options: Options, auth: boolean): Promise<ChainRun> {
+  const load = {
+    concurrency: options.concurrency,
+    seconds: options.warmupSeconds,
+    tmp: options.tmp,
+    path: origin.path,
+    headers: auth ? { 'Proxy-Authorization': AUTHORIZATION } : undefined,
+  };
+  if (options.warmupSeconds > 0) await keepAliveLoad(proxy.port, origin.port, load);
+  const cpu0 = cpuMs(proxy.child.pid);
+  const keepAlive = await keepAliveLoad(proxy.port, origin.port, { ...load, seconds: options.seconds });
+  const cpuUsPerRequest = ((cpuMs(proxy.child.pid) - cpu0) * 1000) / Math.max(1, keepAlive.ok + keepAlive.non2xx);
+  const extra = auth ? `Proxy-Authorization: ${AUTHORIZATION}\r\n` : '';
+  const up = await transfer(proxy.port, proxy.child.pid, ports.throughput, 'up', options.bytes, options.timeoutMs, extra);
+  const down = await transfer(proxy.port, proxy.child.pid, ports.throughput, 'down', options.bytes, options.timeoutMs, extra);
+  return { keepAlive: { ...keepAlive, cpuUsPerRequest }, up, down };
+}
+
+function summarize(runs: ChainRun[]): ChainSummary {
+  const numbers = (values: (number | undefined)[]) => values.filter((v): v is number => v !== undefined);
+  return {
+    rps: spread(runs.map((r) => r.keepAlive.rps)),
+    p50Ms: spread(numbers(runs.map((r) => r.keepAlive.p50Ms))),
+    p99Ms: spread(numbers(runs.map((r) => r.keepAlive.p99Ms))),
+    cpuUsPerRequest: spread(runs.map((r) => r.keepAlive.cpuUsPerRequest)),
+    upMbps: spread(runs.map((r) => r.up.mbps)),
+    downMbps: spread(runs.map((r) => r.down.mbps)),
+    non2xx: runs.reduce((sum, r) => sum + r.keepAlive.non2xx, 0),
+  };
+}
+
 /**
- * Runs both chains: tunnels once each (both processes started at once), then `rounds` keep-alive
- * runs taking turns (default, production, default, …), each in a fresh process, keeping each
- * chain's best. Load from elsewhere on a shared machine comes in bursts of seconds, and one
- * process can run up to twice as slow as another of the same build for its whole life:
- * alternating lets both chains meet the same bursts, fresh processes keep one slow process from
- * deciding a chain's figure, and the best run of each is the one least disturbed (as in section 1).
+ * Runs both chains `rounds` times taking turns (default, production, default, …), each round a
+ * fresh process per chain: keep-alive to `origin` (warm-up first), then a tunnel each way. The
+ * report takes medians (see rounds.ts for why fresh processes and turns).
  */
 export async function productionSection(
-  ports: { throughput: number; keepAlive: number },
+  ports: { throughput: number },
+  origin: HttpOrigin,
   options: Options,
   log: (text: string) => void,
 ): Promise<ProductionSection> {
   const config = productionConfig(options.tmp, ports.throughput);
-  const start = { default: () => startProxyline(options.tmp, false), production: () => startProxylineWith('proxyline+prod', config, options.tmp) };
-  const tunnel = {} as Record<'default' | 'production', Pick<ProductionResult, 'up' | 'down'>>;
-  const plain = await start.default();
-  let prod: Proxy | undefined;
-  try {
-    prod = await start.production();
-    tunnel.default = await tunnels(plain, ports.throughput, options, false);
-    tunnel.production = await tunnels(prod, ports.throughput, options, true);
-  } finally {
-    await stopChild(plain.child);
-    if (prod) await stopChild(prod.child);
-  }
-  const best: Partial<Record<'default' | 'production', ProductionResult['keepAlive']>> = {};
-  const rounds = { default: [] as number[], production: [] as number[] };
-  for (let round = 0; round < Math.max(1, options.rounds); round++) {
-    for (const chain of ['default', 'production'] as const) {
-      const proxy = await start[chain]();
-      try {
-        const run = await keepAliveRun(proxy, ports.keepAlive, options, chain === 'production');
-        rounds[chain].push(run.rps);
-        log(`production round ${round + 1}: ${chain} chain ${Math.round(run.rps)} req/s`);
-        if (!best[chain] || run.rps > best[chain].rps) best[chain] = run;
-      } finally {
-        await stopChild(proxy.child);
-      }
-    }
-  }
+  const chains: Contender<Proxy>[] = [
+    { name: 'default', start: () => startProxyline(options.tmp, false), stop: (p) => stopChild(p.child) },
+    { name: 'production', start: () => startProxylineWith('proxyline+prod', config, options.tmp), stop: (p) => stopChild(p.child) },
+  ];
+  const rounds = await alternate(chains, options.rounds, async (name, proxy, round) => {
+    const run = await chainRun(proxy, ports, origin, options, name === 'production');
+    log(`production round ${round + 1}: ${name} chain ${Math.round(run.keepAlive.rps)} req/s, ${run.up.mbps.toFixed(0)}/${run.down.mbps.toFixed(0)} MB/s`);
+    return run;
+  });
+  const why = Object.entries(rounds.skipped).map(([name, reason]) => `${name} chain: ${reason}`);
+  if (why.length) throw new Error(why.join('; '));
+  const list = (name: string) => rounds.samples[name]!;
   return {
-    default: { ...tunnel.default, keepAlive: best.default! },
-    production: { ...tunnel.production, keepAlive: best.production! },
-    rounds,
+    default: summarize(list('default')),
+    production: summarize(list('production')),
+    rounds: { default: list('default').map((r) => r.keepAlive.rps), production: list('production').map((r) => r.keepAlive.rps) },
   };
 }

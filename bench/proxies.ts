@@ -1,16 +1,19 @@
 // The proxies under test, each started as a child process listening on 127.0.0.1.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { startChild, startChildOnPort, type Child } from './procs.js';
+import { startChild, startChildOnPort, stopChild, type Child } from './procs.js';
+import type { Contender } from './rounds.js';
 
 export interface Proxy {
   /** Column name in the tables. */
   name: string;
   child: Child;
   port: number;
+  /** Started with bench/heap-probe.js (answers SIGUSR2 with its memory usage after a full GC). */
+  probed?: boolean;
 }
 
 const DIST = path.dirname(path.dirname(fileURLToPath(import.meta.url))); // dist/
@@ -22,21 +25,30 @@ async function nodeProxy(name: string, script: string, args: string[], tmp: stri
   const node = probe ? ['--expose-gc', '--import', pathToFileURL(path.join(DIST, 'bench/heap-probe.js')).href] : [];
   const env = probe ? { ...process.env, BENCH_PROBE_DIR: tmp } : process.env;
   const child = await startChild(name, process.execPath, [...node, script, ...args], LISTENING, path.join(tmp, `${name}.stderr.log`), env);
-  return { name, child, port: Number(LISTENING.exec(child.ready)![1]) };
+  return { name, child, port: Number(LISTENING.exec(child.ready)![1]), probed: probe };
 }
 
-/** proxyline with the repository's plugins.json, minus the logger unless `full`; `workers` above 1 adds `--workers`. */
+/** The repository's plugins.json without the `logger` plugin, written to the temp dir; its path. */
+export function noLoggerConfig(tmp: string): string {
+  const json = JSON.parse(readFileSync(path.join(ROOT, 'plugins.json'), 'utf8')) as { plugins: { name: string }[] };
+  json.plugins = json.plugins.filter((plugin) => plugin.name !== 'logger');
+  delete (json as { $schema?: string }).$schema;
+  const config = path.join(tmp, 'plugins.nolog.json');
+  writeFileSync(config, JSON.stringify(json, null, 2));
+  return config;
+}
+
+/**
+ * proxyline with the repository's plugins.json as shipped (`full`: the logger on), or without the
+ * logger; `workers` above 1 adds `--workers` (its column is named `--workers N`). The logger
+ * writes its records to stderr, which goes to a file (the temp dir's `<name>.stderr.log`, emptied
+ * at each start), as with `npm start > log 2>&1`.
+ */
 export function startProxyline(tmp: string, full: boolean, probe = false, workers = 1): Promise<Proxy> {
-  const name = (full ? 'proxyline+log' : 'proxyline') + (workers > 1 ? ` --workers ${workers}` : '');
+  const name = workers > 1 ? `--workers ${workers}` : full ? 'proxyline' : 'no-logger';
   const extra = workers > 1 ? ['--workers', String(workers)] : [];
-  let config = path.join(ROOT, 'plugins.json');
-  if (!full) {
-    const json = JSON.parse(readFileSync(config, 'utf8')) as { plugins: { name: string }[] };
-    json.plugins = json.plugins.filter((plugin) => plugin.name !== 'logger');
-    delete (json as { $schema?: string }).$schema;
-    config = path.join(tmp, 'plugins.nolog.json');
-    writeFileSync(config, JSON.stringify(json, null, 2));
-  }
+  const config = full ? path.join(ROOT, 'plugins.json') : noLoggerConfig(tmp);
+  rmSync(path.join(tmp, `${name}.stderr.log`), { force: true });
   return nodeProxy(
     name,
     path.join(DIST, 'src/cli.js'),
@@ -51,13 +63,14 @@ export function startProxylineWith(name: string, config: string, tmp: string): P
   return nodeProxy(name, path.join(DIST, 'src/cli.js'), ['--host', '127.0.0.1', '--port', '0', '--config', config, '--grace-period', '0'], tmp, false);
 }
 
+/** The minimal Node splice (bench/baseline.ts), the reference the ratios are taken over. */
 export function startBaseline(tmp: string, probe = false): Promise<Proxy> {
-  return nodeProxy('baseline', path.join(DIST, 'bench/baseline.js'), ['--port', '0'], tmp, probe);
+  return nodeProxy('splice', path.join(DIST, 'bench/baseline.js'), ['--port', '0'], tmp, probe);
 }
 
 /** The `proxy` npm package (bench/proxy-package.ts). */
-export function startProxyPackage(tmp: string): Promise<Proxy> {
-  return nodeProxy('proxy-package', path.join(DIST, 'bench/proxy-package.js'), ['--port', '0'], tmp, false);
+export function startProxyPackage(tmp: string, probe = false): Promise<Proxy> {
+  return nodeProxy('proxy-package', path.join(DIST, 'bench/proxy-package.js'), ['--port', '0'], tmp, probe);
 }
 
 /** The path of `command` if it is on PATH. */
@@ -69,25 +82,13 @@ export function which(command: string): string | undefined {
   }
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port on 127.0.0.1 free a moment ago (for servers that cannot be told port 0). */
+export async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   return port;
-}
-
-/** tinyproxy in the foreground with a config allowing CONNECT to any port from 127.0.0.1. */
-export async function startTinyproxy(tmp: string, binary: string): Promise<Proxy> {
-  const port = await freePort();
-  const config = path.join(tmp, 'tinyproxy.conf');
-  // No ConnectPort line: CONNECT to every port is allowed.
-  writeFileSync(
-    config,
-    [`Port ${port}`, 'Listen 127.0.0.1', 'Allow 127.0.0.1', 'Timeout 600', 'MaxClients 6000', 'LogLevel Error', 'DisableViaHeader Yes', ''].join('\n'),
-  );
-  const child = await startChildOnPort('tinyproxy', binary, ['-d', '-c', config], port, path.join(tmp, 'tinyproxy.stderr.log'));
-  return { name: 'tinyproxy', child, port };
 }
 
 /**
@@ -108,6 +109,8 @@ export async function startSquid(tmp: string, binary: string): Promise<Proxy> {
       'acl local src 127.0.0.1/32',
       'http_access allow local',
       'http_access deny all',
+      // Idle tunnels take two descriptors each; squid's default cap comes from the build.
+      'max_filedescriptors 16384',
       'cache deny all',
       'cache_mem 0 MB',
       `pid_filename ${dir}/squid.pid`,
@@ -123,4 +126,26 @@ export async function startSquid(tmp: string, binary: string): Promise<Proxy> {
   );
   const child = await startChildOnPort('squid', binary, ['-N', '-f', config], port, path.join(tmp, 'squid.stderr.log'), 30_000);
   return { name: 'squid', child, port };
+}
+
+/** The contenders a section compares; each starts a fresh process per round. */
+export type ContenderName = 'proxyline' | 'no-logger' | '--workers 2' | 'splice' | 'squid' | 'proxy-package';
+
+/** Where squid is, if installed (it lives in /usr/sbin, often not on a user's PATH). */
+export function squidBinary(): string | undefined {
+  return which('squid') ?? ['/usr/sbin/squid', '/usr/local/sbin/squid'].find((p) => which(p));
+}
+
+/** The named contenders in the given order; squid, when not installed, says so instead of starting. With `probe`, Node ones get the heap probe. */
+export function contenders(tmp: string, names: ContenderName[], probe = false): Contender<Proxy>[] {
+  const squid = squidBinary();
+  const starters: Record<ContenderName, (() => Promise<Proxy>) | string> = {
+    proxyline: () => startProxyline(tmp, true, probe),
+    'no-logger': () => startProxyline(tmp, false, probe),
+    '--workers 2': () => startProxyline(tmp, false, probe, 2),
+    splice: () => startBaseline(tmp, probe),
+    squid: squid ? () => startSquid(tmp, squid) : 'not installed (apt-get install -y squid)',
+    'proxy-package': () => startProxyPackage(tmp, probe),
+  };
+  return names.map((name) => ({ name, start: starters[name], stop: (proxy: Proxy) => stopChild(proxy.child) }));
 }

@@ -1,39 +1,46 @@
-// Printing: one table per metric with a column per proxy and the ratios to the baseline.
+// Printing: one table per metric with a column per proxy, ratio rows under a row (its value over
+// a reference column's, e.g. the splice's) and ratio columns for chosen pairs.
 
 export interface Row {
   label: string;
   /** Value per proxy name; a missing entry prints as "-". */
   values: Record<string, number | undefined>;
   digits?: number;
-  /** Whether the ratio columns (proxyline/baseline by default) mean something for this row. */
+  /** Whether the ratio columns mean something for this row. */
   ratio?: boolean;
+  /** Reference columns: under this row, one row per reference with every column's value over the reference's. */
+  over?: string[];
 }
 
 export interface Target {
   name: string;
   /** What was measured, in words with numbers. */
   measured: string;
-  pass: boolean;
+  /** Undefined: printed as information, neither PASS nor FAIL. */
+  pass?: boolean;
 }
 
 const fmt = (value: number | undefined, digits = 0) =>
   value === undefined || Number.isNaN(value) ? '-' : value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
+const ratio = (value: number | undefined, base: number | undefined) =>
+  base && value !== undefined && !Number.isNaN(value) && !Number.isNaN(base) ? `${(value / base).toFixed(2)}x` : '';
+
 /**
  * Renders a table: the row label, a column per proxy, then a ratio column per [numerator,
- * denominator] pair (by default `<name>/baseline` for each proxyline column).
+ * denominator] pair; a row with `over` gets a ratio row per reference column under it.
  */
-export function table(title: string, columns: string[], rows: Row[], ratios?: [string, string][]): string {
-  const pairs = ratios ?? columns.filter((c) => c.startsWith('proxyline')).map((c): [string, string] => [c, 'baseline']);
-  const header = ['', ...columns, ...pairs.map(([a, b]) => `${a}/${b}`)];
-  const body = rows.map((row) => [
-    row.label,
-    ...columns.map((c) => fmt(row.values[c], row.digits)),
-    ...pairs.map(([a, b]) => {
-      const base = row.values[b];
-      const value = row.values[a];
-      return row.ratio && base && value !== undefined && !Number.isNaN(value) ? `${(value / base).toFixed(2)}x` : '';
-    }),
+export function table(title: string, columns: string[], rows: Row[], ratios: [string, string][] = []): string {
+  const header = ['', ...columns, ...ratios.map(([a, b]) => `${a}/${b}`)];
+  const body = rows.flatMap((row) => [
+    [row.label, ...columns.map((c) => fmt(row.values[c], row.digits)), ...ratios.map(([a, b]) => (row.ratio ? ratio(row.values[a], row.values[b]) : ''))],
+    ...(row.over ?? [])
+      .filter((reference) => columns.includes(reference))
+      .map((reference) => [
+        `  ÷ ${reference}`,
+        ...columns.map((c) => (c === reference ? '' : ratio(row.values[c], row.values[reference]))),
+        ...ratios.map(() => ''),
+      ]),
   ]);
   const widths = header.map((_, i) => Math.max(...[header, ...body].map((line) => line[i]!.length)));
   const line = (cells: string[]) =>
@@ -45,7 +52,8 @@ export function table(title: string, columns: string[], rows: Row[], ratios?: [s
 }
 
 export function targets(list: Target[]): string {
-  return ['\n## Targets', ...list.map((t) => `${t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.measured}`)].join('\n');
+  const verdict = (t: Target) => (t.pass === undefined ? 'info' : t.pass ? 'PASS' : 'FAIL');
+  return ['\n## Targets', ...list.map((t) => `${verdict(t)}  ${t.name}: ${t.measured}`)].join('\n');
 }
 
 /** The median of some rounds, with their range: what a run reports (a best round flatters). */

@@ -1,43 +1,51 @@
-// `npm run bench`: proxyline against the minimal Node baseline (and tinyproxy when installed;
-// for keep-alive also the `proxy` npm package and squid), each a child process on 127.0.0.1, with
-// the origins in another child process. Prints a table per metric, the team's targets with
-// PASS/FAIL, and one JSON line at the end.
+// `npm run bench`: proxyline as shipped (logger on, its records to a file), proxyline without the
+// logger, the minimal Node splice, squid and the `proxy` npm package, each a child process on
+// 127.0.0.1, against nginx and node:http origins. Every section runs rounds alternating across
+// the proxies, a fresh process per round, and reports medians with min–max. Prints a table per
+// section, the targets with PASS/FAIL, and one JSON line at the end.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GENERATOR, httpLoad, KEEPALIVE_GENERATOR, type HttpLoad } from './http-load.js';
-import { idleTunnels, type IdleResult } from './idle.js';
-import { keepAliveSection } from './keepalive.js';
+import { KEEPALIVE_GENERATOR, WRK_MISSING } from './http-load.js';
+import { nginxBinary, nodeOrigin, startNginx, type HttpOrigin } from './http-origins.js';
+import { idleSection, type IdleSection } from './idle.js';
+import { keepAliveSection, type KeepAliveSummary } from './keepalive.js';
 import { listenersSection, WAYS_IN, type WayInResult } from './listeners.js';
-import { productionSection, type ProductionResult } from './production.js';
-import { cpuMs, killAll, startChild, stopChild } from './procs.js';
-import { startBaseline, startProxyline, startTinyproxy, which, type Proxy } from './proxies.js';
-import { showSpread, table, targets, type Target } from './report.js';
-import { transfer, type Transfer } from './throughput.js';
+import { productionSection, type ChainSummary } from './production.js';
+import { killAll, startChild, stopChild } from './procs.js';
+import { contenders, noLoggerConfig, squidBinary } from './proxies.js';
+import { showSpread, table, targets, type Spread, type Target } from './report.js';
+import { tunnelsSection, type TunnelResult } from './tunnels.js';
 
-const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+/** BENCH_QUICK=1: one round of short runs, a smoke test of the whole bench (figures not to be compared). */
+const QUICK = process.env.BENCH_QUICK === '1';
+const env = (name: string, full: number, quick = full) => Number(process.env[name] ?? (QUICK ? quick : full));
+const ROUNDS = env('BENCH_ROUNDS', 4, 1);
 const CONFIG = {
-  tunnelBytes: env('BENCH_TUNNEL_BYTES', 1024 ** 3),
-  tunnelTimeoutMs: env('BENCH_TUNNEL_TIMEOUT_MS', 20_000),
-  /** Rounds of transfers; the fastest per proxy and direction is kept (loopback rates are noisy). */
-  tunnelRuns: env('BENCH_TUNNEL_RUNS', 3),
-  httpConcurrency: env('BENCH_HTTP_CONCURRENCY', 50),
-  httpSeconds: env('BENCH_HTTP_SECONDS', 5),
-  idleTunnels: env('BENCH_IDLE_TUNNELS', 5000),
+  quick: QUICK,
+  /** Sections 1–3: rounds per proxy, alternating, a fresh process each; medians are reported. */
+  rounds: ROUNDS,
+  keepAliveRounds: env('BENCH_KEEPALIVE_ROUNDS', ROUNDS),
   keepAliveConcurrency: env('BENCH_KEEPALIVE_CONCURRENCY', 50),
-  keepAliveSeconds: env('BENCH_KEEPALIVE_SECONDS', 5),
+  keepAliveSeconds: env('BENCH_KEEPALIVE_SECONDS', 5, 2),
   keepAliveWarmupSeconds: env('BENCH_KEEPALIVE_WARMUP_SECONDS', 1),
-  /** Keep-alive runs per proxy in section 4, round-robin; each proxy keeps its best. */
-  keepAliveRounds: env('BENCH_KEEPALIVE_ROUNDS', 2),
-  /** Keep-alive runs per chain in section 5, taking turns; each chain keeps its best. */
-  productionRounds: env('BENCH_PRODUCTION_ROUNDS', 5),
-  /** Section 6: rounds (fresh processes each), bytes per transfer, and tunnels per setup-rate run. */
-  listenerRounds: env('BENCH_LISTENER_ROUNDS', 3),
-  listenerBytes: env('BENCH_LISTENER_BYTES', 256 * 1024 ** 2),
-  listenerTunnels: env('BENCH_LISTENER_TUNNELS', 2000),
+  tunnelRounds: env('BENCH_TUNNEL_ROUNDS', ROUNDS),
+  tunnelBytes: env('BENCH_TUNNEL_BYTES', 512 * 1024 ** 2, 64 * 1024 ** 2),
+  tunnelTimeoutMs: env('BENCH_TUNNEL_TIMEOUT_MS', 20_000),
+  /** New tunnels per setup-rate run, and how many at a time (also section 5's). */
+  newTunnels: env('BENCH_NEW_TUNNELS', 2000, 300),
+  tunnelConcurrency: env('BENCH_TUNNEL_CONCURRENCY', 50),
+  idleRounds: env('BENCH_IDLE_ROUNDS', ROUNDS),
+  idleTunnels: env('BENCH_IDLE_TUNNELS', 5000, 500),
+  /** Section 4: rounds per chain, taking turns. */
+  productionRounds: env('BENCH_PRODUCTION_ROUNDS', 5, 1),
+  /** Section 5: rounds (fresh processes each), bytes per transfer, and tunnels per setup-rate run. */
+  listenerRounds: env('BENCH_LISTENER_ROUNDS', 3, 1),
+  listenerBytes: env('BENCH_LISTENER_BYTES', 256 * 1024 ** 2, 32 * 1024 ** 2),
+  listenerTunnels: env('BENCH_LISTENER_TUNNELS', 2000, 300),
   /** The whole run is stopped after this long, whatever it is doing. */
-  watchdogMs: env('BENCH_WATCHDOG_MS', 600_000),
+  watchdogMs: env('BENCH_WATCHDOG_MS', 1_200_000, 300_000),
 };
 
 const say = (text: string) => process.stdout.write(`${text}\n`);
@@ -50,81 +58,41 @@ function cleanUp(): void {
   rmSync(tmp, { recursive: true, force: true });
 }
 
-async function main(): Promise<void> {
-  await bench(tmp);
+const PL = 'proxyline';
+const NO_LOGGER = 'no-logger';
+const SPLICE = 'splice';
+const SQUID = 'squid';
+const PACKAGE = 'proxy-package';
+
+/** A loud note when the Node generator stands in for wrk: its figures are not comparable with wrk's. */
+function wrkNote(): string | undefined {
+  if (!WRK_MISSING) return undefined;
+  return `\n!!! NOTE: keep-alive load from the Node generator (${WRK_MISSING}), not wrk: it is slower than wrk and shares the CPUs differently; do not compare these figures with wrk runs !!!\n`;
 }
 
-async function bench(tmp: string): Promise<void> {
+async function bench(): Promise<void> {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  say(`proxyline bench — node ${process.version}, ${os.cpus().length} CPUs, loopback 127.0.0.1 only`);
+  say(
+    `proxyline bench — node ${process.version}, ${os.cpus().length} CPUs, loopback 127.0.0.1 only${QUICK ? ' — QUICK MODE (1 round, short runs: a smoke test, not figures)' : ''}`,
+  );
   say(`config: ${JSON.stringify(CONFIG)}`);
+  const note = wrkNote();
+  if (note) say(note);
 
   const origin = await startChild('origin', process.execPath, [path.join(here, 'origin.js')], /^origins listening /, path.join(tmp, 'origin.stderr.log'));
-  const ports = JSON.parse(origin.ready.replace(/^origins listening /, '')) as {
-    throughput: number;
-    http: number;
-    idle: number;
-    keepAlive: number;
-    count: number;
-  };
+  const ports = JSON.parse(origin.ready.replace(/^origins listening /, '')) as { throughput: number; idle: number; keepAlive: number; count: number };
+  const origins: HttpOrigin[] = [];
+  const nginx = nginxBinary();
+  if (nginx) origins.push(await startNginx(tmp, nginx));
+  else say('nginx: not installed (apt-get install -y nginx-light): the keep-alive runs use the node:http origin only');
+  origins.push(nodeOrigin(ports.keepAlive, ports.count));
+  const main = origins[0]!;
+  if (!squidBinary()) say('squid: not installed (apt-get install -y squid): skipped everywhere');
 
-  const tinyproxy = which('tinyproxy');
-  if (!tinyproxy) say('tinyproxy: not on PATH, skipped (apt-get install -y tinyproxy to add it)');
-  const startAll = async (): Promise<Proxy[]> => {
-    const started = [await startProxyline(tmp, false), await startProxyline(tmp, true), await startBaseline(tmp)];
-    if (tinyproxy) started.push(await startTinyproxy(tmp, tinyproxy));
-    return started;
-  };
-
-  // 1. Tunnel throughput. Rounds go across all proxies in turn, so a burst of load from elsewhere
-  // on the machine hits every column alike, and each round starts every proxy afresh: the same
-  // build runs up to twice as fast in one process as in another here (where its memory landed,
-  // it seems), so best-of-N needs N processes. Each proxy keeps its fastest transfer per direction.
-  const fastest: Record<string, { up?: Transfer; down?: Transfer }> = {};
-  for (let round = 0; round < CONFIG.tunnelRuns; round++) {
-    for (const proxy of await startAll()) {
-      try {
-        for (const direction of ['up', 'down'] as const) {
-          const result = await transfer(proxy.port, proxy.child.pid, ports.throughput, direction, CONFIG.tunnelBytes, CONFIG.tunnelTimeoutMs);
-          const best = (fastest[proxy.name] ??= {});
-          if (!best[direction] || result.mbps > best[direction].mbps) best[direction] = result;
-          log(`throughput round ${round + 1} ${proxy.name} ${direction}: ${result.mbps.toFixed(0)} MB/s`);
-        }
-      } finally {
-        await stopChild(proxy.child);
-      }
-    }
-  }
-  const throughput = Object.fromEntries(Object.entries(fastest).map(([name, t]) => [name, { up: t.up!, down: t.down! }]));
-
-  const proxies = await startAll();
-  const columns = proxies.map((p) => p.name);
-  say(`proxies: ${proxies.map((p) => `${p.name} (pid ${p.child.pid}, :${p.port})`).join(', ')}`);
-
-  // 2. Plain-HTTP requests per second, one connection per request.
-  const http: Record<string, HttpLoad & { proxyCpuUsPerRequest: number }> = {};
-  for (const proxy of proxies) {
-    const cpu0 = cpuMs(proxy.child.pid);
-    const load = await httpLoad(proxy.port, ports.http, { concurrency: CONFIG.httpConcurrency, seconds: CONFIG.httpSeconds, tmp });
-    http[proxy.name] = { ...load, proxyCpuUsPerRequest: ((cpuMs(proxy.child.pid) - cpu0) * 1000) / Math.max(1, load.ok + load.non2xx) };
-    log(`http ${proxy.name}: ${http[proxy.name]!.rps.toFixed(0)} req/s`);
-  }
-
-  for (const proxy of proxies) await stopChild(proxy.child);
-
-  // 3. Idle tunnels, each proxy in a fresh process (heaps grown by the runs above would hide the
-  // growth). Not tinyproxy: the brief asks for it on the throughput and HTTP rows only.
-  const idle: Record<string, IdleResult> = {};
-  for (const start of [() => startProxyline(tmp, false, true), () => startProxyline(tmp, true, true), () => startBaseline(tmp, true)]) {
-    const proxy = await start();
-    idle[proxy.name] = await idleTunnels(proxy.port, proxy.child.pid, ports.idle, CONFIG.idleTunnels, tmp);
-    log(`idle ${proxy.name}: ${idle[proxy.name]!.kibPerTunnel.toFixed(1)} KiB/tunnel`);
-    await stopChild(proxy.child);
-  }
-
-  // 4. Keep-alive requests/s, latency added over direct, upstream connections per 1,000 requests.
+  // 1. Keep-alive HTTP through every proxy, to every origin.
   const ka = await keepAliveSection(
-    ports,
+    origins,
+    contenders(tmp, [PL, NO_LOGGER, '--workers 2', SPLICE, SQUID, PACKAGE]),
     {
       concurrency: CONFIG.keepAliveConcurrency,
       seconds: CONFIG.keepAliveSeconds,
@@ -135,16 +103,40 @@ async function bench(tmp: string): Promise<void> {
     log,
   );
 
-  // 5. What the production chain costs against the default chain.
+  // 2. CONNECT tunnels: throughput both ways, CPU per GB, new tunnels per second.
+  const tunnels = await tunnelsSection(
+    ports,
+    contenders(tmp, [PL, NO_LOGGER, SPLICE, SQUID, PACKAGE]),
+    {
+      bytes: CONFIG.tunnelBytes,
+      timeoutMs: CONFIG.tunnelTimeoutMs,
+      rounds: CONFIG.tunnelRounds,
+      tunnels: CONFIG.newTunnels,
+      concurrency: CONFIG.tunnelConcurrency,
+    },
+    log,
+  );
+
+  // 3. Idle tunnels: memory and descriptors per tunnel, with the heap probe in the Node proxies.
+  const idle = await idleSection(
+    ports.idle,
+    contenders(tmp, [PL, NO_LOGGER, SPLICE, PACKAGE, SQUID], true),
+    { rounds: CONFIG.idleRounds, count: CONFIG.idleTunnels, tmp },
+    log,
+  );
+
+  // 4. What the production chain costs against the default chain (no logger).
   let production: Awaited<ReturnType<typeof productionSection>> | undefined;
   let productionSkipped: string | undefined;
   try {
     production = await productionSection(
       ports,
+      main,
       {
         bytes: CONFIG.tunnelBytes,
         timeoutMs: CONFIG.tunnelTimeoutMs,
         seconds: CONFIG.keepAliveSeconds,
+        warmupSeconds: CONFIG.keepAliveWarmupSeconds,
         concurrency: CONFIG.keepAliveConcurrency,
         rounds: CONFIG.productionRounds,
         tmp,
@@ -154,11 +146,11 @@ async function bench(tmp: string): Promise<void> {
   } catch (error) {
     productionSkipped = (error as Error).message;
   }
-  // 6. The same tunnel through each way in: plain CONNECT, the SOCKS5 listener, the HTTPS listener.
+
+  // 5. The same tunnel through each way in: plain CONNECT, the SOCKS5 listener, the HTTPS listener.
   let listeners: Awaited<ReturnType<typeof listenersSection>> | undefined;
   let listenersSkipped: string | undefined;
   try {
-    const config = path.join(tmp, 'plugins.nolog.json'); // written by startProxyline above
     listeners = await listenersSection(
       ports,
       {
@@ -166,8 +158,8 @@ async function bench(tmp: string): Promise<void> {
         timeoutMs: CONFIG.tunnelTimeoutMs,
         rounds: CONFIG.listenerRounds,
         tunnels: CONFIG.listenerTunnels,
-        concurrency: CONFIG.httpConcurrency,
-        config,
+        concurrency: CONFIG.tunnelConcurrency,
+        config: noLoggerConfig(tmp),
         tmp,
       },
       log,
@@ -175,116 +167,118 @@ async function bench(tmp: string): Promise<void> {
   } catch (error) {
     listenersSkipped = (error as Error).message;
   }
+  for (const o of origins) if (o.child) await stopChild(o.child);
   await stopChild(origin);
 
-  const per = <T>(data: Record<string, T>, pick: (value: T) => number | undefined) =>
-    Object.fromEntries(Object.entries(data).map(([name, value]) => [name, pick(value)]));
-  const gib = (CONFIG.tunnelBytes / 1024 ** 3).toFixed(2);
-  const partial = Object.entries(throughput).flatMap(([name, t]) => [t.up, t.down].filter((x) => !x.complete).map(() => name));
-  say(
-    table(`1. CONNECT tunnel throughput, ${gib} GiB each way, 64 KiB writes, best of ${CONFIG.tunnelRuns} (MB/s = 10^6 bytes/s)`, columns, [
-      { label: 'client→origin MB/s', values: per(throughput, (t) => t.up.mbps), ratio: true },
-      { label: 'origin→client MB/s', values: per(throughput, (t) => t.down.mbps), ratio: true },
-      { label: 'proxy CPU s, client→origin', values: per(throughput, (t) => t.up.proxyCpuS), digits: 2, ratio: true },
-      { label: 'proxy CPU s, origin→client', values: per(throughput, (t) => t.down.proxyCpuS), digits: 2, ratio: true },
-    ]),
-  );
-  if (partial.length) say(`(time limit of ${CONFIG.tunnelTimeoutMs} ms hit for: ${partial.join(', ')}; rate over the bytes moved)`);
-  say(
-    table(
-      `2. Plain HTTP through the proxy, new connection per request, ${CONFIG.httpConcurrency} clients × ${CONFIG.httpSeconds} s, 1 KiB body; generator: ${GENERATOR}`,
-      columns,
-      [
-        { label: 'requests/s (2xx)', values: per(http, (h) => h.rps), ratio: true },
-        { label: 'proxy CPU µs per request', values: per(http, (h) => h.proxyCpuUsPerRequest), ratio: true },
-        { label: 'latency p50 ms', values: per(http, (h) => h.p50Ms), digits: 2, ratio: true },
-        { label: 'latency p99 ms', values: per(http, (h) => h.p99Ms), digits: 2, ratio: true },
-        { label: 'non-2xx responses', values: per(http, (h) => h.non2xx) },
-        { label: 'socket errors', values: per(http, (h) => h.errors) },
-      ],
-    ),
-  );
-  const idleColumns = columns.filter((c) => idle[c]);
-  say(
-    table(`3. ${CONFIG.idleTunnels} idle CONNECT tunnels (proxy process; after a 200-tunnel warm-up)`, idleColumns, [
-      { label: 'KiB RSS per tunnel', values: per(idle, (i) => i.kibPerTunnel), digits: 1, ratio: true },
-      { label: 'KiB RSS per tunnel, forced GC', values: per(idle, (i) => i.kibPerTunnelAfterGc), digits: 1, ratio: true },
-      { label: 'KiB JS heap per tunnel, forced GC', values: per(idle, (i) => i.heapKibPerTunnel), digits: 1, ratio: true },
-      { label: 'RSS KiB before', values: per(idle, (i) => i.rssBeforeKiB) },
-      { label: 'RSS KiB, tunnels open', values: per(idle, (i) => i.rssOpenKiB) },
-      { label: 'RSS KiB after close', values: per(idle, (i) => i.rssAfterKiB) },
-      { label: 'RSS KiB after close, forced GC', values: per(idle, (i) => (i.gcAfter ? i.gcAfter.rss / 1024 : undefined)) },
-      { label: 'JS heap KiB before, forced GC', values: per(idle, (i) => (i.gcBefore ? i.gcBefore.heapUsed / 1024 : undefined)) },
-      { label: 'JS heap KiB after close, forced GC', values: per(idle, (i) => (i.gcAfter ? i.gcAfter.heapUsed / 1024 : undefined)) },
-      { label: 'fds before', values: per(idle, (i) => i.fdsBefore) },
-      { label: 'fds, tunnels open', values: per(idle, (i) => i.fdsOpen) },
-      { label: 'fds after close', values: per(idle, (i) => i.fdsAfter) },
-      { label: 'ms to open all', values: per(idle, (i) => i.establishMs), ratio: true },
-      { label: 'ms for fds to come back', values: per(idle, (i) => i.drainMs) },
-      { label: 'tunnels opened', values: per(idle, (i) => i.tunnels) },
-      { label: 'tunnels failed', values: per(idle, (i) => i.failed) },
-    ]),
-  );
+  const medians = <T>(data: Record<string, T>, pick: (value: T) => Spread) =>
+    Object.fromEntries(Object.entries(data).map(([name, value]) => [name, pick(value).median]));
+  const skippedLines = (section: string, skipped: Record<string, string>) => {
+    for (const [name, why] of Object.entries(skipped)) say(`${section}: ${name} skipped: ${why}`);
+  };
 
-  for (const [name, why] of Object.entries(ka.skipped)) say(`${name}: skipped: ${why}`);
+  // Section 1's tables, one per origin (the first is the main one).
   say(
-    `keep-alive direct (reference): two runs, before and after the proxies, p50 ${ka.directRuns.map((d) => `${d.p50Ms?.toFixed(2)} ms`).join(' and ')} (${ka.directRuns.map((d) => `${d.rps.toFixed(0)} req/s`).join(', ')}); the lower p50 is used`,
+    `\nColumns: proxyline = the repository's plugins.json as shipped (logger on, its records to a file); no-logger = the same without logger; --workers 2 = no-logger under a cluster primary with two workers; splice = bench/baseline.ts (~30 lines of net + pipe); squid; proxy-package = the \`proxy\` npm package; direct = no proxy.`,
   );
-  const kaRatios: [string, string][] = [
-    ['proxyline', 'baseline'],
-    ['proxyline', 'proxy-package'],
-    ['proxyline --workers 2', 'proxyline'],
-  ];
+  skippedLines('1. keep-alive', ka.skipped);
+  origins.forEach((o, i) => {
+    const s = ka.summary[o.name]!;
+    const pick = (f: (k: KeepAliveSummary) => Spread) => medians(s, f);
+    say(
+      table(
+        `1${i ? 'b' : ''}. Keep-alive HTTP through the ${o.name}${i ? '' : ' (main table)'}: ${CONFIG.keepAliveConcurrency} clients, each on one kept-alive connection, ${CONFIG.keepAliveSeconds} s after ${CONFIG.keepAliveWarmupSeconds} s warm-up, 1 KiB body; medians of ${CONFIG.keepAliveRounds} rounds, a fresh process each; generator: ${KEEPALIVE_GENERATOR}`,
+        ka.columns,
+        [
+          { label: 'requests/s (2xx)', values: pick((k) => k.rps), over: [SPLICE, SQUID], ratio: true },
+          { label: 'best round requests/s', values: Object.fromEntries(Object.entries(s).map(([n, k]) => [n, k.bestRps])) },
+          { label: 'proxy CPU µs per request', values: pick((k) => k.cpuUsPerRequest), over: [SPLICE], ratio: true },
+          { label: 'latency p50 ms', values: pick((k) => k.p50Ms), digits: 2, over: [SPLICE] },
+          { label: 'latency p99 ms', values: pick((k) => k.p99Ms), digits: 2, over: [SPLICE] },
+          { label: 'origin conns per 1,000 requests', values: pick((k) => k.connectionsPer1000), digits: 1 },
+          { label: 'non-2xx responses (all rounds)', values: Object.fromEntries(Object.entries(s).map(([n, k]) => [n, k.non2xx])) },
+          { label: 'socket errors (all rounds)', values: Object.fromEntries(Object.entries(s).map(([n, k]) => [n, k.errors])) },
+        ],
+        [['--workers 2', NO_LOGGER]],
+      ),
+    );
+    for (const name of ka.columns) {
+      const k = s[name]!;
+      say(`  ${name}: requests/s ${showSpread(k.rps)}, p99 ms ${showSpread(k.p99Ms, 2)}, CPU µs/request ${showSpread(k.cpuUsPerRequest)} (median (min–max))`);
+    }
+  });
+
+  skippedLines('2. tunnels', tunnels.skipped);
+  const t = tunnels.results;
   say(
     table(
-      `4. Keep-alive HTTP: ${CONFIG.keepAliveConcurrency} clients, each on one kept-alive connection, × ${CONFIG.keepAliveSeconds} s (after ${CONFIG.keepAliveWarmupSeconds} s warm-up), best of ${CONFIG.keepAliveRounds} rounds, 1 KiB body; generator: ${KEEPALIVE_GENERATOR}`,
-      ka.columns,
+      `2. CONNECT tunnels: ${(CONFIG.tunnelBytes / 1024 ** 2).toFixed(0)} MiB each way through one tunnel, 64 KiB writes (MB/s = 10^6 bytes/s; CPU: the proxy process, per 10^9 bytes); new tunnels: ${CONFIG.newTunnels} opened and closed, ${CONFIG.tunnelConcurrency} at a time; medians of ${CONFIG.tunnelRounds} rounds, a fresh process each`,
+      tunnels.columns,
       [
-        { label: 'requests/s (2xx)', values: per(ka.results, (k) => k.rps), ratio: true },
-        { label: 'latency p50 ms', values: per(ka.results, (k) => k.p50Ms), digits: 2, ratio: true },
-        { label: 'latency p99 ms', values: per(ka.results, (k) => k.p99Ms), digits: 2, ratio: true },
-        { label: 'added p50 ms over direct', values: per(ka.results, (k) => k.addedP50Ms), digits: 2, ratio: true },
-        { label: 'proxy CPU µs per request', values: per(ka.results, (k) => k.proxyCpuUsPerRequest), ratio: true },
-        { label: 'origin connections, warm-up', values: per(ka.results, (k) => k.warmupOriginConnections) },
-        { label: 'origin connections, measured run', values: per(ka.results, (k) => k.originConnections) },
-        { label: 'origin conns per 1,000 requests, run', values: per(ka.results, (k) => k.connectionsPer1000), digits: 1 },
-        { label: 'non-2xx responses', values: per(ka.results, (k) => k.non2xx) },
-        { label: 'socket errors', values: per(ka.results, (k) => k.errors) },
+        { label: 'client→origin MB/s', values: medians(t, (r: TunnelResult) => r.upMbps), over: [SPLICE, PACKAGE] },
+        { label: 'origin→client MB/s', values: medians(t, (r) => r.downMbps), over: [SPLICE, PACKAGE] },
+        { label: 'CPU s per GB, client→origin', values: medians(t, (r) => r.upCpuSPerGB), digits: 2, over: [SPLICE, PACKAGE] },
+        { label: 'CPU s per GB, origin→client', values: medians(t, (r) => r.downCpuSPerGB), digits: 2, over: [SPLICE, PACKAGE] },
+        { label: 'new tunnels/s', values: medians(t, (r) => r.tunnelsPerSecond), over: [SPLICE, SQUID] },
       ],
-      kaRatios,
     ),
   );
-  const roundList = (name: string) => (ka.rounds[name] ?? []).map((r) => `${Math.round(r.rps)} req/s p50 ${r.p50Ms?.toFixed(2)} ms`).join('; ');
+  for (const name of tunnels.columns) {
+    const r = t[name]!;
+    say(
+      `  ${name}: client→origin ${showSpread(r.upMbps)} MB/s, origin→client ${showSpread(r.downMbps)} MB/s, new tunnels/s ${showSpread(r.tunnelsPerSecond)}${r.partial ? `, ${r.partial} transfer(s) stopped by the ${CONFIG.tunnelTimeoutMs} ms limit` : ''}`,
+    );
+  }
+
+  skippedLines('3. idle', idle.skipped);
+  const i = idle.results;
+  const spliceKib = i[SPLICE]?.kibPerTunnel.median;
   say(
-    `keep-alive rounds (best run kept): ${ka.columns
-      .filter((c) => c !== 'direct')
-      .map((c) => `${c}: ${roundList(c)}`)
-      .join(' | ')}`,
+    table(
+      `3. ${CONFIG.idleTunnels} idle CONNECT tunnels (proxy process; after a 200-tunnel warm-up; forced-GC rows for the Node proxies); medians of ${CONFIG.idleRounds} rounds, a fresh process each`,
+      idle.columns,
+      [
+        { label: 'KiB RSS per tunnel', values: medians(i, (r) => r.kibPerTunnel), digits: 1 },
+        {
+          label: 'KiB RSS per tunnel over splice',
+          values: Object.fromEntries(Object.entries(i).map(([n, r]) => [n, spliceKib === undefined ? undefined : r.kibPerTunnel.median - spliceKib])),
+          digits: 1,
+        },
+        { label: 'KiB RSS per tunnel, forced GC', values: medians(i, (r) => r.kibPerTunnelAfterGc), digits: 1 },
+        { label: 'KiB JS heap per tunnel, forced GC', values: medians(i, (r) => r.heapKibPerTunnel), digits: 1 },
+        { label: 'RSS KiB before', values: medians(i, (r) => r.rssBeforeKiB) },
+        { label: 'fds before', values: Object.fromEntries(Object.entries(i).map(([n, r]) => [n, r.fdsBefore])) },
+        { label: 'fds, tunnels open', values: Object.fromEntries(Object.entries(i).map(([n, r]) => [n, r.fdsOpen])) },
+        { label: 'fds left after close (worst round)', values: Object.fromEntries(Object.entries(i).map(([n, r]) => [n, r.fdsLeft])) },
+        { label: 'ms to open all', values: medians(i, (r) => r.establishMs) },
+        { label: 'tunnels failed (all rounds)', values: Object.fromEntries(Object.entries(i).map(([n, r]) => [n, r.failed])) },
+      ],
+    ),
   );
+  for (const name of idle.columns) say(`  ${name}: KiB RSS per tunnel ${showSpread(i[name]!.kibPerTunnel, 1)}`);
 
   if (production) {
     const cols = ['default chain', 'production chain'];
-    const runs = production;
-    const pick = (f: (r: ProductionResult) => number) => ({ 'default chain': f(runs.default), 'production chain': f(runs.production) });
+    const pick = (f: (r: ChainSummary) => Spread) => ({ 'default chain': f(production.default).median, 'production chain': f(production.production).median });
     say(
       table(
-        `5. Production chain (proxy-auth, destination-policy, rate-limit, access-log, metrics) against the default chain; tunnels once, keep-alive best of ${CONFIG.productionRounds} alternating runs`,
+        `4. Production chain (proxy-auth, destination-policy, rate-limit, access-log, metrics) against the default chain (no logger), keep-alive through the ${main.name} then a ${(CONFIG.tunnelBytes / 1024 ** 2).toFixed(0)} MiB tunnel each way; medians of ${CONFIG.productionRounds} rounds taking turns, a fresh process each`,
         cols,
         [
-          { label: 'tunnel client→origin MB/s', values: pick((r) => r.up.mbps), ratio: true },
-          { label: 'tunnel origin→client MB/s', values: pick((r) => r.down.mbps), ratio: true },
-          { label: 'keep-alive requests/s (2xx)', values: pick((r) => r.keepAlive.rps), ratio: true },
-          { label: 'keep-alive p50 ms', values: pick((r) => r.keepAlive.p50Ms ?? NaN), digits: 2, ratio: true },
-          { label: 'proxy CPU µs per request', values: pick((r) => r.keepAlive.proxyCpuUsPerRequest), ratio: true },
-          { label: 'non-2xx responses', values: pick((r) => r.keepAlive.non2xx) },
+          { label: 'keep-alive requests/s (2xx)', values: pick((r) => r.rps), ratio: true },
+          { label: 'keep-alive p50 ms', values: pick((r) => r.p50Ms), digits: 2, ratio: true },
+          { label: 'keep-alive p99 ms', values: pick((r) => r.p99Ms), digits: 2, ratio: true },
+          { label: 'proxy CPU µs per request', values: pick((r) => r.cpuUsPerRequest), ratio: true },
+          { label: 'tunnel client→origin MB/s', values: pick((r) => r.upMbps), ratio: true },
+          { label: 'tunnel origin→client MB/s', values: pick((r) => r.downMbps), ratio: true },
+          { label: 'non-2xx responses (all rounds)', values: { 'default chain': production.default.non2xx, 'production chain': production.production.non2xx } },
         ],
         [['production chain', 'default chain']],
       ),
     );
     const list = (values: number[]) => values.map((rps) => Math.round(rps)).join(', ');
-    say(`keep-alive requests/s per round: default chain ${list(runs.rounds.default)}; production chain ${list(runs.rounds.production)}`);
+    say(`  keep-alive requests/s per round: default chain ${list(production.rounds.default)}; production chain ${list(production.rounds.production)}`);
   } else {
-    say(`5. Production chain: skipped: ${productionSkipped}`);
+    say(`\n4. Production chain: skipped: ${productionSkipped}`);
   }
 
   if (listeners) {
@@ -293,14 +287,14 @@ async function bench(tmp: string): Promise<void> {
     const median = (pick: (r: WayInResult) => { median: number }) => Object.fromEntries(ways.map((way) => [way, pick(listeners[way]).median]));
     say(
       table(
-        `6. Ways in: one tunnel through plain CONNECT, the SOCKS5 listener and CONNECT over the HTTPS listener (same chain, no logger), ${mib} MiB each way, medians of ${CONFIG.listenerRounds} rounds, fresh processes each round`,
+        `5. Ways in: one tunnel through plain CONNECT, the SOCKS5 listener and CONNECT over the HTTPS listener (same chain, no logger), ${mib} MiB each way, medians of ${CONFIG.listenerRounds} rounds, fresh processes each round`,
         ways,
         [
           { label: 'client→origin MB/s', values: median((r) => r.upMbps), ratio: true },
           { label: 'origin→client MB/s', values: median((r) => r.downMbps), ratio: true },
           { label: 'proxy CPU s per GB, client→origin', values: median((r) => r.upCpuSPerGB), digits: 2, ratio: true },
           { label: 'proxy CPU s per GB, origin→client', values: median((r) => r.downCpuSPerGB), digits: 2, ratio: true },
-          { label: `new tunnels/s (${CONFIG.listenerTunnels}, ${CONFIG.httpConcurrency} at a time)`, values: median((r) => r.tunnelsPerSecond), ratio: true },
+          { label: `new tunnels/s (${CONFIG.listenerTunnels}, ${CONFIG.tunnelConcurrency} at a time)`, values: median((r) => r.tunnelsPerSecond), ratio: true },
         ],
         [
           ['SOCKS5', 'CONNECT'],
@@ -311,91 +305,107 @@ async function bench(tmp: string): Promise<void> {
     for (const way of ways) {
       const r = listeners[way];
       say(
-        `${way}: client→origin ${showSpread(r.upMbps)} MB/s, origin→client ${showSpread(r.downMbps)} MB/s, new tunnels/s ${showSpread(r.tunnelsPerSecond)} (median (min–max))`,
+        `  ${way}: client→origin ${showSpread(r.upMbps)} MB/s, origin→client ${showSpread(r.downMbps)} MB/s, new tunnels/s ${showSpread(r.tunnelsPerSecond)} (median (min–max))`,
       );
     }
   } else {
-    say(`6. Ways in: skipped: ${listenersSkipped}`);
+    say(`\n5. Ways in: skipped: ${listenersSkipped}`);
   }
 
-  const pl = 'proxyline';
-  const base = 'baseline';
-  const goals: Target[] = [];
-  for (const [direction, label] of [
-    ['up', 'client→origin'],
-    ['down', 'origin→client'],
-  ] as const) {
-    const ratio = throughput[pl]![direction].mbps / throughput[base]![direction].mbps;
-    goals.push({ name: `tunnel throughput ${label} ≥ 0.8× baseline`, measured: `${ratio.toFixed(2)}×`, pass: ratio >= 0.8 });
-  }
-  const kib = idle[pl]!.kibPerTunnel;
-  const baseKib = idle[base]!.kibPerTunnel;
-  goals.push({
-    name: 'idle memory per tunnel ≤ baseline + 4 KiB',
-    measured: `${kib.toFixed(1)} KiB vs ${baseKib.toFixed(1)} + 4 KiB`,
-    pass: kib <= baseKib + 4,
-  });
-  goals.push({
-    name: 'fds back to the start after the tunnels close',
-    measured: `${idle[pl]!.fdsBefore} before, ${idle[pl]!.fdsAfter} after`,
-    pass: idle[pl]!.fdsAfter <= idle[pl]!.fdsBefore,
-  });
-  const k = ka.results;
-  const kaRatio = (other: string, factor: number) => {
-    const name = `keep-alive requests/s ≥ ${factor}× ${other}`;
-    if (!k[pl] || !k[other])
-      return {
-        name,
-        measured: `not measured (${[pl, other]
-          .filter((n) => !k[n])
-          .map((n) => `${n}: ${ka.skipped[n] ?? 'missing'}`)
-          .join('; ')})`,
-        pass: false,
-      };
-    const ratio = k[pl].rps / k[other].rps;
-    return { name, measured: `${ratio.toFixed(2)}× (${k[pl].rps.toFixed(0)} vs ${k[other].rps.toFixed(0)} req/s)`, pass: ratio >= factor };
-  };
-  goals.push(kaRatio('proxy-package', 1.5), kaRatio(base, 0.6));
-  {
-    const name = "keep-alive added p50 over direct ≤ 2× the baseline's";
-    const added = k[pl]?.addedP50Ms;
-    const baseAdded = k[base]?.addedP50Ms;
-    if (added === undefined || baseAdded === undefined) goals.push({ name, measured: 'not measured', pass: false });
-    else goals.push({ name, measured: `${added.toFixed(2)} ms vs 2 × ${baseAdded.toFixed(2)} ms`, pass: added <= 2 * Math.max(0, baseAdded) });
-  }
-  goals.push(
-    k[pl]
-      ? {
-          name: 'upstream connections per 1,000 kept-alive requests ≤ 1',
-          measured: `${k[pl].connectionsPer1000.toFixed(1)} (${k[pl].originConnections} for ${k[pl].ok + k[pl].non2xx} requests)`,
-          pass: k[pl].connectionsPer1000 <= 1,
-        }
-      : { name: 'upstream connections per 1,000 kept-alive requests ≤ 1', measured: 'not measured', pass: false },
-  );
-  if (production) {
-    const cost = 1 - production.production.keepAlive.rps / production.default.keepAlive.rps;
-    goals.push({
-      name: 'production chain costs < 15 % of keep-alive requests/s',
-      measured: `${(cost * 100).toFixed(1)} %`,
-      pass: cost < 0.15 && production.production.keepAlive.non2xx === 0,
-    });
-  }
+  const goals = targetList(ka.summary[main.name]!, ka.skipped, main, tunnels.results, tunnels.skipped, idle, production, productionSkipped);
+  if (note) say(note);
   say(targets(goals));
   say(
     JSON.stringify({
       config: CONFIG,
-      generator: GENERATOR,
       keepAliveGenerator: KEEPALIVE_GENERATOR,
-      proxies: columns,
-      throughput,
-      http,
+      keepAlive: { origins: origins.map((o) => o.name), columns: ka.columns, skipped: ka.skipped, summary: ka.summary, runs: ka.runs },
+      tunnels,
       idle,
-      keepAlive: { proxies: ka.columns, skipped: ka.skipped, results: ka.results, directRuns: ka.directRuns, rounds: ka.rounds },
       production: production ?? { skipped: productionSkipped },
       listeners: listeners ?? { skipped: listenersSkipped },
       targets: goals,
     }),
   );
+}
+
+/** The issue's targets, on medians, PASS/FAIL; what it does not list is printed as info. */
+function targetList(
+  k: Record<string, KeepAliveSummary>,
+  kaSkipped: Record<string, string>,
+  main: HttpOrigin,
+  t: Record<string, TunnelResult>,
+  tSkipped: Record<string, string>,
+  idle: IdleSection,
+  production: Awaited<ReturnType<typeof productionSection>> | undefined,
+  productionSkipped: string | undefined,
+): Target[] {
+  const goals: Target[] = [];
+  const missing = (skipped: Record<string, string>, ...names: string[]) =>
+    `not measured (${
+      names
+        .filter((n) => skipped[n] !== undefined)
+        .map((n) => `${n}: ${skipped[n]}`)
+        .join('; ') || 'no figure'
+    })`;
+  const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+  for (const chain of [PL, NO_LOGGER]) {
+    const label = chain === PL ? 'proxyline (as shipped, logger to a file)' : 'proxyline without logger';
+    const rps = k[chain]?.rps.median;
+    for (const [other, factor] of [
+      [SQUID, 1.5],
+      [SPLICE, 0.75],
+    ] as const) {
+      const name = `${label}: kept-alive requests/s (${main.name}) ≥ ${factor}× ${other}`;
+      const ref = k[other]?.rps.median;
+      if (rps === undefined || ref === undefined) goals.push({ name, measured: missing(kaSkipped, chain, other), pass: false });
+      else goals.push({ name, measured: `${x(rps, ref)} (${rps.toFixed(0)} vs ${ref.toFixed(0)} req/s)`, pass: rps >= factor * ref });
+    }
+    const name = `${label}: p99 under that load ≤ 2× the splice's`;
+    const p99 = k[chain]?.p99Ms.median;
+    const ref = k[SPLICE]?.p99Ms.median;
+    if (p99 === undefined || ref === undefined || Number.isNaN(p99) || Number.isNaN(ref))
+      goals.push({ name, measured: missing(kaSkipped, chain, SPLICE), pass: false });
+    else goals.push({ name, measured: `${p99.toFixed(2)} vs ${ref.toFixed(2)} ms (${x(p99, ref)})`, pass: p99 <= 2 * ref });
+  }
+  const tunnelGoal = (name: string, pick: (r: TunnelResult) => Spread, better: 'higher' | 'lower', other: string, unit: string, digits = 0) => {
+    const a = t[PL] && pick(t[PL]).median;
+    const b = t[other] && pick(t[other]).median;
+    if (a === undefined || b === undefined) return goals.push({ name, measured: missing(tSkipped, PL, other), pass: false });
+    const pass = better === 'higher' ? a >= b : a <= b;
+    return goals.push({ name, measured: `${a.toFixed(digits)} vs ${b.toFixed(digits)} ${unit} (${x(a, b)})`, pass });
+  };
+  tunnelGoal('tunnel client→origin MB/s ≥ the proxy package’s', (r) => r.upMbps, 'higher', PACKAGE, 'MB/s');
+  tunnelGoal('tunnel origin→client MB/s ≥ the proxy package’s', (r) => r.downMbps, 'higher', PACKAGE, 'MB/s');
+  tunnelGoal('tunnel CPU s per GB client→origin ≤ the proxy package’s', (r) => r.upCpuSPerGB, 'lower', PACKAGE, 's/GB', 2);
+  tunnelGoal('tunnel CPU s per GB origin→client ≤ the proxy package’s', (r) => r.downCpuSPerGB, 'lower', PACKAGE, 's/GB', 2);
+  tunnelGoal('new tunnels/s ≥ squid’s', (r) => r.tunnelsPerSecond, 'higher', SQUID, 'tunnels/s');
+  {
+    const name = 'idle memory per tunnel ≤ splice + 2 KiB';
+    const kib = idle.results[PL]?.kibPerTunnel.median;
+    const base = idle.results[SPLICE]?.kibPerTunnel.median;
+    if (kib === undefined || base === undefined) goals.push({ name, measured: missing(idle.skipped, PL, SPLICE), pass: false });
+    else goals.push({ name, measured: `${kib.toFixed(1)} KiB vs ${base.toFixed(1)} + 2 KiB`, pass: kib <= base + 2 });
+  }
+  if (production) {
+    const cost = 1 - production.production.rps.median / production.default.rps.median;
+    goals.push({
+      name: 'the production chain costs < 15 % of kept-alive requests/s',
+      measured: `${(cost * 100).toFixed(1)} % (${production.production.rps.median.toFixed(0)} vs ${production.default.rps.median.toFixed(0)} req/s)`,
+      pass: cost < 0.15 && production.production.non2xx === 0,
+    });
+  } else goals.push({ name: 'the production chain costs < 15 % of kept-alive requests/s', measured: `not measured (${productionSkipped})`, pass: false });
+  const fds = idle.results[PL]?.fdsLeft;
+  goals.push({
+    name: 'proxyline: descriptors back to the start after idle tunnels close (every round)',
+    measured: fds === undefined ? 'not measured' : `${fds} left at worst`,
+  });
+  const conns = k[PL]?.connectionsPer1000.median;
+  goals.push({
+    name: `proxyline: origin connections per 1,000 kept-alive requests (${main.name})`,
+    measured: conns === undefined || Number.isNaN(conns) ? 'not measured' : conns.toFixed(1),
+  });
+  return goals;
 }
 
 const watchdog = setTimeout(() => {
@@ -410,7 +420,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 process.on('exit', cleanUp);
 
-main().then(
+bench().then(
   () => process.exit(0),
   (error: unknown) => {
     log(`failed: ${(error as Error).stack ?? String(error)}`);

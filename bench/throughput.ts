@@ -1,6 +1,6 @@
-// Tunnel throughput: 1 GiB client → origin, then 1 GiB origin → client, through one CONNECT.
+// Tunnel throughput: N bytes client → origin, or origin → client, through one tunnel.
 import { pump } from './pump.js';
-import { cpuMs } from './procs.js';
+import { treeCpuMs } from './procs.js';
 import { openTunnel, type Tunnel } from './tunnel.js';
 
 export interface Transfer {
@@ -10,7 +10,7 @@ export interface Transfer {
   seconds: number;
   /** False if the time limit stopped it (then the rate is over the bytes sent so far). */
   complete: boolean;
-  /** CPU seconds the proxy process spent during the transfer. */
+  /** CPU seconds the proxy process (and its children, if any) spent during the transfer. */
   proxyCpuS: number;
 }
 
@@ -43,7 +43,7 @@ export async function transferThrough(
   timeoutMs: number,
 ): Promise<Transfer> {
   const { socket, leftover } = await opening;
-  const cpu0 = cpuMs(proxyPid);
+  const cpu0 = treeCpuMs(proxyPid);
   const start = process.hrtime.bigint();
   let counted = leftover.length;
   let sentSoFar = () => 0; // bytes handed to the socket, for a partial rate if the time limit hits
@@ -69,7 +69,7 @@ export async function transferThrough(
     socket.resume();
   });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  const proxyCpuS = (cpuMs(proxyPid) - cpu0) / 1000;
+  const proxyCpuS = (treeCpuMs(proxyPid) - cpu0) / 1000;
   socket.destroy();
   const moved = complete ? bytes : direction === 'up' ? sentSoFar() : counted;
   return { mbps: moved / 1e6 / seconds, bytes: moved, seconds, complete, proxyCpuS };

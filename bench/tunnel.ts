@@ -86,3 +86,18 @@ export function openSocksTunnel(socksPort: number, targetPort: number, timeoutMs
     return answer.length - 2 >= length ? 2 + length : -1;
   });
 }
+
+/** Opens and closes `total` tunnels, `concurrency` at a time; tunnels per second. */
+export async function setupRate(open: () => Promise<Tunnel>, total: number, concurrency: number): Promise<number> {
+  let started = 0;
+  const t0 = process.hrtime.bigint();
+  const worker = async () => {
+    while (started < total) {
+      started++;
+      const { socket } = await open();
+      socket.destroy();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
+  return total / (Number(process.hrtime.bigint() - t0) / 1e9);
+}
