@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startChild, stopChild, type Child } from './procs.js';
+import { CLI, CLI_NODE_FLAGS } from './proxies.js';
 import { spread, type Spread } from './report.js';
 import { transferThrough, type Transfer } from './throughput.js';
 import { openSocksTunnel, openTlsTunnel, openTunnel, setupRate, type Tunnel } from './tunnel.js';
@@ -47,9 +48,8 @@ const LISTENING = /^proxyline listening on (https?):\/\/127\.0\.0\.1:(\d+)$/m;
 const SOCKS = /^proxyline socks5 on socks5:\/\/127\.0\.0\.1:(\d+)$/m;
 
 function start(name: string, args: string[], ready: RegExp, options: ListenersOptions): Promise<Child> {
-  const cli = path.join(DIST, 'src/cli.js');
   const common = ['--host', '127.0.0.1', '--port', '0', '--config', options.config, '--grace-period', '0'];
-  return startChild(name, process.execPath, [cli, ...common, ...args], ready, path.join(options.tmp, `${name}.stderr.log`));
+  return startChild(name, process.execPath, [...CLI_NODE_FLAGS, CLI, ...common, ...args], ready, path.join(options.tmp, `${name}.stderr.log`));
 }
 
 /** Runs the section; resolves with a result per way in, or throws why it cannot run (a listener missing). */

@@ -20,9 +20,18 @@ const DIST = path.dirname(path.dirname(fileURLToPath(import.meta.url))); // dist
 const ROOT = path.dirname(DIST);
 const LISTENING = /^\S+ listening on http:\/\/127\.0\.0\.1:(\d+)$/;
 
-/** With `probe`, the child gets --expose-gc and bench/heap-probe.js (see there). */
+/** The CLI's script, and the Node flags its `#!/usr/bin/env -S node …` line gives it: proxyline runs as the `proxyline` command and `npm start` run it. */
+export const CLI = path.join(DIST, 'src/cli.js');
+export const CLI_NODE_FLAGS: readonly string[] = (/^#!\/usr\/bin\/env -S node (.*)$/m.exec(readFileSync(CLI, 'utf8').split('\n', 1)[0]!)?.[1] ?? '')
+  .split(' ')
+  .filter(Boolean);
+
+/** With `probe`, the child gets --expose-gc and bench/heap-probe.js (see there). The CLI gets its shebang's flags. */
 async function nodeProxy(name: string, script: string, args: string[], tmp: string, probe: boolean): Promise<Proxy> {
-  const node = probe ? ['--expose-gc', '--import', pathToFileURL(path.join(DIST, 'bench/heap-probe.js')).href] : [];
+  const node = [
+    ...(script === CLI ? CLI_NODE_FLAGS : []),
+    ...(probe ? ['--expose-gc', '--import', pathToFileURL(path.join(DIST, 'bench/heap-probe.js')).href] : []),
+  ];
   const env = probe ? { ...process.env, BENCH_PROBE_DIR: tmp } : process.env;
   const child = await startChild(name, process.execPath, [...node, script, ...args], LISTENING, path.join(tmp, `${name}.stderr.log`), env);
   return { name, child, port: Number(LISTENING.exec(child.ready)![1]), probed: probe };
@@ -49,18 +58,12 @@ export function startProxyline(tmp: string, full: boolean, probe = false, worker
   const extra = workers > 1 ? ['--workers', String(workers)] : [];
   const config = full ? path.join(ROOT, 'plugins.json') : noLoggerConfig(tmp);
   rmSync(path.join(tmp, `${name}.stderr.log`), { force: true });
-  return nodeProxy(
-    name,
-    path.join(DIST, 'src/cli.js'),
-    ['--host', '127.0.0.1', '--port', '0', '--config', config, '--grace-period', '0', ...extra],
-    tmp,
-    probe,
-  );
+  return nodeProxy(name, CLI, ['--host', '127.0.0.1', '--port', '0', '--config', config, '--grace-period', '0', ...extra], tmp, probe);
 }
 
 /** proxyline with a given plugins.json. */
 export function startProxylineWith(name: string, config: string, tmp: string): Promise<Proxy> {
-  return nodeProxy(name, path.join(DIST, 'src/cli.js'), ['--host', '127.0.0.1', '--port', '0', '--config', config, '--grace-period', '0'], tmp, false);
+  return nodeProxy(name, CLI, ['--host', '127.0.0.1', '--port', '0', '--config', config, '--grace-period', '0'], tmp, false);
 }
 
 /** The minimal Node splice (bench/baseline.ts), the reference the ratios are taken over. */
