@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --initial-heap-size=32
+#!/usr/bin/env -S node --initial-heap-size=64
 // --initial-heap-size: see docs/operations.md#node-flags. Without it, the start-up's own garbage
 // makes V8 size the heap's limits small, and every read buffer of a busy tunnel (64 KiB each,
 // counted against those limits) then sets off a full mark-compact many times a second.
