@@ -1,29 +1,15 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
+import { adminGet } from '../helpers/admin.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { proxiedRequest, startHttpOrigin } from '../helpers/net.js';
 
 const run = runCli;
-
-/** A GET on 127.0.0.1:port; resolves status and body. */
-function get(port: number, urlPath: string) {
-  return new Promise<{ status: number; body: string }>((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (response) => {
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (body += chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-      })
-      .on('error', reject);
-  });
-}
 
 test('--help documents the admin flags', async (t) => {
   const { code, stdout } = await run(['--help']);
@@ -78,20 +64,20 @@ test('--admin-port 0 prints both lines, serves /healthz and /metrics, and SIGTER
     const [proxyPort, adminPort] = [Number(match![1]), Number(match![2])];
     t.not(proxyPort, adminPort);
 
-    const health = await get(adminPort, '/healthz');
+    const health = await adminGet(adminPort, '/healthz');
     t.is(health.status, 200);
     t.is(health.body, 'ok\n');
-    t.is((await get(adminPort, '/elsewhere')).status, 404);
+    t.is((await adminGet(adminPort, '/elsewhere')).status, 404);
 
     t.is((await proxiedRequest(proxyPort, `http://127.0.0.1:${origin.port}/`)).status, 200);
-    const metrics = await get(adminPort, '/metrics');
+    const metrics = await adminGet(adminPort, '/metrics');
     t.is(metrics.status, 200);
     t.regex(metrics.body, /^proxyline_requests_total\{status_class="2xx"\} 1$/m);
 
     child.kill('SIGTERM');
     const [code] = (await once(child, 'exit')) as [number | null];
     t.is(code, 0);
-    await t.throwsAsync(get(adminPort, '/healthz'), undefined, 'the admin listener closed too');
+    await t.throwsAsync(adminGet(adminPort, '/healthz'), undefined, 'the admin listener closed too');
   } finally {
     clearTimeout(timer);
     child.kill('SIGKILL');

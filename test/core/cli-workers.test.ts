@@ -1,9 +1,9 @@
 // `--workers N`: the real CLI as a cluster primary with its workers, on 127.0.0.1 sockets.
-import http from 'node:http';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import test from 'ava';
+import { adminGet, adminRequest } from '../helpers/admin.js';
 import { runCli } from '../helpers/cli.js';
 import { proxiedRequest, startHttpOrigin } from '../helpers/net.js';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
@@ -26,22 +26,8 @@ interface HealthWithReloads extends Health {
   reloads: { reloads: number; failed: number; lastError?: { error: string } };
 }
 
-/** A GET on the admin listener; resolves status and body. */
-function get(port: number, urlPath: string) {
-  return new Promise<{ status: number; body: string }>((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (response) => {
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (body += chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-      })
-      .on('error', reject);
-  });
-}
-
 async function health(adminPort: number): Promise<{ status: number; json: Health }> {
-  const { status, body } = await get(adminPort, '/healthz');
+  const { status, body } = await adminGet(adminPort, '/healthz');
   return { status, json: JSON.parse(body) as Health };
 }
 
@@ -94,7 +80,7 @@ test('--workers 2: both workers serve, their log lines carry the worker id, /met
     // Every request counted once, whichever worker served it.
     let metrics = '';
     for (let attempt = 0; attempt < 50; attempt++) {
-      const answer = await get(adminPort, '/metrics');
+      const answer = await adminGet(adminPort, '/metrics');
       t.is(answer.status, 200);
       metrics = answer.body;
       if (metrics.includes(`proxyline_requests_total{status_class="2xx"} ${sent}\n`)) break;
@@ -103,7 +89,7 @@ test('--workers 2: both workers serve, their log lines carry the worker id, /met
     t.regex(metrics, new RegExp(`^proxyline_requests_total\\{status_class="2xx"\\} ${sent}$`, 'm'));
     t.regex(metrics, new RegExp(`^proxyline_request_duration_seconds_count ${sent}$`, 'm'));
 
-    const faults = await get(adminPort, '/faults');
+    const faults = await adminGet(adminPort, '/faults');
     t.is(faults.status, 404);
     t.regex(faults.body, /not served/);
   } finally {
@@ -162,19 +148,8 @@ test('SIGTERM drains every worker: a slow response in flight completes, then the
   }
 });
 
-/** A POST on the admin listener; resolves status and JSON body. */
-function post(port: number, urlPath: string) {
-  return new Promise<{ status: number; json: { reloaded?: boolean; error?: string } }>((resolve, reject) => {
-    const request = http.request({ host: '127.0.0.1', port, path: urlPath, method: 'POST', agent: false }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (body += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, json: JSON.parse(body) as { reloaded?: boolean } }));
-    });
-    request.on('error', reject);
-    request.end();
-  });
-}
+/** An admin answer with its body parsed as the JSON `/reload` answers. */
+const jsonOf = ({ status, body }: { status: number; body: string }) => ({ status, json: JSON.parse(body) as { reloaded?: boolean; error?: string } });
 
 /** How many log lines say a worker (by id) reloaded its chain. */
 function workerReloads(stderr: string): Map<string, number> {
@@ -194,7 +169,7 @@ test('SIGHUP and POST /reload: the primary checks the file, every worker reloads
     t.deepEqual([...workerReloads(proxy.stderr()).keys()].sort(), ['1', '2'], 'each worker reloaded once');
 
     writeFileSync(proxy.config, JSON.stringify({ plugins: [{ name: 'head-parser', options: { nope: 1 } }] }));
-    const refused = await post(adminPort, '/reload');
+    const refused = jsonOf(await adminRequest(adminPort, 'POST', '/reload'));
     t.is(refused.status, 422);
     t.false(refused.json.reloaded);
     t.regex(refused.json.error ?? '', /nope/);
@@ -208,7 +183,7 @@ test('SIGHUP and POST /reload: the primary checks the file, every worker reloads
     t.is(workerReloads(proxy.stderr()).get('1'), 1, 'the invalid file never reached a worker');
 
     writeFileSync(proxy.config, JSON.stringify({ plugins: PLUGINS }));
-    const accepted = await post(adminPort, '/reload');
+    const accepted = jsonOf(await adminRequest(adminPort, 'POST', '/reload'));
     t.is(accepted.status, 200);
     t.true(accepted.json.reloaded);
     for (let attempt = 0; attempt < 200 && workerReloads(proxy.stderr()).get('2') !== 2; attempt++) await new Promise((resolve) => setTimeout(resolve, 50));

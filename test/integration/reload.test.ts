@@ -2,10 +2,10 @@
 // a kept-alive client, a CONNECT tunnel and a stream of new connections keep traffic flowing.
 import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
+import { adminRequest } from '../helpers/admin.js';
 import { runCli } from '../helpers/cli.js';
 import { header, openClient } from '../helpers/keep-alive.js';
 import { openTunnel, proxiedRequest, ROOT, startHttpOrigin, startRawOrigin } from '../helpers/net.js';
@@ -29,20 +29,6 @@ function chain(tag: string, via: string): unknown[] {
 
 /** `via` breaks http-forward's pattern; the dispose-marker before it has already been constructed. */
 const invalid = (tag: string) => chain(tag, 'not a token');
-
-function adminRequest(port: number, method: string, target: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const request = http.request({ host: '127.0.0.1', port, method, path: target, agent: false });
-    request.on('error', reject);
-    request.on('response', (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (body += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-    });
-    request.end();
-  });
-}
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
