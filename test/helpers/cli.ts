@@ -12,9 +12,14 @@ export function runCli(args: string[]): Promise<{ code: number | null; stdout: s
   return runToExit(spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
-/** Collects a child's output until it exits (killed after 20 s as a safety net); returns code and output. */
+/**
+ * Collects a child's output until it exits (killed after `killAfterMs` as a safety net); returns its
+ * code and output. After 'exit' it waits a bounded while for 'close': a child may exit before its
+ * last output was read, and a program's own helpers (a browser's) may hold the pipes a little longer.
+ */
 export async function runToExit(
   child: ChildProcess & { stdout: Readable; stderr: Readable },
+  killAfterMs = 20_000,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
@@ -22,8 +27,12 @@ export async function runToExit(
   child.stderr.setEncoding('utf8');
   child.stdout.on('data', (chunk: string) => (stdout += chunk));
   child.stderr.on('data', (chunk: string) => (stderr += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const closed = once(child, 'close');
+  const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
   const [code] = (await once(child, 'exit')) as [number | null];
   clearTimeout(timer);
+  let drained: NodeJS.Timeout | undefined;
+  await Promise.race([closed, new Promise((resolve) => (drained = setTimeout(resolve, 5_000)))]);
+  clearTimeout(drained);
   return { code, stdout, stderr };
 }

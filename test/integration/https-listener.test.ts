@@ -20,6 +20,7 @@ import type { PluginSpec } from '../../src/core/registry.js';
 import { MetricsRegistry } from '../../src/plugins/metrics-registry.js';
 import { DEFAULT_CHAIN } from '../../src/plugins/index.js';
 import { findChromium } from '../helpers/chromium.js';
+import { runToExit } from '../helpers/cli.js';
 import { connectTo, ROOT, startHttpOrigin, startHttpsOrigin, startProxy, startRawOrigin, TLS } from '../helpers/net.js';
 import { withTempDir } from '../helpers/temp.js';
 import { collect, pollUntil } from '../helpers/wire.js';
@@ -59,25 +60,9 @@ async function startTlsProxy(plugins: readonly PluginSpec[] = DEFAULT_CHAIN) {
   return { ...proxy, heads: recorder.heads };
 }
 
-/**
- * Runs a program to its end (killed after 30 s as a safety net); returns its exit code and output.
- * After 'exit' it waits (a bounded while) for 'close': a child may exit before its last output was
- * read, and a browser's helper processes may hold the pipes a little longer.
- */
-async function run(command: string, args: string[], env?: NodeJS.ProcessEnv) {
-  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const closed = once(child, 'close');
-  const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(kill);
-  let drained: NodeJS.Timeout | undefined;
-  await Promise.race([closed, new Promise((resolve) => (drained = setTimeout(resolve, 5_000)))]);
-  clearTimeout(drained);
-  return { code, stdout, stderr };
+/** Runs a program to its end (killed after 30 s as a safety net); returns its exit code and output. */
+function run(command: string, args: string[], env?: NodeJS.ProcessEnv) {
+  return runToExit(spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }), 30_000);
 }
 
 /** Runs curl with no proxy settings from the environment. */
