@@ -44,12 +44,37 @@ const pairs = (raw: string[]): [string, string][] => {
   return out;
 };
 
+/**
+ * Listens on 127.0.0.1:0 and counts and keeps the server's connections, so a test can read how
+ * many were made and `close()` ends them all.
+ */
+async function listenTracked<R>(server: net.Server, requests: R[]) {
+  const sockets = new Set<net.Socket>();
+  let connections = 0;
+  server.on('connection', (socket: net.Socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    requests,
+    get connections() {
+      return connections;
+    },
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 /** An HTTP (or HTTPS) forward proxy that records each head, optionally requiring auth or refusing. */
 export async function startHttpParent(options: HttpParentOptions = {}) {
   const requests: ParentRequest[] = [];
-  const sockets = new Set<net.Socket>();
   const expected = options.auth === undefined ? undefined : `Basic ${Buffer.from(options.auth).toString('base64')}`;
-  let connections = 0;
   const refusal = (headers: [string, string][]): number | undefined => {
     if (options.refuse !== undefined) return options.refuse;
     if (expected !== undefined && !headers.some(([key, value]) => key.toLowerCase() === 'proxy-authorization' && value === expected)) return 407;
@@ -92,11 +117,6 @@ export async function startHttpParent(options: HttpParentOptions = {}) {
     request.pipe(upstream);
   };
   const server = options.tls ? https.createServer(TLS, onRequest) : http.createServer(onRequest);
-  server.on('connection', (socket: net.Socket) => {
-    connections++;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
   server.on('connect', (request: http.IncomingMessage, client: net.Socket, early: Buffer) => {
     const headers = pairs(request.rawHeaders);
     requests.push({ method: 'CONNECT', url: request.url!, headers });
@@ -117,19 +137,7 @@ export async function startHttpParent(options: HttpParentOptions = {}) {
       client.on('close', () => upstream.destroy());
     });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    requests,
-    get connections() {
-      return connections;
-    },
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return listenTracked(server, requests);
 }
 
 /** A SOCKS5 CONNECT request as the raw parent received it. */
@@ -149,12 +157,7 @@ export interface SocksRequest {
  */
 export async function startSocksParent(options: { auth?: { user: string; pass: string }; reply?: number } = {}) {
   const requests: SocksRequest[] = [];
-  const sockets = new Set<net.Socket>();
-  let connections = 0;
   const server = net.createServer((socket) => {
-    connections++;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
     let buffer = Buffer.alloc(0);
     let state: 'greeting' | 'auth' | 'request' | 'done' = 'greeting';
@@ -216,19 +219,7 @@ export async function startSocksParent(options: { auth?: { user: string; pass: s
     };
     socket.on('data', onData);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    requests,
-    get connections() {
-      return connections;
-    },
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return listenTracked(server, requests);
 }
 
 /** Debian's dante SOCKS server, if installed. */
