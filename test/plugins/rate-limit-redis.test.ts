@@ -17,6 +17,7 @@ import { startBlackHole } from '../helpers/blackhole.js';
 import { exchange, get, header, openClient, type Client, type WireResponse } from '../helpers/keep-alive.js';
 import { startHttpOrigin, startProxy } from '../helpers/net.js';
 import { startProxyProcess } from '../helpers/proxy-process.js';
+import { helloOrigin, oneRequest, rateLimitChain } from '../helpers/rate-limit.js';
 import { hasRedis, NO_REDIS, startRedis, type RedisServer } from '../helpers/redis.js';
 
 const run = promisify(execFile);
@@ -38,31 +39,6 @@ const redisTest = (title: string, body: (t: ExecutionContext) => Promise<void>) 
 /** `store` option for the test server, with keys of their own unless `prefix` is shared on purpose. */
 const redisStore = (options: Record<string, unknown> = {}) => ({ redis: { url: redis?.url ?? '', prefix: `p${++prefixes}:`, ...options } });
 
-const chain = (options: Record<string, unknown>): PluginSpec[] => [
-  'head-parser',
-  'connect-handler',
-  'http-forward',
-  { name: 'rate-limit', options },
-  'upstream-dialer',
-];
-
-/** An origin answering `hello` to everything. */
-const helloOrigin = () =>
-  startHttpOrigin((request, response) => {
-    request.resume();
-    response.end('hello');
-  });
-
-/** One request on a new connection; the connection is destroyed after. */
-async function oneRequest(proxyPort: number, originPort: number): Promise<WireResponse> {
-  const client = await openClient(proxyPort);
-  try {
-    return await exchange(client, get(originPort, '/'));
-  } finally {
-    client.socket.destroy();
-  }
-}
-
 function assertRateLimited(t: ExecutionContext, response: WireResponse): void {
   t.is(response.status, 429);
   t.true(Number(header(response, 'retry-after')) >= 1, `Retry-After: ${header(response, 'retry-after')}`);
@@ -81,8 +57,8 @@ async function eventually(check: () => Promise<boolean>): Promise<boolean> {
 redisTest('Redis store: a proxy and a separate proxy process share one requestsPerSecond budget', async (t) => {
   const origin = await helloOrigin();
   const options = { scope: 'global', requestsPerSecond: 0.1, burst: 2, store: redisStore({ timeoutMs: 500 }) };
-  const here = await startProxy({ plugins: chain(options) });
-  const there = await startProxyProcess(chain(options).map((entry) => (typeof entry === 'string' ? { name: entry } : entry)));
+  const here = await startProxy({ plugins: rateLimitChain(options) });
+  const there = await startProxyProcess(rateLimitChain(options).map((entry) => (typeof entry === 'string' ? { name: entry } : entry)));
   try {
     t.is((await oneRequest(here.port, origin.port)).status, 200);
     t.is((await oneRequest(there.port, origin.port)).status, 200, 'the other process takes the second token');
@@ -153,8 +129,8 @@ redisTest('Redis store: bytesPerSecond is one budget for two proxies; every byte
   for (let i = 0; i < body.length; i += 4) body.writeUInt32BE(i, i);
   const origin = await startHttpOrigin((_request, response) => response.end(body));
   const options = { scope: 'global', bytesPerSecond: 256 * KiB, burst: 64 * KiB, store: redisStore({ timeoutMs: 500 }) };
-  const a = await startProxy({ plugins: chain(options) });
-  const b = await startProxy({ plugins: chain(options) });
+  const a = await startProxy({ plugins: rateLimitChain(options) });
+  const b = await startProxy({ plugins: rateLimitChain(options) });
   try {
     const started = performance.now();
     const [viaA, viaB] = await Promise.all([download(a.port, `http://127.0.0.1:${origin.port}/a`), download(b.port, `http://127.0.0.1:${origin.port}/b`)]);
@@ -183,7 +159,7 @@ redisTest(
     services.registerInstance(ProxyStats, stats);
     services.registerInstance(MetricsRegistry, registry);
     const withStore = (onError: string): PluginSpec[] =>
-      chain({ scope: 'global', requestsPerSecond: 0.1, burst: 1, store: { redis: { url: own.url, prefix: 'down:', onError, timeoutMs: 200 } } });
+      rateLimitChain({ scope: 'global', requestsPerSecond: 0.1, burst: 1, store: { redis: { url: own.url, prefix: 'down:', onError, timeoutMs: 200 } } });
     const admin = createAdminServer(registry, { host: '127.0.0.1', port: 0 });
     const proxies: Awaited<ReturnType<typeof startProxy>>[] = [];
     try {
@@ -238,8 +214,8 @@ test('Redis store unreachable (connects hang): requests are answered by onError,
   const hole = await startBlackHole();
   const origin = await helloOrigin();
   const store = (onError: string) => ({ redis: { url: `redis://127.0.0.1:${hole.port}`, onError, timeoutMs: 100 } });
-  const allow = await startProxy({ plugins: chain({ requestsPerSecond: 0.1, burst: 1, store: store('allow') }) });
-  const deny = await startProxy({ plugins: chain({ requestsPerSecond: 0.1, burst: 1, store: store('deny') }) });
+  const allow = await startProxy({ plugins: rateLimitChain({ requestsPerSecond: 0.1, burst: 1, store: store('allow') }) });
+  const deny = await startProxy({ plugins: rateLimitChain({ requestsPerSecond: 0.1, burst: 1, store: store('deny') }) });
   try {
     for (let i = 0; i < 3; i++) t.is((await oneRequest(allow.port, origin.port)).status, 200);
     assertRateLimited(t, await oneRequest(deny.port, origin.port));
@@ -252,11 +228,11 @@ test('Redis store unreachable (connects hang): requests are answered by onError,
 });
 
 test('bad store options stop start-up: a redis:// url, a known onError', async (t) => {
-  const url = await t.throwsAsync(startProxy({ plugins: chain({ store: { redis: { url: 'http://127.0.0.1:6379' } } }) }));
+  const url = await t.throwsAsync(startProxy({ plugins: rateLimitChain({ store: { redis: { url: 'http://127.0.0.1:6379' } } }) }));
   t.regex(url?.message ?? '', /options\.store/);
-  const onError = await t.throwsAsync(startProxy({ plugins: chain({ store: { redis: { url: 'redis://127.0.0.1:6379', onError: 'retry' } } }) }));
+  const onError = await t.throwsAsync(startProxy({ plugins: rateLimitChain({ store: { redis: { url: 'redis://127.0.0.1:6379', onError: 'retry' } } }) }));
   t.regex(onError?.message ?? '', /options\.store/);
-  const name = await t.throwsAsync(startProxy({ plugins: chain({ store: 'redis' }) }));
+  const name = await t.throwsAsync(startProxy({ plugins: rateLimitChain({ store: 'redis' }) }));
   t.regex(name?.message ?? '', /options\.store/);
 });
 
@@ -266,7 +242,7 @@ test('ioredis is loaded only when a Redis store is configured', async (t) => {
       import 'reflect-metadata';
       import { createRequire } from 'node:module';
       const { createProxy } = await import('./dist/src/proxy.js');
-      const proxy = await createProxy({ plugins: ${JSON.stringify(chain({ requestsPerSecond: 1, store }))}, port: 0 });
+      const proxy = await createProxy({ plugins: ${JSON.stringify(rateLimitChain({ requestsPerSecond: 1, store }))}, port: 0 });
       // Closing waits for the store's start-up, the import included.
       await proxy.close(0);
       const cache = Object.keys(createRequire(import.meta.url).cache);

@@ -8,37 +8,10 @@ import type { PluginSpec } from '../../src/core/registry.js';
 import { TcpListener } from '../../src/transports/tcp-listener.js';
 import type { Listener, PeerAddress } from '../../src/core/transport.js';
 import { openTunnel, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
-import { exchange, get, header, openClient, ResponseReader, withClient, type Client, type WireResponse } from '../helpers/keep-alive.js';
+import { exchange, get, header, openClient, withClient, type Client, type WireResponse } from '../helpers/keep-alive.js';
 import { userFromHeader } from '../helpers/plugins.js';
+import { helloOrigin, oneRequest, rateLimitChain } from '../helpers/rate-limit.js';
 import { pollUntil } from '../helpers/wire.js';
-
-const chain = (options: Record<string, unknown>): PluginSpec[] => [
-  'head-parser',
-  'connect-handler',
-  'http-forward',
-  { name: 'rate-limit', options },
-  'upstream-dialer',
-];
-
-/** An origin answering `hello` to everything. */
-const helloOrigin = () =>
-  startHttpOrigin((request, response) => {
-    request.resume();
-    response.end('hello');
-  });
-
-/** One request on a new connection to the proxy at `host`; the connection is destroyed after. */
-async function oneRequest(proxyPort: number, originPort: number, host = '127.0.0.1'): Promise<WireResponse> {
-  const socket = net.connect({ host, port: proxyPort });
-  socket.on('error', () => {});
-  await once(socket, 'connect');
-  const client = { socket, reader: new ResponseReader(socket) };
-  try {
-    return await exchange(client, get(originPort, '/'));
-  } finally {
-    client.socket.destroy();
-  }
-}
 
 function assertRateLimited(t: ExecutionContext, response: WireResponse): void {
   t.is(response.status, 429);
@@ -72,7 +45,7 @@ test('MemoryRateLimitStore: starts full, refills at the rate, answers the wait, 
 
 test('requestsPerSecond 2, burst 2: the third request of a burst gets 429 with Retry-After; the connection serves the next request once a token is back', async (t) => {
   const origin = await helloOrigin();
-  await withClient(startProxy({ plugins: chain({ requestsPerSecond: 2, burst: 2 }) }), [origin], async (client) => {
+  await withClient(startProxy({ plugins: rateLimitChain({ requestsPerSecond: 2, burst: 2 }) }), [origin], async (client) => {
     const first = await exchange(client, get(origin.port, '/1'));
     const second = await exchange(client, get(origin.port, '/2'));
     t.is(first.status, 200);
@@ -96,7 +69,7 @@ test('requestsPerSecond is per client IP by default: 127.0.0.1 and ::1 have sepa
     return;
   }
   const origin = await helloOrigin();
-  const proxy = await startProxy({ plugins: chain({ requestsPerSecond: 1 }), listener });
+  const proxy = await startProxy({ plugins: rateLimitChain({ requestsPerSecond: 1 }), listener });
   try {
     t.is((await oneRequest(proxy.port, origin.port, '127.0.0.1')).status, 200);
     assertRateLimited(t, await oneRequest(proxy.port, origin.port, '127.0.0.1'));
@@ -111,7 +84,7 @@ test('requestsPerSecond is per client IP by default: 127.0.0.1 and ::1 have sepa
 test('scope global: every client shares one budget', async (t) => {
   const listener = await DualLoopbackListener.create();
   const origin = await helloOrigin();
-  const proxy = await startProxy({ plugins: chain({ scope: 'global', requestsPerSecond: 1 }), ...(listener ? { listener } : {}) });
+  const proxy = await startProxy({ plugins: rateLimitChain({ scope: 'global', requestsPerSecond: 1 }), ...(listener ? { listener } : {}) });
   try {
     t.is((await oneRequest(proxy.port, origin.port, '127.0.0.1')).status, 200);
     // Another address when ::1 is available, else another connection from the same one.
@@ -156,7 +129,7 @@ test('scope user: the budget follows exchange.user, and falls back to the client
 
 test('connectionsPerSecond 1, burst 1: the second connection gets 429 for its first request', async (t) => {
   const origin = await helloOrigin();
-  const proxy = await startProxy({ plugins: chain({ connectionsPerSecond: 1, burst: 1 }) });
+  const proxy = await startProxy({ plugins: rateLimitChain({ connectionsPerSecond: 1, burst: 1 }) });
   try {
     const first = await openClient(proxy.port);
     const second = await openClient(proxy.port);
@@ -318,7 +291,7 @@ function download(proxyPort: number, url: string): Promise<{ body: Buffer; ms: n
 test('bytesPerSecond 256 KiB, burst 64 KiB: 512 KiB takes at least 1.5 s and arrives intact', async (t) => {
   const body = pattern(512 * KiB);
   const origin = await startHttpOrigin((_request, response) => response.end(body));
-  const proxy = await startProxy({ plugins: chain({ bytesPerSecond: 256 * KiB, burst: 64 * KiB }) });
+  const proxy = await startProxy({ plugins: rateLimitChain({ bytesPerSecond: 256 * KiB, burst: 64 * KiB }) });
   try {
     const { body: received, ms } = await download(proxy.port, `http://127.0.0.1:${origin.port}/big`);
     t.is(received.length, body.length);
@@ -335,7 +308,7 @@ test('bytesPerSecond 256 KiB, burst 64 KiB: 512 KiB takes at least 1.5 s and arr
 test('bytesPerSecond: two parallel downloads of one client share the budget', async (t) => {
   const body = pattern(256 * KiB);
   const origin = await startHttpOrigin((_request, response) => response.end(body));
-  const proxy = await startProxy({ plugins: chain({ bytesPerSecond: 256 * KiB, burst: 64 * KiB }) });
+  const proxy = await startProxy({ plugins: rateLimitChain({ bytesPerSecond: 256 * KiB, burst: 64 * KiB }) });
   try {
     const started = performance.now();
     const results = await Promise.all([download(proxy.port, `http://127.0.0.1:${origin.port}/a`), download(proxy.port, `http://127.0.0.1:${origin.port}/b`)]);
@@ -362,7 +335,7 @@ test('bytesPerSecond limits uploads: the client is held while over budget, and e
       response.end('got it');
     });
   });
-  const proxy = await startProxy({ plugins: chain({ bytesPerSecond: 128 * KiB, burst: 32 * KiB }) });
+  const proxy = await startProxy({ plugins: rateLimitChain({ bytesPerSecond: 128 * KiB, burst: 32 * KiB }) });
   try {
     const started = performance.now();
     const status = await new Promise<number>((resolve, reject) => {
@@ -396,7 +369,7 @@ test('bytesPerSecond limits uploads: the client is held while over budget, and e
 
 test('bytesPerSecond limits CONNECT tunnels both ways; closing mid-way leaves nothing held', async (t) => {
   const origin = await startRawOrigin((socket) => socket.pipe(socket)); // echo
-  const proxy = await startProxy({ plugins: chain({ bytesPerSecond: 64 * KiB, burst: 16 * KiB }) });
+  const proxy = await startProxy({ plugins: rateLimitChain({ bytesPerSecond: 64 * KiB, burst: 16 * KiB }) });
   try {
     const sent = pattern(128 * KiB);
     const { socket, head } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
@@ -433,11 +406,11 @@ test('bytesPerSecond limits CONNECT tunnels both ways; closing mid-way leaves no
 });
 
 test('bad options stop start-up: a limit must be positive, scope one of ip, user, global', async (t) => {
-  const zero = await t.throwsAsync(startProxy({ plugins: chain({ requestsPerSecond: 0 }) }));
+  const zero = await t.throwsAsync(startProxy({ plugins: rateLimitChain({ requestsPerSecond: 0 }) }));
   t.regex(zero?.message ?? '', /options\.requestsPerSecond: expected > 0, found 0/);
-  const max = await t.throwsAsync(startProxy({ plugins: chain({ maxConnections: 1.5 }) }));
+  const max = await t.throwsAsync(startProxy({ plugins: rateLimitChain({ maxConnections: 1.5 }) }));
   t.regex(max?.message ?? '', /options\.maxConnections/);
-  const scope = await t.throwsAsync(startProxy({ plugins: chain({ scope: 'host' }) }));
+  const scope = await t.throwsAsync(startProxy({ plugins: rateLimitChain({ scope: 'host' }) }));
   t.regex(scope?.message ?? '', /options\.scope: expected one of "ip", "user", "global"/);
   const order = await t.throwsAsync(startProxy({ plugins: ['head-parser', 'upstream-dialer', { name: 'rate-limit', options: {} }] }));
   t.regex(order?.message ?? '', /expected "upstream-dialer" later in the chain/);
