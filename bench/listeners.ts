@@ -9,7 +9,7 @@ import { startChild, stopChild, type Child } from './procs.js';
 import { CLI, CLI_NODE_FLAGS } from './proxies.js';
 import { spread, type Spread } from './report.js';
 import { transferThrough, type Transfer } from './throughput.js';
-import { openSocksTunnel, openTlsTunnel, openTunnel, setupRate, type Tunnel } from './tunnel.js';
+import { measureSetup, openSocksTunnel, openTlsTunnel, openTunnel, type SetupMeasure, type Tunnel } from './tunnel.js';
 
 const DIST = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const ROOT = path.dirname(DIST);
@@ -30,13 +30,15 @@ export interface WayInResult {
   downCpuSPerGB: Spread;
   /** New tunnels opened and closed per second (`concurrency` at a time). */
   tunnelsPerSecond: Spread;
+  /** Proxy CPU µs per new tunnel. */
+  cpuUsPerTunnel: Spread;
 }
 
 export interface ListenersOptions {
   bytes: number;
   timeoutMs: number;
   rounds: number;
-  /** Tunnels opened per setup-rate run, and how many at a time. */
+  /** Tunnels opened per setup-rate run (after as many not counted), and how many at a time. */
   tunnels: number;
   concurrency: number;
   /** plugins.json the proxies run (the bench's default chain without logger). */
@@ -59,9 +61,9 @@ export async function listenersSection(
   log: (text: string) => void,
 ): Promise<Record<WayIn, WayInResult>> {
   const ca = readFileSync(CERT);
-  const samples = Object.fromEntries(WAYS_IN.map((way) => [way, { up: [] as Transfer[], down: [] as Transfer[], rates: [] as number[] }])) as Record<
+  const samples = Object.fromEntries(WAYS_IN.map((way) => [way, { up: [] as Transfer[], down: [] as Transfer[], setups: [] as SetupMeasure[] }])) as Record<
     WayIn,
-    { up: Transfer[]; down: Transfer[]; rates: number[] }
+    { up: Transfer[]; down: Transfer[]; setups: SetupMeasure[] }
   >;
   for (let round = 0; round < options.rounds; round++) {
     const plain = await start('proxyline-socks', ['--socks-port', '0'], SOCKS, options);
@@ -85,9 +87,9 @@ export async function listenersSection(
           samples[way][direction].push(result);
           log(`listeners round ${round + 1} ${way} ${direction}: ${result.mbps.toFixed(0)} MB/s`);
         }
-        const rate = await setupRate(() => open(ports.idle), options.tunnels, options.concurrency);
-        samples[way].rates.push(rate);
-        log(`listeners round ${round + 1} ${way}: ${rate.toFixed(0)} new tunnels/s`);
+        const setup = await measureSetup(() => open(ports.idle), pid, options.tunnels, options.tunnels, options.concurrency);
+        samples[way].setups.push(setup);
+        log(`listeners round ${round + 1} ${way}: ${setup.rate.toFixed(0)} new tunnels/s (${setup.cpuUsPerTunnel.toFixed(0)} µs CPU each)`);
       }
     } finally {
       await stopChild(plain);
@@ -103,7 +105,8 @@ export async function listenersSection(
         downMbps: spread(s.down.map((t) => t.mbps)),
         upCpuSPerGB: spread(s.up.map(perGB)),
         downCpuSPerGB: spread(s.down.map(perGB)),
-        tunnelsPerSecond: spread(s.rates),
+        tunnelsPerSecond: spread(s.setups.map((x) => x.rate)),
+        cpuUsPerTunnel: spread(s.setups.map((x) => x.cpuUsPerTunnel)),
       };
       return [way, result];
     }),

@@ -211,7 +211,7 @@ async function bench(): Promise<void> {
   const t = tunnels.results;
   say(
     table(
-      `2. CONNECT tunnels: ${(CONFIG.tunnelBytes / 1024 ** 2).toFixed(0)} MiB each way through one tunnel, 64 KiB writes (MB/s = 10^6 bytes/s; CPU: the proxy process, per 10^9 bytes); new tunnels: ${CONFIG.newTunnels} opened and closed, ${CONFIG.tunnelConcurrency} at a time; medians of ${CONFIG.tunnelRounds} rounds, a fresh process each`,
+      `2. CONNECT tunnels: ${(CONFIG.tunnelBytes / 1024 ** 2).toFixed(0)} MiB each way through one tunnel, 64 KiB writes (MB/s = 10^6 bytes/s; CPU: the proxy process, per 10^9 bytes); new tunnels: ${CONFIG.newTunnels} opened and closed, ${CONFIG.tunnelConcurrency} at a time, after as many not counted (warm-up); medians of ${CONFIG.tunnelRounds} rounds, a fresh process each`,
       tunnels.columns,
       [
         { label: 'client→origin MB/s', values: medians(t, (r: TunnelResult) => r.upMbps), over: [SPLICE, PACKAGE] },
@@ -219,13 +219,14 @@ async function bench(): Promise<void> {
         { label: 'CPU s per GB, client→origin', values: medians(t, (r) => r.upCpuSPerGB), digits: 2, over: [SPLICE, PACKAGE] },
         { label: 'CPU s per GB, origin→client', values: medians(t, (r) => r.downCpuSPerGB), digits: 2, over: [SPLICE, PACKAGE] },
         { label: 'new tunnels/s', values: medians(t, (r) => r.tunnelsPerSecond), over: [SPLICE, SQUID] },
+        { label: 'proxy CPU µs per new tunnel', values: medians(t, (r) => r.cpuUsPerTunnel), over: [SPLICE, SQUID] },
       ],
     ),
   );
   for (const name of tunnels.columns) {
     const r = t[name]!;
     say(
-      `  ${name}: client→origin ${showSpread(r.upMbps)} MB/s, origin→client ${showSpread(r.downMbps)} MB/s, new tunnels/s ${showSpread(r.tunnelsPerSecond)}${r.partial ? `, ${r.partial} transfer(s) stopped by the ${CONFIG.tunnelTimeoutMs} ms limit` : ''}`,
+      `  ${name}: client→origin ${showSpread(r.upMbps)} MB/s, origin→client ${showSpread(r.downMbps)} MB/s, new tunnels/s ${showSpread(r.tunnelsPerSecond)} (CPU µs each ${showSpread(r.cpuUsPerTunnel)})${r.partial ? `, ${r.partial} transfer(s) stopped by the ${CONFIG.tunnelTimeoutMs} ms limit` : ''}`,
     );
   }
 
@@ -294,7 +295,12 @@ async function bench(): Promise<void> {
           { label: 'origin→client MB/s', values: median((r) => r.downMbps), ratio: true },
           { label: 'proxy CPU s per GB, client→origin', values: median((r) => r.upCpuSPerGB), digits: 2, ratio: true },
           { label: 'proxy CPU s per GB, origin→client', values: median((r) => r.downCpuSPerGB), digits: 2, ratio: true },
-          { label: `new tunnels/s (${CONFIG.listenerTunnels}, ${CONFIG.tunnelConcurrency} at a time)`, values: median((r) => r.tunnelsPerSecond), ratio: true },
+          {
+            label: `new tunnels/s (${CONFIG.listenerTunnels}, ${CONFIG.tunnelConcurrency} at a time, after a warm-up)`,
+            values: median((r) => r.tunnelsPerSecond),
+            ratio: true,
+          },
+          { label: 'proxy CPU µs per new tunnel', values: median((r) => r.cpuUsPerTunnel), ratio: true },
         ],
         [
           ['SOCKS5', 'CONNECT'],
@@ -305,7 +311,7 @@ async function bench(): Promise<void> {
     for (const way of ways) {
       const r = listeners[way];
       say(
-        `  ${way}: client→origin ${showSpread(r.upMbps)} MB/s, origin→client ${showSpread(r.downMbps)} MB/s, new tunnels/s ${showSpread(r.tunnelsPerSecond)} (median (min–max))`,
+        `  ${way}: client→origin ${showSpread(r.upMbps)} MB/s, origin→client ${showSpread(r.downMbps)} MB/s, new tunnels/s ${showSpread(r.tunnelsPerSecond)}, CPU µs per new tunnel ${showSpread(r.cpuUsPerTunnel)} (median (min–max))`,
       );
     }
   } else {

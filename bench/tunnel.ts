@@ -2,6 +2,7 @@
 // or over TLS to an HTTPS proxy listener) or a SOCKS5 CONNECT.
 import net from 'node:net';
 import tls from 'node:tls';
+import { treeCpuMs } from './procs.js';
 
 export interface Tunnel {
   socket: net.Socket;
@@ -100,4 +101,25 @@ export async function setupRate(open: () => Promise<Tunnel>, total: number, conc
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
   return total / (Number(process.hrtime.bigint() - t0) / 1e9);
+}
+
+/** A new-tunnel run: the rate, and what each tunnel cost the proxy. */
+export interface SetupMeasure {
+  /** Tunnels opened and closed per second. */
+  rate: number;
+  /** Proxy CPU (its process and children) per tunnel, µs. */
+  cpuUsPerTunnel: number;
+}
+
+/**
+ * `warmup` tunnels first, not counted, then `total` measured: the setup path of a fresh proxy
+ * process runs once per tunnel, so without a warm-up a Node proxy is measured while its JIT is
+ * still compiling that path (a cold proxyline spends twice its warm CPU per tunnel for the first
+ * few thousand), which a long-running proxy pays once. Every contender gets the same warm-up.
+ */
+export async function measureSetup(open: () => Promise<Tunnel>, pid: number, warmup: number, total: number, concurrency: number): Promise<SetupMeasure> {
+  if (warmup > 0) await setupRate(open, warmup, concurrency);
+  const cpu = treeCpuMs(pid);
+  const rate = await setupRate(open, total, concurrency);
+  return { rate, cpuUsPerTunnel: ((treeCpuMs(pid) - cpu) * 1000) / total };
 }

@@ -1,12 +1,13 @@
 // CONNECT tunnels through each contender: throughput each way through one tunnel (64 KiB writes
 // as fast as backpressure allows, the receiver only counts) with the proxy's CPU seconds per GB,
-// then the rate of new tunnels (opened and closed, `concurrency` at a time, to the idle origin).
+// then the rate of new tunnels (opened and closed, `concurrency` at a time, to the idle origin,
+// after a warm-up of as many, not counted) with the proxy's CPU per new tunnel.
 // Rounds alternate across the contenders, a fresh process each; medians with min–max.
 import type { Proxy } from './proxies.js';
 import { spread, type Spread } from './report.js';
 import { alternate, type Contender } from './rounds.js';
 import { transfer, type Transfer } from './throughput.js';
-import { openTunnel, setupRate } from './tunnel.js';
+import { measureSetup, openTunnel, type SetupMeasure } from './tunnel.js';
 
 /** What one contender measured, each as median with min–max over the rounds. */
 export interface TunnelResult {
@@ -17,6 +18,8 @@ export interface TunnelResult {
   downCpuSPerGB: Spread;
   /** New tunnels opened and closed per second. */
   tunnelsPerSecond: Spread;
+  /** Proxy CPU µs per new tunnel. */
+  cpuUsPerTunnel: Spread;
   /** Transfers the time limit stopped (their rate is over the bytes moved). */
   partial: number;
 }
@@ -25,7 +28,7 @@ export interface TunnelsOptions {
   bytes: number;
   timeoutMs: number;
   rounds: number;
-  /** Tunnels per setup-rate run, and how many at a time. */
+  /** Tunnels per setup-rate run (after as many not counted), and how many at a time. */
   tunnels: number;
   concurrency: number;
 }
@@ -40,7 +43,7 @@ export interface TunnelsSection {
 interface Sample {
   up: Transfer;
   down: Transfer;
-  rate: number;
+  setup: SetupMeasure;
 }
 
 export async function tunnelsSection(
@@ -53,9 +56,11 @@ export async function tunnelsSection(
     const pid = proxy.child.pid;
     const up = await transfer(proxy.port, pid, ports.throughput, 'up', options.bytes, options.timeoutMs);
     const down = await transfer(proxy.port, pid, ports.throughput, 'down', options.bytes, options.timeoutMs);
-    const rate = await setupRate(() => openTunnel(proxy.port, ports.idle), options.tunnels, options.concurrency);
-    log(`tunnels round ${round + 1} ${name}: ${up.mbps.toFixed(0)} MB/s up, ${down.mbps.toFixed(0)} MB/s down, ${rate.toFixed(0)} new tunnels/s`);
-    return { up, down, rate };
+    const setup = await measureSetup(() => openTunnel(proxy.port, ports.idle), pid, options.tunnels, options.tunnels, options.concurrency);
+    log(
+      `tunnels round ${round + 1} ${name}: ${up.mbps.toFixed(0)} MB/s up, ${down.mbps.toFixed(0)} MB/s down, ${setup.rate.toFixed(0)} new tunnels/s (${setup.cpuUsPerTunnel.toFixed(0)} µs CPU each)`,
+    );
+    return { up, down, setup };
   });
   const perGB = (t: Transfer) => t.proxyCpuS / (t.bytes / 1e9);
   const results: Record<string, TunnelResult> = {};
@@ -66,7 +71,8 @@ export async function tunnelsSection(
       downMbps: spread(s.map((x) => x.down.mbps)),
       upCpuSPerGB: spread(s.map((x) => perGB(x.up))),
       downCpuSPerGB: spread(s.map((x) => perGB(x.down))),
-      tunnelsPerSecond: spread(s.map((x) => x.rate)),
+      tunnelsPerSecond: spread(s.map((x) => x.setup.rate)),
+      cpuUsPerTunnel: spread(s.map((x) => x.setup.cpuUsPerTunnel)),
       partial: s.filter((x) => !x.up.complete || !x.down.complete).length,
     };
   }

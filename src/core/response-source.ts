@@ -6,7 +6,7 @@ import { aborted, ProxyError, toProxyError } from './errors.js';
 import { dataEvent, messageEndEvent, responseHeadEvent, type ProxyEvent } from './events.js';
 import type { FlowControl } from './flow-control.js';
 import { Exchange } from './exchange.js';
-import { getHeaderTokens } from './http/head.js';
+import { hasHeaderToken } from './http/head.js';
 import { checkLocalReply } from './local-reply.js';
 import type { ResponseHead } from './http/response-framing.js';
 import { ResponseParser, type ResponseParserEvent } from './http/response-parser.js';
@@ -26,8 +26,7 @@ function setNoDelay(socket: Duplex): void {
 
 /** Whether the upstream may keep the connection open after this response (RFC 9112 §9.3). */
 function upstreamKeepsAlive(head: ResponseHead): boolean {
-  const tokens = getHeaderTokens(head.headers, 'connection');
-  return head.version === '1.1' ? !tokens.includes('close') : tokens.includes('keep-alive');
+  return head.version === '1.1' ? !hasHeaderToken(head.headers, 'connection', 'close') : hasHeaderToken(head.headers, 'connection', 'keep-alive');
 }
 
 /** What the response side asks of its connection. */
@@ -486,7 +485,7 @@ export class ResponseSource implements SocketOwner, Watched {
         return this.answerError(toProxyError(error), exchange);
       }
       // A reply that says it closes the connection does: the client will not send more on it.
-      if (getHeaderTokens(reply.head.headers, 'connection').includes('close')) exchange.closeClient = true;
+      if (hasHeaderToken(reply.head.headers, 'connection', 'close')) exchange.closeClient = true;
       return this.answer(reply, exchange, undefined);
     }
     // An error without a status (a plugin that drops the request) closes the connection with it.

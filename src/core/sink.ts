@@ -43,7 +43,9 @@ export class HeadCoalescer {
     }
     this.socket = socket;
     this.head = head;
-    if (due.length === 0) queueMicrotask(flushDue);
+    // A resolved promise's reaction, not queueMicrotask: Node wraps each queued microtask in an
+    // async resource and a bound function, garbage for every response that has a head.
+    if (due.length === 0) void RESOLVED.then(flushDue);
     due.push(this);
   }
 
@@ -72,11 +74,17 @@ export class HeadCoalescer {
 /** Larger body chunks are written after the head rather than copied behind it. */
 const JOIN_LIMIT = 16 * 1024;
 
-let due: HeadCoalescer[] = [];
+/** Coalescers holding a head when the current run ends; emptied, not replaced, at each flush. */
+const due: HeadCoalescer[] = [];
+const RESOLVED = Promise.resolve();
 const flushDue = () => {
-  const flushing = due;
-  due = [];
-  for (const coalescer of flushing) coalescer.flush();
+  // A flush writes, and a write starts nothing synchronously that holds a head again; should one
+  // do so, it is appended and flushed in this same loop.
+  try {
+    for (let i = 0; i < due.length; i++) due[i]!.flush();
+  } finally {
+    due.length = 0; // whatever happened, the next held head schedules a flush again
+  }
 };
 
 /**

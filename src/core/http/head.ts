@@ -76,6 +76,43 @@ export function getHeaderTokens(headers: readonly HeaderField[], name: string): 
 
 const NO_TOKENS: readonly string[] = Object.freeze([]);
 
+/**
+ * Whether any `name` field lists `token` (already lower-case) among its comma-separated tokens,
+ * ASCII case-insensitively, optional whitespace around each ignored. Allocates nothing: it runs
+ * for the Connection field of every response, several times, where {@link getHeaderTokens}
+ * would build strings and an array each time.
+ */
+export function hasHeaderToken(headers: readonly HeaderField[], name: string, token: string): boolean {
+  for (let i = 0; i < headers.length; i++) {
+    const field = headers[i]!;
+    if (!isField(field[0], name)) continue;
+    const value = field[1];
+    let start = 0;
+    while (start <= value.length) {
+      let end = value.indexOf(',', start);
+      if (end < 0) end = value.length;
+      if (spanIsToken(value, start, end, token)) return true;
+      start = end + 1;
+    }
+  }
+  return false;
+}
+
+/** Whether `value[start, end)`, without the spaces and tabs around it, is `token` ASCII case-insensitively. */
+export function spanIsToken(value: string, start: number, end: number, token: string): boolean {
+  while (start < end && isOws(value.charCodeAt(start))) start++;
+  while (end > start && isOws(value.charCodeAt(end - 1))) end--;
+  if (end - start !== token.length) return false;
+  for (let i = 0; i < token.length; i++) {
+    let c = value.charCodeAt(start + i);
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== token.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+const isOws = (c: number) => c === 0x20 || c === 0x09;
+
 /** Serializes a request head to the bytes sent upstream. */
 export function serializeRequestHead(head: RequestHead): Buffer {
   let text = `${head.method} ${head.target} HTTP/${head.version}\r\n`;

@@ -1,4 +1,4 @@
-import { getHeaderTokens, isField, type HeaderField } from './head.js';
+import { getHeaderTokens, isField, spanIsToken, type HeaderField } from './head.js';
 
 /** Headers that describe one connection, never forwarded (RFC 9110 §7.6.1), plus legacy ones. */
 const HOP_BY_HOP = ['connection', 'proxy-connection', 'keep-alive', 'proxy-authorization', 'te', 'trailer', 'upgrade'];
@@ -18,14 +18,46 @@ function isHopByHop(name: string): boolean {
 /** Drops hop-by-hop fields and those the Connection header names, order and case kept. */
 export function withoutHopByHop(headers: readonly HeaderField[]): HeaderField[] {
   const named = connectionOptions(headers);
-  return headers.filter(([name]) => !isHopByHop(name) && !(named && named.has(name.toLowerCase())));
+  const kept: HeaderField[] = [];
+  for (let i = 0; i < headers.length; i++) {
+    const field = headers[i]!;
+    const name = field[0];
+    if (!isHopByHop(name) && !(named && named.has(name.toLowerCase()))) kept.push(field);
+  }
+  return kept;
 }
 
 /** Field names the Connection header lists besides the fixed and framing ones, or undefined (the usual case). */
 function connectionOptions(headers: readonly HeaderField[]): Set<string> | undefined {
+  // Most messages name nothing or only fixed fields (`keep-alive`): checked in place,
+  // with no token strings built; the set is made only for a field that names another.
+  if (!namesOther(headers)) return undefined;
   let named: Set<string> | undefined;
   for (const token of getHeaderTokens(headers, 'connection')) {
     if (!FRAMING.includes(token) && !HOP_BY_HOP.includes(token)) (named ??= new Set()).add(token);
   }
   return named;
+}
+
+/** Whether a Connection field lists a token other than the fixed and framing ones (`close` is other: a field of that name goes too). */
+function namesOther(headers: readonly HeaderField[]): boolean {
+  for (const [name, value] of headers) {
+    if (!isField(name, 'connection')) continue;
+    let start = 0;
+    while (start <= value.length) {
+      let end = value.indexOf(',', start);
+      if (end < 0) end = value.length;
+      if (!isKnown(value, start, end)) return true;
+      start = end + 1;
+    }
+  }
+  return false;
+}
+
+/** Tokens a Connection field may list that name no other field to drop (`''`: an empty list element). */
+const KNOWN = [...HOP_BY_HOP, ...FRAMING, ''];
+
+function isKnown(value: string, start: number, end: number): boolean {
+  for (const known of KNOWN) if (spanIsToken(value, start, end, known)) return true;
+  return false;
 }

@@ -1,5 +1,5 @@
 import type { Exchange } from '../exchange.js';
-import { getHeaderTokens, type HeaderField } from './head.js';
+import { hasHeaderToken, type HeaderField } from './head.js';
 import type { ResponseHead } from './response-framing.js';
 
 /** Serializes a response head to the bytes sent to the client. */
@@ -32,8 +32,10 @@ export function withHeader(headers: readonly HeaderField[], name: string, value:
 export function forClient(head: ResponseHead, exchange: Exchange): ResponseHead {
   // Interim heads, and a CONNECT's 200: what follows it is a tunnel, not a next response.
   if (head.status < 200 || (exchange.isConnect && head.status < 300)) return head;
-  const tokens = getHeaderTokens(head.headers, 'connection');
-  if (exchange.closeClient) return tokens.includes('close') ? head : { ...head, headers: withHeader(head.headers, 'Connection', 'close') };
-  if (exchange.keepAliveHttp10 && !tokens.includes('keep-alive')) return { ...head, headers: withHeader(head.headers, 'Connection', 'keep-alive') };
+  if (exchange.closeClient)
+    return hasHeaderToken(head.headers, 'connection', 'close') ? head : { ...head, headers: withHeader(head.headers, 'Connection', 'close') };
+  if (exchange.keepAliveHttp10 && !hasHeaderToken(head.headers, 'connection', 'keep-alive')) {
+    return { ...head, headers: withHeader(head.headers, 'Connection', 'keep-alive') };
+  }
   return head;
 }

@@ -1,5 +1,13 @@
 import test from 'ava';
-import { getHeader, getHeaderTokens, getSoleHeader, requestHeadLength, serializeRequestHead, type RequestHead } from '../../../src/core/http/head.js';
+import {
+  getHeader,
+  getHeaderTokens,
+  getSoleHeader,
+  hasHeaderToken,
+  requestHeadLength,
+  serializeRequestHead,
+  type RequestHead,
+} from '../../../src/core/http/head.js';
 import { withoutHopByHop } from '../../../src/core/http/hop-by-hop.js';
 
 const head: RequestHead = {
@@ -81,6 +89,44 @@ test('Connection cannot remove the framing fields (a smuggling vector)', (t) => 
     ['Host', 'a'],
     ['Content-Length', '5'],
   ]);
+});
+
+test('hasHeaderToken finds a token in any field of the name, case-insensitively, around spaces, tabs and empty elements', (t) => {
+  const headers: RequestHead['headers'] = [
+    ['Host', 'a'],
+    ['connection', ' ,Keep-Alive ,\t'],
+    ['CONNECTION', 'x-a,  CLOSE\t'],
+  ];
+  t.true(hasHeaderToken(headers, 'connection', 'keep-alive'));
+  t.true(hasHeaderToken(headers, 'connection', 'close'));
+  t.true(hasHeaderToken(headers, 'connection', 'x-a'));
+  t.false(hasHeaderToken(headers, 'connection', 'keep'), 'a prefix of a token is not the token');
+  t.false(hasHeaderToken(headers, 'connection', 'close, x'), 'a token never spans a comma');
+  t.false(hasHeaderToken(headers, 'host', 'b'));
+  t.false(hasHeaderToken([], 'connection', 'close'));
+  // The same answers as the allocating getHeaderTokens, for the tokens both see.
+  for (const token of ['keep-alive', 'close', 'x-a'])
+    t.is(hasHeaderToken(headers, 'connection', token), getHeaderTokens(headers, 'connection').includes(token));
+});
+
+test('Connection naming only fixed fields removes just those; naming another (close included) removes that field too', (t) => {
+  const fixedOnly: RequestHead['headers'] = [
+    ['Connection', 'keep-alive, , TE'],
+    ['Close', 'not a real field'],
+    ['X-Kept', '1'],
+  ];
+  t.deepEqual(withoutHopByHop(fixedOnly), [
+    ['Close', 'not a real field'],
+    ['X-Kept', '1'],
+  ]);
+  const namesOthers: RequestHead['headers'] = [
+    ['Connection', 'keep-alive'],
+    ['Connection', 'close,X-Gone'],
+    ['Close', 'named by Connection'],
+    ['x-gone', '1'],
+    ['X-Kept', '1'],
+  ];
+  t.deepEqual(withoutHopByHop(namesOthers), [['X-Kept', '1']]);
 });
 
 test('serialization keeps order and case, and its length is computed without building it', (t) => {
