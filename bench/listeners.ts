@@ -38,8 +38,10 @@ export interface ListenersOptions {
   bytes: number;
   timeoutMs: number;
   rounds: number;
-  /** Tunnels opened per setup-rate run (after as many not counted), and how many at a time. */
+  /** Tunnels opened per setup-rate run and how many at a time. */
   tunnels: number;
+  /** Tunnels opened and closed first, not counted (a fresh process's JIT warm-up). */
+  warmupTunnels: number;
   concurrency: number;
   /** plugins.json the proxies run (the bench's default chain without logger). */
   config: string;
@@ -87,7 +89,7 @@ export async function listenersSection(
           samples[way][direction].push(result);
           log(`listeners round ${round + 1} ${way} ${direction}: ${result.mbps.toFixed(0)} MB/s`);
         }
-        const setup = await measureSetup(() => open(ports.idle), pid, options.tunnels, options.tunnels, options.concurrency);
+        const setup = await measureSetup(() => open(ports.idle), pid, options.warmupTunnels, options.tunnels, options.concurrency);
         samples[way].setups.push(setup);
         log(`listeners round ${round + 1} ${way}: ${setup.rate.toFixed(0)} new tunnels/s (${setup.cpuUsPerTunnel.toFixed(0)} µs CPU each)`);
       }

@@ -35,6 +35,8 @@ const CONFIG = {
   tunnelTimeoutMs: env('BENCH_TUNNEL_TIMEOUT_MS', 20_000),
   /** New tunnels per setup-rate run, and how many at a time (also section 5's). */
   newTunnels: env('BENCH_NEW_TUNNELS', 2000, 300),
+  /** New tunnels opened and closed first, not counted: a fresh Node process compiles its per-connection path over the first few thousand. */
+  newTunnelsWarmup: env('BENCH_NEW_TUNNELS_WARMUP', 4000, 300),
   tunnelConcurrency: env('BENCH_TUNNEL_CONCURRENCY', 50),
   idleRounds: env('BENCH_IDLE_ROUNDS', ROUNDS),
   idleTunnels: env('BENCH_IDLE_TUNNELS', 5000, 500),
@@ -112,6 +114,7 @@ async function bench(): Promise<void> {
       timeoutMs: CONFIG.tunnelTimeoutMs,
       rounds: CONFIG.tunnelRounds,
       tunnels: CONFIG.newTunnels,
+      warmupTunnels: CONFIG.newTunnelsWarmup,
       concurrency: CONFIG.tunnelConcurrency,
     },
     log,
@@ -158,6 +161,7 @@ async function bench(): Promise<void> {
         timeoutMs: CONFIG.tunnelTimeoutMs,
         rounds: CONFIG.listenerRounds,
         tunnels: CONFIG.listenerTunnels,
+        warmupTunnels: CONFIG.newTunnelsWarmup,
         concurrency: CONFIG.tunnelConcurrency,
         config: noLoggerConfig(tmp),
         tmp,
@@ -211,7 +215,7 @@ async function bench(): Promise<void> {
   const t = tunnels.results;
   say(
     table(
-      `2. CONNECT tunnels: ${(CONFIG.tunnelBytes / 1024 ** 2).toFixed(0)} MiB each way through one tunnel, 64 KiB writes (MB/s = 10^6 bytes/s; CPU: the proxy process, per 10^9 bytes); new tunnels: ${CONFIG.newTunnels} opened and closed, ${CONFIG.tunnelConcurrency} at a time, after as many not counted (warm-up); medians of ${CONFIG.tunnelRounds} rounds, a fresh process each`,
+      `2. CONNECT tunnels: ${(CONFIG.tunnelBytes / 1024 ** 2).toFixed(0)} MiB each way through one tunnel, 64 KiB writes (MB/s = 10^6 bytes/s; CPU: the proxy process, per 10^9 bytes); new tunnels: ${CONFIG.newTunnels} opened and closed, ${CONFIG.tunnelConcurrency} at a time, after ${CONFIG.newTunnelsWarmup} not counted (warm-up); medians of ${CONFIG.tunnelRounds} rounds, a fresh process each`,
       tunnels.columns,
       [
         { label: 'client→origin MB/s', values: medians(t, (r: TunnelResult) => r.upMbps), over: [SPLICE, PACKAGE] },

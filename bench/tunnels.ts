@@ -1,7 +1,7 @@
 // CONNECT tunnels through each contender: throughput each way through one tunnel (64 KiB writes
 // as fast as backpressure allows, the receiver only counts) with the proxy's CPU seconds per GB,
 // then the rate of new tunnels (opened and closed, `concurrency` at a time, to the idle origin,
-// after a warm-up of as many, not counted) with the proxy's CPU per new tunnel.
+// after a warm-up, not counted) with the proxy's CPU per new tunnel.
 // Rounds alternate across the contenders, a fresh process each; medians with min–max.
 import type { Proxy } from './proxies.js';
 import { spread, type Spread } from './report.js';
@@ -28,8 +28,10 @@ export interface TunnelsOptions {
   bytes: number;
   timeoutMs: number;
   rounds: number;
-  /** Tunnels per setup-rate run (after as many not counted), and how many at a time. */
+  /** Tunnels per setup-rate run and how many at a time. */
   tunnels: number;
+  /** Tunnels opened and closed first, not counted (a fresh process's JIT warm-up). */
+  warmupTunnels: number;
   concurrency: number;
 }
 
@@ -56,7 +58,7 @@ export async function tunnelsSection(
     const pid = proxy.child.pid;
     const up = await transfer(proxy.port, pid, ports.throughput, 'up', options.bytes, options.timeoutMs);
     const down = await transfer(proxy.port, pid, ports.throughput, 'down', options.bytes, options.timeoutMs);
-    const setup = await measureSetup(() => openTunnel(proxy.port, ports.idle), pid, options.tunnels, options.tunnels, options.concurrency);
+    const setup = await measureSetup(() => openTunnel(proxy.port, ports.idle), pid, options.warmupTunnels, options.tunnels, options.concurrency);
     log(
       `tunnels round ${round + 1} ${name}: ${up.mbps.toFixed(0)} MB/s up, ${down.mbps.toFixed(0)} MB/s down, ${setup.rate.toFixed(0)} new tunnels/s (${setup.cpuUsPerTunnel.toFixed(0)} µs CPU each)`,
     );

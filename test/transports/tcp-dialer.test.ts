@@ -98,3 +98,42 @@ test('other connect failures keep their 502', async (t) => {
   t.like(error, { code: 'ERR_PROXY_UPSTREAM_CONNECT', status: 502, message: `cannot connect to 127.0.0.1:${port}: connection refused` });
   t.is(stats.dialNoResources, 0);
 });
+
+test('dialled sockets share one read buffer, yet every chunk they emit is its own: kept chunks of interleaved reads stay intact', async (t) => {
+  // Two origins stream different bytes in many writes; the chunks of both sockets are kept, not
+  // consumed, while both keep reading. A chunk that were a view of the shared buffer would be
+  // overwritten by the reads after it.
+  const SIZE = 1024 * 1024;
+  const pattern = (seed: number) => Buffer.from(Array.from({ length: SIZE }, (_, i) => (i * 7 + seed * 101 + (i >> 9)) & 0xff));
+  const expected = [pattern(1), pattern(2)];
+  const origins = await Promise.all(
+    expected.map((bytes) =>
+      startRawOrigin((socket) => {
+        for (let at = 0; at < bytes.length; at += 16 * 1024) socket.write(bytes.subarray(at, at + 16 * 1024));
+        socket.end();
+      }),
+    ),
+  );
+  t.teardown(async () => {
+    await Promise.all(origins.map((origin) => origin.close()));
+  });
+  const dialer = new TcpDialer({ logger: { info() {}, warn() {}, error() {} } });
+  const sockets = await Promise.all(origins.map((origin) => dialer.dial({ host: '127.0.0.1', port: origin.port }, new AbortController().signal)));
+  const received = await Promise.all(
+    sockets.map(
+      (socket) =>
+        new Promise<Buffer[]>((resolve, reject) => {
+          const chunks: Buffer[] = [];
+          socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+          socket.on('end', () => resolve(chunks));
+          socket.on('error', reject);
+          socket.resume();
+        }),
+    ),
+  );
+  sockets.forEach((socket) => socket.destroy());
+  for (const [i, chunks] of received.entries()) {
+    t.true(chunks.length > 1, 'the bytes came in several reads');
+    t.true(Buffer.concat(chunks).equals(expected[i]!), `socket ${i + 1} got exactly its origin's bytes`);
+  }
+});
