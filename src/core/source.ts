@@ -26,7 +26,11 @@ export function fromReadable(stream: Readable, label: string): Observable<DataEv
   });
 }
 
-const guarded = new WeakSet<NodeJS.EventEmitter>();
+/**
+ * Marks a guarded socket. A property rather than a WeakSet: every connection's sockets are young
+ * objects, and weak-collection entries with young keys cost the scavenger extra work each time.
+ */
+const GUARDED = Symbol('proxyline.guarded');
 const ignore = () => {};
 
 /**
@@ -34,7 +38,8 @@ const ignore = () => {};
  * errors are seen through 'close' and the sources, never as an unhandled 'error' event.
  */
 export function guardErrors(socket: NodeJS.EventEmitter): void {
-  if (guarded.has(socket)) return;
-  guarded.add(socket);
+  const marked = socket as NodeJS.EventEmitter & { [GUARDED]?: true };
+  if (marked[GUARDED]) return;
+  marked[GUARDED] = true;
   socket.on('error', ignore);
 }

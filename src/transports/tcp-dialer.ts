@@ -31,11 +31,17 @@ const RETRY_AFTER = [['Retry-After', '1']] as const;
  */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
-/** Emits what a read put into {@link READ_BUFFER} as a 'data' chunk of its own; true: go on reading (a listener pauses as it would). */
-function emitRead(socket: net.Socket, bytes: number): boolean {
-  socket.emit('data', Buffer.from(READ_BUFFER.subarray(0, bytes)));
+/**
+ * Emits what a read put into {@link READ_BUFFER} as a 'data' chunk of its own; true: go on reading
+ * (a listener pauses as it would). Node calls it as a method of the socket: one function for all.
+ */
+function emitRead(this: net.Socket, bytes: number): boolean {
+  this.emit('data', Buffer.from(READ_BUFFER.subarray(0, bytes)));
   return true;
 }
+
+/** The `onread` option of every dial (one object: Node copies what it needs from it). */
+const ON_READ = { buffer: READ_BUFFER, callback: emitRead };
 
 /**
  * Dials plain TCP with half-close allowed (Nagle stays on until a connection becomes a tunnel).
@@ -56,12 +62,7 @@ export class TcpDialer implements Dialer {
   dial(target: Target, signal: AbortSignal): Promise<Duplex> {
     return new Promise((resolve, reject) => {
       const where = net.isIPv6(target.host) ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
-      const socket: net.Socket = net.connect({
-        host: target.host,
-        port: target.port,
-        allowHalfOpen: true,
-        onread: { buffer: READ_BUFFER, callback: (bytes) => emitRead(socket, bytes) },
-      });
+      const socket = net.connect({ host: target.host, port: target.port, allowHalfOpen: true, onread: ON_READ });
       const onAbort = () => {
         socket.destroy();
         reject(new ProxyError('ERR_PROXY_ABORTED', `dial to ${where} aborted`));
