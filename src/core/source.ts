@@ -26,11 +26,7 @@ export function fromReadable(stream: Readable, label: string): Observable<DataEv
   });
 }
 
-/**
- * Marks a guarded socket. A property rather than a WeakSet: every connection's sockets are young
- * objects, and weak-collection entries with young keys cost the scavenger extra work each time.
- */
-const GUARDED = Symbol('proxyline.guarded');
+const guarded = new WeakSet<NodeJS.EventEmitter>();
 const ignore = () => {};
 
 /**
@@ -38,8 +34,7 @@ const ignore = () => {};
  * errors are seen through 'close' and the sources, never as an unhandled 'error' event.
  */
 export function guardErrors(socket: NodeJS.EventEmitter): void {
-  const marked = socket as NodeJS.EventEmitter & { [GUARDED]?: true };
-  if (marked[GUARDED]) return;
-  marked[GUARDED] = true;
+  if (guarded.has(socket)) return;
+  guarded.add(socket);
   socket.on('error', ignore);
 }
