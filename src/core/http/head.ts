@@ -83,6 +83,20 @@ const NO_TOKENS: readonly string[] = Object.freeze([]);
  * would build strings and an array each time.
  */
 export function hasHeaderToken(headers: readonly HeaderField[], name: string, token: string): boolean {
+  return someListElement(headers, name, spanIsToken, token);
+}
+
+/**
+ * Whether `test` holds for any comma-separated element of any `name` field, each given as a span
+ * of the field's value (`value[start, end)`, whitespace around it included) so that nothing is
+ * allocated; `arg` is passed through to `test`.
+ */
+export function someListElement<A>(
+  headers: readonly HeaderField[],
+  name: string,
+  test: (value: string, start: number, end: number, arg: A) => boolean,
+  arg: A,
+): boolean {
   for (let i = 0; i < headers.length; i++) {
     const field = headers[i]!;
     if (!isField(field[0], name)) continue;
@@ -91,7 +105,7 @@ export function hasHeaderToken(headers: readonly HeaderField[], name: string, to
     while (start <= value.length) {
       let end = value.indexOf(',', start);
       if (end < 0) end = value.length;
-      if (spanIsToken(value, start, end, token)) return true;
+      if (test(value, start, end, arg)) return true;
       start = end + 1;
     }
   }

@@ -1,4 +1,4 @@
-import { getHeaderTokens, isField, spanIsToken, type HeaderField } from './head.js';
+import { getHeaderTokens, isField, someListElement, spanIsToken, type HeaderField } from './head.js';
 
 /** Headers that describe one connection, never forwarded (RFC 9110 §7.6.1), plus legacy ones. */
 const HOP_BY_HOP = ['connection', 'proxy-connection', 'keep-alive', 'proxy-authorization', 'te', 'trailer', 'upgrade'];
@@ -41,23 +41,13 @@ function connectionOptions(headers: readonly HeaderField[]): Set<string> | undef
 
 /** Whether a Connection field lists a token other than the fixed and framing ones (`close` is other: a field of that name goes too). */
 function namesOther(headers: readonly HeaderField[]): boolean {
-  for (const [name, value] of headers) {
-    if (!isField(name, 'connection')) continue;
-    let start = 0;
-    while (start <= value.length) {
-      let end = value.indexOf(',', start);
-      if (end < 0) end = value.length;
-      if (!isKnown(value, start, end)) return true;
-      start = end + 1;
-    }
-  }
-  return false;
+  return someListElement(headers, 'connection', isUnknown, undefined);
 }
 
 /** Tokens a Connection field may list that name no other field to drop (`''`: an empty list element). */
 const KNOWN = [...HOP_BY_HOP, ...FRAMING, ''];
 
-function isKnown(value: string, start: number, end: number): boolean {
-  for (const known of KNOWN) if (spanIsToken(value, start, end, known)) return true;
-  return false;
+function isUnknown(value: string, start: number, end: number): boolean {
+  for (const known of KNOWN) if (spanIsToken(value, start, end, known)) return false;
+  return true;
 }
