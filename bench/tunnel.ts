@@ -114,8 +114,8 @@ export interface SetupMeasure {
 /**
  * `warmup` tunnels first, not counted, then `total` measured: the setup path of a fresh proxy
  * process runs once per tunnel, so without a warm-up a Node proxy is measured while its JIT is
- * still compiling that path (a cold proxyline spends twice its warm CPU per tunnel for the first
- * few thousand), which a long-running proxy pays once. Every contender gets the same warm-up.
+ * still compiling that path (a cold proxyline spends two to three times its warm CPU per tunnel
+ * over the first few thousand), which a long-running proxy pays once. Every contender gets the same warm-up.
  */
 export async function measureSetup(open: () => Promise<Tunnel>, pid: number, warmup: number, total: number, concurrency: number): Promise<SetupMeasure> {
   if (warmup > 0) await setupRate(open, warmup, concurrency);

@@ -1,6 +1,6 @@
 import type { ProxyError } from '../errors.js';
 import type { HeaderField } from './head.js';
-import { TCHAR } from './syntax.js';
+import { isOws, TCHAR } from './syntax.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -70,9 +70,4 @@ export function checkLineEndings(line: string, fail: HeadError, where: string): 
 
 function bare(c: number, where: string): string {
   return `bare ${c === LF ? 'LF' : 'CR'} in ${where}`;
-}
-
-/** SP or HTAB. */
-function isOws(code: number): boolean {
-  return code === SP || code === HTAB;
 }

@@ -1,3 +1,5 @@
+import { isOws } from './syntax.js';
+
 /** A header field as it arrived: name case and order are kept. */
 export type HeaderField = [name: string, value: string];
 
@@ -124,8 +126,6 @@ export function spanIsToken(value: string, start: number, end: number, token: st
   }
   return true;
 }
-
-const isOws = (c: number) => c === 0x20 || c === 0x09;
 
 /** Serializes a request head to the bytes sent upstream. */
 export function serializeRequestHead(head: RequestHead): Buffer {

@@ -31,3 +31,8 @@ export function isRequestTarget(text: string): boolean {
   }
   return true;
 }
+
+/** Whether a character code is optional whitespace (RFC 9110 §5.6.3 OWS: SP or HTAB). */
+export function isOws(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
