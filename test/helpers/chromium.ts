@@ -26,7 +26,7 @@ export function findChromium(): string | undefined {
 
 /**
  * Runs headless Chromium on a page with extra switches (`--dump-dom`, `--screenshot=…`), with its own
- * profile folder so that runs never share state; killed after 20 s as a safety net. Returns its output.
+ * profile folder so that runs never share state; killed after 60 s as a safety net. Returns its output.
  */
 export function runChromium(binary: string, profile: string, page: string, switches: string[]) {
   const args = [
@@ -40,7 +40,9 @@ export function runChromium(binary: string, profile: string, page: string, switc
     ...switches,
     `file://${page}`,
   ];
-  return runToExit(spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  // On a loaded 2-core machine (the whole suite at once) a large screenshot once took over 20 s
+  // and was killed there; the limit only stops a hung browser.
+  return runToExit(spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] }), 60_000);
 }
 
 /** The width and height in a PNG's header; throws when the bytes are not a PNG. */
