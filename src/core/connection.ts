@@ -177,6 +177,7 @@ export class Connection implements RequestSinkOwner, SinkOwner, ResponseSourceOw
     if (this.closed) return;
     this.closed = true;
     this.ctx.close();
+    this.responses.closed();
     // The request in progress, if any: its response being relayed, the refusal that closed the
     // connection, or one still waiting for its response (the client went away, a fault reset it).
     const waiting = this.responses.watchedExchange;

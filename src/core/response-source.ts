@@ -215,6 +215,15 @@ export class ResponseSource implements SocketOwner, Watched {
     this.advance();
   }
 
+  /**
+   * The client connection closed: the watchdog stops. Its timer would otherwise hold the whole
+   * connection until its next tick (a quarter of the tunnel idle limit: 15 minutes by default)
+   * when a tunnel ended cleanly both ways, the one close that destroys nothing.
+   */
+  closed(): void {
+    this.watchdog?.stop();
+  }
+
   /** Destroys every upstream this source still holds (the connection is going away). */
   destroyAll(): void {
     this.watchdog?.stop();
