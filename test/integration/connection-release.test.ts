@@ -8,7 +8,7 @@ import net from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import type { ConnectionContext } from '../../src/core/context.js';
 import type { ProxyPlugin } from '../../src/core/plugin.js';
 import { connectTo, openTunnel, readUntil, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
@@ -50,6 +50,12 @@ async function allCollected(contexts: readonly WeakRef<ConnectionContext>[]): Pr
   return false;
 }
 
+/** Asserts that the proxy reported the one connection's close and that the connection was then collected. */
+async function assertReleased(t: ExecutionContext, probe: ReturnType<typeof releaseProbe>): Promise<void> {
+  t.true(await pollUntil(() => probe.closes === 1), 'the proxy reported the close');
+  t.true(await allCollected(probe.contexts), 'the closed connection was collected');
+}
+
 /** A raw origin that echoes and ends its side when the client ends (a clean close both ways). */
 function startEchoOrigin() {
   return startRawOrigin((socket) => {
@@ -75,8 +81,7 @@ test('a CONNECT tunnel closed cleanly both ways is released (its idle watchdog d
     socket.end();
     socket.resume();
     await once(socket, 'close');
-    t.true(await pollUntil(() => probe.closes === 1), 'the proxy reported the close');
-    t.true(await allCollected(probe.contexts), 'the closed connection was collected');
+    await assertReleased(t, probe);
   } finally {
     await proxy.close();
     await origin.close();
@@ -89,8 +94,7 @@ test('a CONNECT tunnel the client reset is released', async (t) => {
   try {
     const { socket } = await openTunnel(proxy.port, `127.0.0.1:${origin.port}`);
     socket.resetAndDestroy();
-    t.true(await pollUntil(() => probe.closes === 1), 'the proxy reported the close');
-    t.true(await allCollected(probe.contexts), 'the closed connection was collected');
+    await assertReleased(t, probe);
   } finally {
     await proxy.close();
     await origin.close();
@@ -108,8 +112,7 @@ test('a kept-alive HTTP connection the client closed after its responses is rele
     socket.end();
     socket.resume();
     await once(socket, 'close');
-    t.true(await pollUntil(() => probe.closes === 1), 'the proxy reported the close');
-    t.true(await allCollected(probe.contexts), 'the closed connection was collected');
+    await assertReleased(t, probe);
   } finally {
     await proxy.close();
     await origin.close();
