@@ -78,13 +78,46 @@ async function closeServer(server: net.Server): Promise<void> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
-/** A port on 127.0.0.1 that was bound, then closed: connecting to it is refused. */
+/**
+ * A port on 127.0.0.1 where connecting is refused, and that no other test can take meanwhile.
+ * A port bound then closed would not do: it goes back to the kernel's ephemeral range, and a
+ * server that another test (of the same run, in parallel) binds to port 0 may get it, so one
+ * test's requests reach the other's server. Tests bind only port 0, so a port below the
+ * ephemeral range is never handed out; one that refuses a connection now stays refused.
+ */
 export async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  const low = ephemeralLow();
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    if (await refuses(port)) return port;
+  }
+  throw new Error(`no refusing port found below ${low}`);
+}
+
+/** The first port of the kernel's ephemeral range (Linux), or IANA's 49152 elsewhere. */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (low > 11_000) return low;
+  } catch {
+    // Not Linux: the IANA range.
+  }
+  return 49_152;
+}
+
+/** Whether a connection to 127.0.0.1:port is refused (bounded: 2 s). */
+async function refuses(port: number): Promise<boolean> {
+  const socket = net.connect({ host: '127.0.0.1', port });
+  socket.setTimeout(2000);
+  try {
+    return await new Promise<boolean>((resolve) => {
+      socket.once('connect', () => resolve(false));
+      socket.once('timeout', () => resolve(false));
+      socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+    });
+  } finally {
+    socket.destroy();
+  }
 }
 
 /** Connects to the proxy (allowHalfOpen), optionally writing bytes at once. */
