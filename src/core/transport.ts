@@ -88,7 +88,11 @@ export interface DialVia {
  * container) always connects straight to the target, so `upstream-proxy` routes have no effect.
  */
 export interface Dialer {
-  /** Resolves with a connected duplex; an abort of `signal` cancels the attempt; `via` goes through a parent proxy. */
+  /**
+   * Resolves with a connected duplex; an abort of `signal` cancels the attempt; `via` goes through
+   * a parent proxy. `signal` means something only until the promise settles: remove your 'abort'
+   * listeners by then, as the proxy reuses for a later dial a signal that has none left.
+   */
   dial(target: Target, signal: AbortSignal, via?: DialVia): Promise<Duplex>;
 }
 

@@ -9,6 +9,7 @@ import { Stage, stage } from '../core/stage.js';
 import { Dialer, type DialVia, type UpstreamHop } from '../core/transport.js';
 import { UpstreamPool } from '../transports/upstream-pool.js';
 import type { Exchange, UpstreamTimeouts } from '../core/exchange.js';
+import { AbortControllers } from './abort-controllers.js';
 import { parentRequestHead } from './parent-request.js';
 
 /** Options of `upstream-dialer`. */
@@ -72,6 +73,8 @@ export class UpstreamDialerPlugin implements ProxyPlugin {
   readonly pool: UpstreamPool;
   /** The upstream timeouts every exchange gets (one object, shared). */
   readonly timeouts: UpstreamTimeouts;
+  /** The abort controllers of dials, reused. */
+  private readonly controllers = new AbortControllers();
 
   constructor(
     @inject(PluginOptions) private readonly options: UpstreamDialerOptions,
@@ -92,12 +95,15 @@ export class UpstreamDialerPlugin implements ProxyPlugin {
 
   /**
    * Dials with the connect timeout; calls `done` once with the socket or a ProxyError. Returns a
-   * cancel function, valid until `done` runs. The abort machinery lives only while dialling.
+   * cancel function, which does nothing once `done` ran. The abort machinery lives only while
+   * dialling; its controller is reused by a later dial when the dialer left nothing on it.
    * @internal
    */
   dial(target: Target, done: (error: ProxyError | undefined, socket?: Duplex) => void, via?: DialVia): () => void {
     const { connectTimeoutMs } = this.options;
-    const controller = new AbortController();
+    const controllers = this.controllers;
+    const controller = controllers.take();
+    let settled = false;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -105,17 +111,22 @@ export class UpstreamDialerPlugin implements ProxyPlugin {
     }, connectTimeoutMs);
     this.dialer.dial(target, controller.signal, via).then(
       (socket) => {
+        settled = true;
         clearTimeout(timer);
+        controllers.give(controller);
         done(undefined, socket);
       },
       (error: unknown) => {
+        settled = true;
         clearTimeout(timer);
+        controllers.give(controller);
         let where = target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
         if (via) where += ` through parent proxy ${via.parent.name}`;
         done(timedOut ? new ProxyError('ERR_PROXY_UPSTREAM_TIMEOUT', `connecting to ${where} timed out after ${connectTimeoutMs} ms`) : toProxyError(error));
       },
     );
     return () => {
+      if (settled) return; // its controller may be another dial's by now
       clearTimeout(timer);
       controller.abort(DIAL_CANCELLED);
     };
