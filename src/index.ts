@@ -35,7 +35,7 @@ export { resolvePlugins, type PluginEntry, type PluginSpec, type PluginWithOptio
 export { loadConfig, parseConfig, type LoadedConfig } from './core/config.js';
 export { ProxyStats } from './core/stats.js';
 export { pluginsJsonSchema } from './core/schema.js';
-export { Stage, GateStage, stage } from './core/stage.js';
+export { Stage, GateStage, stage, type StageFactory, type StageOperator } from './core/stage.js';
 export { getHeader, getHeaderValues, getHeaderTokens, getSoleHeader, serializeRequestHead, type HeaderField, type RequestHead } from './core/http/head.js';
 export { DEFAULT_CHAIN, PLUGIN_CATALOG } from './plugins/index.js';
 export * from './plugins/all.js';

@@ -4,7 +4,7 @@ import type { ClientDialect } from './dialect.js';
 import { ProxyError, toProxyError } from './errors.js';
 import type { Exchange } from './exchange.js';
 import type { Logger } from './logger.js';
-import { compose, inboundStages, outboundStages } from './pipeline.js';
+import { inboundStages, outboundStages, subscribeThrough } from './pipeline.js';
 import type { ProxyPlugin } from './plugin.js';
 import { RequestSink, type RequestSinkOwner } from './request-sink.js';
 import { lingeringClose, sendError } from './respond.js';
@@ -59,17 +59,15 @@ export class Connection implements RequestSinkOwner, SinkOwner, ResponseSourceOw
     const { client, ctx } = this;
     guardErrors(client);
     client.on('close', () => this.onClientClosed());
-    let inbound;
-    let outbound;
     try {
-      inbound = inboundStages(this.plugins, ctx);
-      outbound = outboundStages(this.plugins, ctx);
+      const inbound = inboundStages(this.plugins, ctx);
+      const outbound = outboundStages(this.plugins, ctx);
+      subscribeThrough(this.responses.events, outbound, this.toClient);
+      subscribeThrough(fromReadable(client, 'client'), inbound, this.toUpstreams);
     } catch (error) {
       this.fail(error); // a plugin that throws while building fails this connection, not the process
       return;
     }
-    compose(this.responses.events, outbound).subscribe(this.toClient);
-    compose(fromReadable(client, 'client'), inbound).subscribe(this.toUpstreams);
     if (!ctx.inboundFlow.paused && !this.failure) client.resume();
   }
 

@@ -77,9 +77,19 @@ export abstract class Stage extends Subscriber<ProxyEvent> {
   }
 }
 
+/** Makes a stage for one connection, given the subscriber its events go to. */
+export type StageFactory = (downstream: Subscriber<ProxyEvent>) => Stage;
+
+/** An operator made by `stage()`: it also carries its factory, so the pipeline can link such stages directly. */
+export interface StageOperator extends MonoTypeOperatorFunction<ProxyEvent> {
+  /** Creates the stage this operator would subscribe. */
+  readonly createStage: StageFactory;
+}
+
 /** Makes an operator from a stage: each subscription (each connection) gets a new one. */
-export function stage(create: (downstream: Subscriber<ProxyEvent>) => Stage): MonoTypeOperatorFunction<ProxyEvent> {
-  return (source) => new Observable<ProxyEvent>((downstream) => source.subscribe(create(downstream)));
+export function stage(create: StageFactory): StageOperator {
+  const operator = (source: Observable<ProxyEvent>) => new Observable<ProxyEvent>((downstream) => source.subscribe(create(downstream)));
+  return Object.assign(operator, { createStage: create });
 }
 
 /**
