@@ -56,6 +56,13 @@ async function assertReleased(t: ExecutionContext, probe: ReturnType<typeof rele
   t.true(await allCollected(probe.contexts), 'the closed connection was collected');
 }
 
+/** Ends the client side cleanly (FIN), reads whatever still comes, and waits for the close. */
+async function endAndWaitClose(socket: net.Socket): Promise<void> {
+  socket.end();
+  socket.resume();
+  await once(socket, 'close');
+}
+
 /** A raw origin that echoes and ends its side when the client ends (a clean close both ways). */
 function startEchoOrigin() {
   return startRawOrigin((socket) => {
@@ -78,9 +85,7 @@ test('a CONNECT tunnel closed cleanly both ways is released (its idle watchdog d
     t.true(head.startsWith('HTTP/1.1 200'));
     socket.write('ping');
     t.is(await readUntil(socket, (text) => text.includes('ping')), 'ping');
-    socket.end();
-    socket.resume();
-    await once(socket, 'close');
+    await endAndWaitClose(socket);
     await assertReleased(t, probe);
   } finally {
     await proxy.close();
@@ -109,9 +114,7 @@ test('a kept-alive HTTP connection the client closed after its responses is rele
     const socket: net.Socket = await connectTo(proxy.port, `GET ${url} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET ${url} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
     const text = await readUntil(socket, (received) => received.split('HTTP/1.1 200').length === 3 && received.endsWith('ok'));
     t.is(text.split('HTTP/1.1 200').length, 3, 'both responses arrived');
-    socket.end();
-    socket.resume();
-    await once(socket, 'close');
+    await endAndWaitClose(socket);
     await assertReleased(t, probe);
   } finally {
     await proxy.close();
