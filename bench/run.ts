@@ -48,7 +48,7 @@ const CONFIG = {
   listenerBytes: env('BENCH_LISTENER_BYTES', 256 * 1024 ** 2, 32 * 1024 ** 2),
   listenerTunnels: env('BENCH_LISTENER_TUNNELS', 2000, 300),
   /** The whole run is stopped after this long, whatever it is doing. */
-  watchdogMs: env('BENCH_WATCHDOG_MS', 1_200_000, 300_000),
+  watchdogMs: env('BENCH_WATCHDOG_MS', 1_500_000, 300_000),
 };
 
 const say = (text: string) => process.stdout.write(`${text}\n`);
