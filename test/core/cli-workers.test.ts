@@ -5,7 +5,7 @@ import os from 'node:os';
 import test from 'ava';
 import { adminGet, adminRequest } from '../helpers/admin.js';
 import { runCli } from '../helpers/cli.js';
-import { proxiedRequest, startHttpOrigin } from '../helpers/net.js';
+import { orClose, proxiedRequest, startHttpOrigin } from '../helpers/net.js';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
 
 const PLUGINS = [
@@ -55,7 +55,7 @@ async function startWorkers(args: string[] = []): Promise<{ proxy: ProxyProcess;
 
 test('--workers 2: both workers serve, their log lines carry the worker id, /metrics sums them and /healthz counts them', async (t) => {
   const origin = await startHttpOrigin((_request, response) => response.end('hi'));
-  const { proxy, adminPort } = await startWorkers();
+  const { proxy, adminPort } = await orClose(startWorkers(), origin);
   try {
     t.regex(proxy.stdout(), /^proxyline listening on http:\/\/127\.0\.0\.1:\d+\nproxyline workers: 2\nproxyline admin on http:\/\/127\.0\.0\.1:\d+\n$/);
     const ready = await health(adminPort);
@@ -100,7 +100,7 @@ test('--workers 2: both workers serve, their log lines carry the worker id, /met
 
 test('a worker killed is restarted, and requests keep succeeding meanwhile', async (t) => {
   const origin = await startHttpOrigin((_request, response) => response.end('hi'));
-  const { proxy, adminPort } = await startWorkers();
+  const { proxy, adminPort } = await orClose(startWorkers(), origin);
   try {
     const before = (await health(adminPort)).json.workers.pids;
     const [victim, survivor] = before as [number, number];
@@ -128,7 +128,7 @@ test('SIGTERM drains every worker: a slow response in flight completes, then the
     arrived();
     setTimeout(() => response.end('late'), 300);
   });
-  const { proxy, adminPort } = await startWorkers(['--grace-period', '10000']);
+  const { proxy, adminPort } = await orClose(startWorkers(['--grace-period', '10000']), origin);
   try {
     const { pids } = (await health(adminPort)).json.workers;
     const pending = proxiedRequest(proxy.port, `http://127.0.0.1:${origin.port}/slow`);

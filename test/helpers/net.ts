@@ -120,6 +120,20 @@ async function refuses(port: number): Promise<boolean> {
   }
 }
 
+/**
+ * Awaits `starting` (a proxy process, say); if it fails, first closes what the test had already
+ * started. Otherwise a server left open keeps the test file, and AVA, from ever exiting: a CLI
+ * slow to start on a loaded machine would hang the whole run instead of failing one test.
+ */
+export async function orClose<T>(starting: Promise<T>, ...started: { close(): Promise<unknown> }[]): Promise<T> {
+  try {
+    return await starting;
+  } catch (error) {
+    for (const server of started) await server.close();
+    throw error;
+  }
+}
+
 /** Connects to the proxy (allowHalfOpen), optionally writing bytes at once. */
 export async function connectTo(port: number, data?: string | Buffer): Promise<net.Socket> {
   const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });

@@ -16,7 +16,7 @@ import type { ProxyPlugin } from '../../src/core/plugin.js';
 import { GateStage, stage } from '../../src/core/stage.js';
 import { Dialer } from '../../src/core/transport.js';
 import { exchange, get, hasToken, ok, openClient, sleep, startKeepAliveOrigin, withClient, type ResponseReader } from '../helpers/keep-alive.js';
-import { openTunnel, readUntil, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
+import { openTunnel, orClose, readUntil, startHttpOrigin, startProxy, startRawOrigin } from '../helpers/net.js';
 import { startProxyProcess } from '../helpers/proxy-process.js';
 import { collect, pollUntil } from '../helpers/wire.js';
 
@@ -66,7 +66,7 @@ test('SIGTERM: in-flight requests finish with Connection: close, idle connection
     void Promise.all([release.opened, sleep(300)]).then(() => response.end(slowBody(path)));
   });
   const echo = await startRawOrigin((socket) => socket.pipe(socket));
-  const proxy = await startProxyProcess(CHAIN, { args: ['--grace-period', '1500'] });
+  const proxy = await orClose(startProxyProcess(CHAIN, { args: ['--grace-period', '1500'] }), origin, echo);
   const sockets: net.Socket[] = [];
   try {
     const idle: { client: { socket: net.Socket; reader: ResponseReader }; end: { readonly ended: boolean } }[] = [];

@@ -2,7 +2,7 @@
 import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import test from 'ava';
-import { connectTo, proxiedRequest, readUntil, startHttpOrigin } from '../helpers/net.js';
+import { connectTo, orClose, proxiedRequest, readUntil, startHttpOrigin } from '../helpers/net.js';
 import { startProxyProcess } from '../helpers/proxy-process.js';
 
 /** The child's descriptor limit: small, so a few dozen connections exhaust it. */
@@ -49,7 +49,7 @@ async function connectClient(port: number): Promise<Client> {
 
 test('out of descriptors: accepts are shed, dials get 503 with a throttled warning, and service resumes', async (t) => {
   const origin = await startHttpOrigin((_request, response) => response.end('ok'));
-  const proxy = await startProxyProcess(CHAIN, { fdLimit: LIMIT });
+  const proxy = await orClose(startProxyProcess(CHAIN, { fdLimit: LIMIT }), origin);
   const clients: Client[] = [];
   try {
     const { pid, port } = proxy;

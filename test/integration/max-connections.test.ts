@@ -3,7 +3,7 @@
 import type net from 'node:net';
 import test from 'ava';
 import { get, openClient, ResponseReader, sleep, type WireResponse } from '../helpers/keep-alive.js';
-import { startHttpOrigin, startProxy } from '../helpers/net.js';
+import { orClose, startHttpOrigin, startProxy } from '../helpers/net.js';
 import { startProxyProcess } from '../helpers/proxy-process.js';
 import { pollUntil } from '../helpers/wire.js';
 import { DEFAULT_CHAIN } from '../../src/plugins/index.js';
@@ -73,9 +73,12 @@ async function firstServed(proxyPort: number, originPort: number, prefix: string
 
 test('the CLI with --max-connections 3: a 4th connection is closed with no byte and no dial, the 3 still work, a freed slot serves again', async (t) => {
   const origin = await recordingOrigin();
-  const proxy = await startProxyProcess(
-    DEFAULT_CHAIN.map((name) => ({ name })),
-    { args: ['--max-connections', '3'] },
+  const proxy = await orClose(
+    startProxyProcess(
+      DEFAULT_CHAIN.map((name) => ({ name })),
+      { args: ['--max-connections', '3'] },
+    ),
+    origin,
   );
   const clients: Client[] = [];
   try {

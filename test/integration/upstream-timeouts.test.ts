@@ -9,7 +9,7 @@ import net from 'node:net';
 import test from 'ava';
 import type { ProxyPlugin } from '../../src/core/plugin.js';
 import { exchange, get, hasToken, openClient, sleep, startNumberingOrigin, withClient } from '../helpers/keep-alive.js';
-import { connectTo, readUntil, startProxy, startRawOrigin, withTunnel } from '../helpers/net.js';
+import { connectTo, orClose, readUntil, startProxy, startRawOrigin, withTunnel } from '../helpers/net.js';
 import { startProxyProcess } from '../helpers/proxy-process.js';
 import { collect, parseResponse, pollUntil } from '../helpers/wire.js';
 
@@ -372,12 +372,15 @@ const GIVING_UP = 20;
 
 test('clients that close while their response is stalled: the CLI releases both of their descriptors once responseTimeoutMs passes', async (t) => {
   const silent = await silentOrigin();
-  const child = await startProxyProcess([
-    { name: 'head-parser' },
-    { name: 'connect-handler' },
-    { name: 'http-forward' },
-    { name: 'upstream-dialer', options: { responseTimeoutMs: 300, maxIdlePerOrigin: 0 } },
-  ]);
+  const child = await orClose(
+    startProxyProcess([
+      { name: 'head-parser' },
+      { name: 'connect-handler' },
+      { name: 'http-forward' },
+      { name: 'upstream-dialer', options: { responseTimeoutMs: 300, maxIdlePerOrigin: 0 } },
+    ]),
+    silent,
+  );
   const clients: net.Socket[] = [];
   try {
     const { pid, port } = child;

@@ -15,7 +15,7 @@ import { RateLimitPlugin } from '../../src/plugins/rate-limit.plugin.js';
 import { RecordingLogger } from '../helpers/access-log.js';
 import { startBlackHole } from '../helpers/blackhole.js';
 import { exchange, get, header, openClient, type Client, type WireResponse } from '../helpers/keep-alive.js';
-import { startHttpOrigin, startProxy } from '../helpers/net.js';
+import { orClose, startHttpOrigin, startProxy } from '../helpers/net.js';
 import { startProxyProcess } from '../helpers/proxy-process.js';
 import { helloOrigin, oneRequest, rateLimitChain } from '../helpers/rate-limit.js';
 import { hasRedis, NO_REDIS, startRedis, type RedisServer } from '../helpers/redis.js';
@@ -58,7 +58,7 @@ redisTest('Redis store: a proxy and a separate proxy process share one requestsP
   const origin = await helloOrigin();
   const options = { scope: 'global', requestsPerSecond: 0.1, burst: 2, store: redisStore({ timeoutMs: 500 }) };
   const here = await startProxy({ plugins: rateLimitChain(options) });
-  const there = await startProxyProcess(rateLimitChain(options).map((entry) => (typeof entry === 'string' ? { name: entry } : entry)));
+  const there = await orClose(startProxyProcess(rateLimitChain(options).map((entry) => (typeof entry === 'string' ? { name: entry } : entry))), here, origin);
   try {
     t.is((await oneRequest(here.port, origin.port)).status, 200);
     t.is((await oneRequest(there.port, origin.port)).status, 200, 'the other process takes the second token');

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { runCli } from '../helpers/cli.js';
-import { startHttpOrigin } from '../helpers/net.js';
+import { orClose, startHttpOrigin } from '../helpers/net.js';
 import { startProxyProcess } from '../helpers/proxy-process.js';
 
 const CURL = '/usr/bin/curl';
@@ -13,7 +13,7 @@ const CHAIN = ['head-parser', 'connect-handler', 'http-forward', 'upstream-diale
 
 test('--socks-port prints "proxyline socks5 on socks5://HOST:PORT" after the HTTP ready line, and serves SOCKS5', async (t) => {
   const origin = await startHttpOrigin((request, response) => response.end(`hello ${request.url}`));
-  const proxy = await startProxyProcess(CHAIN, { args: ['--socks-port', '0', '--socks-host', '127.0.0.1'] });
+  const proxy = await orClose(startProxyProcess(CHAIN, { args: ['--socks-port', '0', '--socks-host', '127.0.0.1'] }), origin);
   try {
     t.truthy(proxy.socksPort, 'the socks5 ready line was printed');
     t.not(proxy.socksPort, proxy.port);
