@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream';
 import test from 'ava';
 import { WorkerLogger } from '../../src/cluster/worker-logger.js';
 import { flushLogs, StreamLogger } from '../../src/core/logger.js';
+import { pollUntil } from '../helpers/wire.js';
 
 test('every record of a worker carries its id, beside the fields it had', (t) => {
   const out = new PassThrough();
@@ -34,4 +35,18 @@ test('StreamLogger writes the lines of one turn in one write, in order, across l
   const big = 'x'.repeat(70 * 1024);
   first.info(big);
   t.is(writes.length, 2, 'a batch over 64 KiB goes out at once');
+});
+
+test('StreamLogger: lines soon after a write wait for the gap between writes, then go out together, none lost', async (t) => {
+  const out = new PassThrough();
+  const writes: string[] = [];
+  out.on('data', (chunk: Buffer) => writes.push(chunk.toString()));
+  const logger = new StreamLogger(out);
+  logger.info('first');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.is(writes.length, 1, 'a quiet logger writes at the end of the turn');
+  logger.info('second');
+  logger.info('third');
+  t.true(await pollUntil(() => writes.length === 2), 'written once the gap is over, though no line follows');
+  t.regex(writes[1]!, /^\S+ info second\n\S+ info third\n$/);
 });
