@@ -2,6 +2,7 @@
 // close; a failure outside any request with no exchange; always before onClose.
 import test from 'ava';
 import type { ProxyPlugin } from '../../src/core/plugin.js';
+import { stage } from '../../src/core/stage.js';
 import { exchange, get, sleep, startNumberingOrigin, withClient } from '../helpers/keep-alive.js';
 import { readAll, readUntil, rawExchange, startProxy, startRawOrigin, withTunnel } from '../helpers/net.js';
 
@@ -100,6 +101,34 @@ test('a connection that fails outside any request: one call with no exchange and
       { hook: 'end', id: undefined, method: undefined, status: undefined, bytesOut: undefined, error: 'ERR_PROXY_INTERNAL' },
       { hook: 'close', error: 'ERR_PROXY_INTERNAL' },
     ]);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('a stage whose constructor throws (stages are linked directly at connection start) fails that connection with 500, not the proxy', async (t) => {
+  const { plugin, calls } = recorder();
+  const broken: ProxyPlugin = {
+    name: 'broken-stage',
+    inbound: () =>
+      stage(() => {
+        throw new Error('cannot build the stage');
+      }),
+  };
+  const proxy = await startProxy({ plugins: [plugin, broken, ...ROUTING] });
+  try {
+    for (let i = 0; i < 2; i++) {
+      const answer = await rawExchange(proxy.port, 'GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: x\r\n\r\n', { end: true });
+      t.regex(answer, /^HTTP\/1\.1 500 /, `connection ${i + 1} is answered`);
+    }
+    await until(() => calls.filter((call) => call.hook === 'close').length === 2);
+    t.deepEqual(
+      calls.filter((call) => call.hook === 'close'),
+      [
+        { hook: 'close', error: 'ERR_PROXY_INTERNAL' },
+        { hook: 'close', error: 'ERR_PROXY_INTERNAL' },
+      ],
+    );
   } finally {
     await proxy.close();
   }

@@ -63,12 +63,15 @@ test('stages and plain operators apply in list order, linked or not', (t) => {
 });
 
 test('a chain of stages only: one subscription to the source, completion reaches the sink', (t) => {
+  let subscriptions = 0;
   const source = new Observable<ProxyEvent>((subscriber) => {
+    subscriptions++;
     subscriber.next(dataEvent(Buffer.from('q')));
     subscriber.complete();
   });
   const { sink, seen, state } = recordingSink();
   subscribeThrough(source, [tagger('1'), tagger('2')], sink);
+  t.is(subscriptions, 1);
   t.deepEqual(seen, ['q12']);
   t.true(state.completed);
 });
