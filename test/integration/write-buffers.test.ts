@@ -8,8 +8,12 @@ import { openTunnel, startProxy, startRawOrigin } from '../helpers/net.js';
 
 const MB = 1024 * 1024;
 const TOTAL = 64 * MB;
-/** What the proxy may hold in its own socket write buffers: a few 64 KiB chunks, never the transfer. */
-const BOUND = 4 * 64 * 1024;
+/**
+ * What the proxy may hold in its own socket write buffers, never the transfer: it writes only while
+ * a buffer is under its high-water mark (16 KiB), and then one read, up to 256 KiB (a dialled
+ * socket's bulk reads; 64 KiB from a client).
+ */
+const BOUND = 16 * 1024 + 256 * 1024;
 
 /**
  * A plugin that hands over each connection's context, and a sampler that records, every

@@ -137,3 +137,70 @@ test('dialled sockets share one read buffer, yet every chunk they emit is its ow
     t.true(Buffer.concat(chunks).equals(expected[i]!), `socket ${i + 1} got exactly its origin's bytes`);
   }
 });
+
+test('a bulk download reads into buffers of its own, handed on without a copy; a small read after it is copied out, pinning none', async (t) => {
+  // 4 MiB as fast as the origin can write, then, once the client has it all and asks, 10 bytes.
+  const BULK = 4 * 1024 * 1024;
+  const expected = Buffer.from(Array.from({ length: BULK + 10 }, (_, i) => (i * 13 + (i >> 11)) & 0xff));
+  const origin = await startRawOrigin((socket) => {
+    for (let at = 0; at < BULK; at += 64 * 1024) socket.write(expected.subarray(at, at + 64 * 1024));
+    socket.once('data', () => socket.end(expected.subarray(BULK)));
+  });
+  t.teardown(() => origin.close());
+  const dialer = new TcpDialer({ logger: { info() {}, warn() {}, error() {} } });
+  const socket = await dialer.dial({ host: '127.0.0.1', port: origin.port }, new AbortController().signal);
+  const chunks = await new Promise<Buffer[]>((resolve, reject) => {
+    const got: Buffer[] = [];
+    let bytes = 0;
+    socket.on('data', (chunk: Buffer) => {
+      got.push(chunk);
+      bytes += chunk.length;
+      if (bytes === BULK) socket.write('more');
+    });
+    socket.on('end', () => resolve(got));
+    socket.on('error', reject);
+    socket.resume();
+  });
+  socket.destroy();
+  t.true(Buffer.concat(chunks).equals(expected), 'every byte, in order');
+  // The shared buffer is 64 KiB, and Node's own reads or a copy are at most that: a chunk over a
+  // larger buffer is a bulk read handed on as it is.
+  t.true(
+    chunks.some((chunk) => chunk.buffer.byteLength > 64 * 1024),
+    'some reads of the download went into a bulk buffer',
+  );
+  t.is(chunks.at(-1)!.length, 10, 'the tail came in a read of its own');
+  for (const chunk of chunks.filter((c) => c.length < 64 * 1024)) {
+    t.true(chunk.buffer.byteLength <= 64 * 1024, `a ${chunk.length}-byte chunk does not pin a bulk buffer`);
+  }
+});
+
+test('a socket its reader pauses after each read keeps reading through the shared buffer: no bulk buffer waits while it is paused', async (t) => {
+  const BYTES = 2 * 1024 * 1024;
+  const expected = Buffer.from(Array.from({ length: BYTES }, (_, i) => (i * 5 + (i >> 12)) & 0xff));
+  const origin = await startRawOrigin((socket) => {
+    for (let at = 0; at < BYTES; at += 64 * 1024) socket.write(expected.subarray(at, at + 64 * 1024));
+    socket.end();
+  });
+  t.teardown(() => origin.close());
+  const dialer = new TcpDialer({ logger: { info() {}, warn() {}, error() {} } });
+  const socket = await dialer.dial({ host: '127.0.0.1', port: origin.port }, new AbortController().signal);
+  const chunks = await new Promise<Buffer[]>((resolve, reject) => {
+    const got: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => {
+      got.push(chunk);
+      socket.pause(); // as the pipeline does when the destination's write() returns false
+      setImmediate(() => socket.resume());
+    });
+    socket.on('end', () => resolve(got));
+    socket.on('error', reject);
+    socket.resume();
+  });
+  socket.destroy();
+  t.true(Buffer.concat(chunks).equals(expected), 'every byte, in order');
+  t.true(chunks.length >= BYTES / (64 * 1024), 'reads of at most 64 KiB');
+  t.true(
+    chunks.every((chunk) => chunk.buffer.byteLength <= 64 * 1024),
+    'no chunk came from a bulk buffer',
+  );
+});
