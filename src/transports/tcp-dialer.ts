@@ -56,9 +56,9 @@ let nextReadIsBulk = false;
 function emitRead(this: net.Socket, bytes: number, buffer: Buffer): boolean {
   const handOver = buffer !== SHARED_BUFFER && bytes >= BULK_HANDOVER_MIN;
   this.emit('data', handOver ? buffer.subarray(0, bytes) : Buffer.from(buffer.subarray(0, bytes)));
-  // Decided after the listeners ran: one may have paused this socket, or dialled (a new socket
-  // takes its first buffer from nextReadBuffer too).
-  nextReadIsBulk = bytes === buffer.length && !this.isPaused();
+  // Decided after the listeners ran: one may have paused or destroyed this socket, or dialled (a
+  // new socket takes its first buffer from nextReadBuffer too).
+  nextReadIsBulk = bytes === buffer.length && !this.isPaused() && !this.destroyed;
   return true;
 }
 
