@@ -32,7 +32,7 @@ const ignore = () => {};
  * Gives a socket one permanent no-op 'error' listener (once, however often it is reused), so its
  * errors are seen through 'close' and the sources, never as an unhandled 'error' event. Whether
  * it has one is read from its listeners, not kept in a WeakSet: adding each new socket to a
- * WeakSet cost about 1 % of a new tunnel's CPU (a weak-table insert, and work at every minor GC).
+ * WeakSet cost about 1.5 % of a new tunnel's CPU (a weak-table insert, and work at every minor GC).
  */
 export function guardErrors(socket: NodeJS.EventEmitter): void {
   if (!socket.listeners('error').includes(ignore)) socket.on('error', ignore);
