@@ -35,5 +35,5 @@ const ignore = () => {};
  * WeakSet cost about 1.5 % of a new tunnel's CPU (a weak-table insert, and work at every minor GC).
  */
 export function guardErrors(socket: NodeJS.EventEmitter): void {
-  if (!socket.listeners('error').includes(ignore)) socket.on('error', ignore);
+  if (socket.listenerCount('error', ignore) === 0) socket.on('error', ignore);
 }
